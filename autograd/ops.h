@@ -1,0 +1,58 @@
+// The coarse ops of the engine. Each lives in autograd/ops/<name>.cpp with its
+// forward and backward side by side. Dimension letters: B batch, T segment
+// length, M memory, S = M+T, N persistent vectors, C model width, H heads,
+// D head width, V vocabulary, L layers; R is "all leading dims flattened".
+#pragma once
+
+#include <vector>
+
+#include "autograd/variable.h"
+#include "engine/backend.h"
+
+namespace hc {
+
+// x (..., C) · w (OC, C)^T + b (OC) -> y (..., OC). `b` may be undefined (no bias).
+Variable linear(const Variable& x, const Variable& w, const Variable& b = Variable());
+
+// a (M,K) · b (K,N) -> (M,N); a transposed flag means the stored matrix is (K,M) / (N,K).
+Variable matmul(const Variable& a, const Variable& b, bool trans_a = false, bool trans_b = false);
+// a (G,M,K) · b (G,K,N) -> (G,M,N), one product per batch item G.
+Variable bmm(const Variable& a, const Variable& b, bool trans_a = false, bool trans_b = false);
+
+// Elementwise with one broadcast pattern: b's shape, aligned to the right of
+// a's, may have size-1 dims, and its other dims form one contiguous block
+// equal to a's dims there: a (R,C) + b (C); a (B,H,T,D) * b (H,1,1); b (1).
+Variable add(const Variable& a, const Variable& b);
+Variable sub(const Variable& a, const Variable& b);
+Variable mul(const Variable& a, const Variable& b);
+// alpha * x
+Variable scale(const Variable& x, double alpha);
+
+// Views and copies of layout.
+Variable reshape(const Variable& x, const Shape& shape);             // a view, no copy
+Variable permute(const Variable& x, const std::vector<int>& dims);   // a copy in the new order
+Variable concat(const std::vector<Variable>& xs, int axis);          // a copy
+Variable slice(const Variable& x, int axis, int64_t begin, int64_t end);  // a copy of [begin, end)
+
+// Full reductions to a scalar (shape (1)).
+Variable sum(const Variable& x);
+Variable mean(const Variable& x);
+
+// Normalisation, attention and loss.
+// x (..., C), w (C), b (C) -> layernorm over the last axis.
+Variable layernorm(const Variable& x, const Variable& w, const Variable& b, double eps = 1e-5);
+// x (..., W) -> softmax over the last axis; masked logits get probability 0.
+Variable masked_softmax(const Variable& x, BandMask mask = BandMask{});
+// logits (R, V), targets (R) I64 -> mean over non-ignored rows of -log softmax[target].
+Variable cross_entropy(const Variable& logits, const Tensor& targets, int64_t ignore_index = -100);
+// table (V, C), ids (...) I64 -> (..., C).
+Variable embedding(const Variable& table, const Tensor& ids);
+// Inverted dropout: zero with probability p, scale the rest by 1/(1-p). The
+// mask is a pure function of `key` (see engine/rng.h). Identity when !training or p == 0.
+Variable dropout(const Variable& x, double p, RandomKey key, bool training = true);
+
+// Activations.
+Variable relu(const Variable& x);
+Variable gelu(const Variable& x);  // exact erf form
+
+}  // namespace hc

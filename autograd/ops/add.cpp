@@ -1,0 +1,42 @@
+// add / sub: a (shape of a) ± b (broadcast, see autograd/ops.h) -> same shape as a.
+//
+// The gradient of a sum passes straight through: da += dy. For b, every
+// element was used once per repetition, so db += dy summed over the repeated
+// dims (outer and inner of the broadcast), negated for sub.
+#include "autograd/ops/common.h"
+
+namespace hc {
+
+namespace {
+
+Variable add_or_sub(const char* op, const Variable& a, const Variable& b, bool subtract) {
+  const Broadcast bc = detail::broadcast_of(a.shape(), b.shape(), op);
+  profiler::Scope prof(op, [&] {
+    return profiler::Cost{detail::shape_of("a", a) + " " + detail::shape_of("b", b),
+                          double(a.numel()), detail::bytes_of(a.value(), 2.0 * a.numel() + b.numel())};
+  });
+  Tensor y = Tensor::empty(a.shape(), a.value().dtype(), a.value().device());
+  backend_of(y).binary(subtract ? Binary::Sub : Binary::Add, a.value(), b.value(), y, bc, false);
+  return make_result(y, op, {a, b}, [a, b, bc, subtract](const Tensor& dy) {
+    Backend& be = backend_of(dy);
+    if (a.requires_grad())
+      be.unary(Unary::Scale, dy, a.grad_buffer(), 1.0, true);
+    if (b.requires_grad()) {
+      if (!subtract) {
+        be.reduce(Reduce::Sum, dy, b.grad_buffer(), bc, true);
+      } else {
+        // db -= sum(dy): reduce into a scratch vector, then subtract it.
+        Tensor s = Tensor::empty(b.shape(), dy.dtype(), dy.device());
+        be.reduce(Reduce::Sum, dy, s, bc, false);
+        be.unary(Unary::Scale, s, b.grad_buffer(), -1.0, true);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+Variable add(const Variable& a, const Variable& b) { return add_or_sub("add", a, b, false); }
+Variable sub(const Variable& a, const Variable& b) { return add_or_sub("sub", a, b, true); }
+
+}  // namespace hc

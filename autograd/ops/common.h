@@ -1,0 +1,27 @@
+// Small helpers shared by the op files: broadcasting, shape checks and the
+// profiler's cost descriptions.
+#pragma once
+
+#include <string>
+
+#include "autograd/ops.h"
+#include "engine/profiler.h"
+
+namespace hc::detail {
+
+// How b broadcasts over a (see add() in autograd/ops.h): a viewed as
+// (outer, K, inner) with K = b.numel(). Throws naming both shapes if b does
+// not fit the pattern.
+Broadcast broadcast_of(const Shape& a, const Shape& b, const char* op);
+
+// "name(2,3,4)" for profiler records.
+inline std::string shape_of(const char* name, const Variable& v) {
+  return std::string(name) + shape_str(v.shape());
+}
+
+// Bytes of n float elements of the tensor's dtype.
+inline double bytes_of(const Tensor& t, double elements) {
+  return elements * static_cast<double>(dtype_size(t.dtype()));
+}
+
+}  // namespace hc::detail

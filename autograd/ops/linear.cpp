@@ -1,0 +1,46 @@
+// linear: x (R, C) · w (OC, C)^T + b (OC) -> y (R, OC), for any leading dims of x.
+//
+// Forward:  y = x w^T + b
+// Backward: dx = dy w        (R,OC)·(OC,C)
+//           dw = dy^T x      (OC,R)·(R,C): summed over all R rows
+//           db = sum_r dy    the column sums of dy
+// All three are GEMMs or a reduction that add into existing gradients
+// (beta = 1), so accumulation costs nothing extra.
+#include "autograd/ops/common.h"
+
+namespace hc {
+
+Variable linear(const Variable& x, const Variable& w, const Variable& b) {
+  const int64_t C = x.size(-1), OC = w.size(0), R = x.numel() / C;
+  check(w.value().dim() == 2 && w.size(1) == C,
+        "linear: weight " + shape_str(w.shape()) + " does not match input " + shape_str(x.shape()));
+  check(!b.defined() || b.numel() == OC, "linear: bias must have " + std::to_string(OC) + " elements");
+  profiler::Scope prof("linear", [&] {
+    return profiler::Cost{detail::shape_of("x", x) + " " + detail::shape_of("w", w),
+                          2.0 * R * C * OC, detail::bytes_of(x.value(), R * C + C * OC + R * OC)};
+  });
+  Shape out_shape = x.shape();
+  out_shape.back() = OC;
+  Tensor y = Tensor::empty(out_shape, x.value().dtype(), x.value().device());
+  Backend& be = backend_of(y);
+  be.gemm(false, true, R, OC, C, 1.0, {x.value(), 0, C}, {w.value(), 0, C}, 0.0, {y, 0, OC}, 1);
+  if (b.defined()) be.binary(Binary::Add, y, b.value(), y, Broadcast{R, 1}, false);
+
+  return make_result(y, "linear", {x, w, b}, [x, w, b, R, C, OC](const Tensor& dy) {
+    profiler::Scope prof("linear.backward", [&] {
+      return profiler::Cost{detail::shape_of("x", x) + " " + detail::shape_of("w", w),
+                            4.0 * R * C * OC, detail::bytes_of(dy, 2.0 * (R * C + C * OC + R * OC))};
+    });
+    Backend& be = backend_of(dy);
+    if (x.requires_grad())
+      be.gemm(false, false, R, C, OC, 1.0, {dy, 0, OC}, {w.value(), 0, C}, 1.0,
+              {x.grad_buffer(), 0, C}, 1);
+    if (w.requires_grad())
+      be.gemm(true, false, OC, C, R, 1.0, {dy, 0, OC}, {x.value(), 0, C}, 1.0,
+              {w.grad_buffer(), 0, C}, 1);
+    if (b.defined() && b.requires_grad())
+      be.reduce(Reduce::Sum, dy, b.grad_buffer(), Broadcast{R, 1}, true);
+  });
+}
+
+}  // namespace hc

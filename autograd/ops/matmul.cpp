@@ -1,0 +1,72 @@
+// matmul: a (M,K) · b (K,N) -> c (M,N)          (2-D)
+// bmm:    a (G,M,K) · b (G,K,N) -> c (G,M,N)    (one product per batch item)
+// A set trans flag means the stored operand is the transpose: a (K,M), b (N,K).
+//
+// With c = op(a) op(b):  d op(a) = dc op(b)^T  and  d op(b) = op(a)^T dc.
+// When a is stored transposed, da = (d op(a))^T = op(b) dc^T, and so on: each
+// of the four cases is one GEMM with the flags chosen so that the gradient
+// lands in the stored layout, added into the existing gradient (beta = 1).
+#include "autograd/ops/common.h"
+
+namespace hc {
+
+namespace {
+
+Variable batched_product(const char* op, const Variable& a, const Variable& b, bool ta, bool tb,
+                         int64_t G) {
+  const Shape& sa = a.shape();
+  const Shape& sb = b.shape();
+  const size_t r = sa.size();
+  const int64_t M = ta ? sa[r - 1] : sa[r - 2], K = ta ? sa[r - 2] : sa[r - 1];
+  const int64_t N = tb ? sb[r - 2] : sb[r - 1], Kb = tb ? sb[r - 1] : sb[r - 2];
+  check(K == Kb, std::string(op) + ": inner sizes differ, " + shape_str(sa) +
+                     (ta ? "^T" : "") + " x " + shape_str(sb) + (tb ? "^T" : ""));
+  profiler::Scope prof(op, [&] {
+    return profiler::Cost{detail::shape_of("a", a) + " " + detail::shape_of("b", b),
+                          2.0 * G * M * N * K,
+                          detail::bytes_of(a.value(), G * (M * K + K * N + M * N))};
+  });
+  Shape out = r == 2 ? Shape{M, N} : Shape{G, M, N};
+  Tensor c = Tensor::empty(out, a.value().dtype(), a.value().device());
+  const int64_t lda = sa[r - 1], ldb = sb[r - 1];
+  backend_of(c).gemm(ta, tb, M, N, K, 1.0, {a.value(), 0, lda, M * K}, {b.value(), 0, ldb, K * N},
+                     0.0, {c, 0, N, M * N}, G);
+
+  return make_result(c, op, {a, b}, [a, b, ta, tb, M, N, K, G, lda, ldb](const Tensor& dc) {
+    profiler::Scope prof("matmul.backward", [&] {
+      return profiler::Cost{detail::shape_of("a", a) + " " + detail::shape_of("b", b),
+                            4.0 * G * M * N * K,
+                            detail::bytes_of(dc, 2.0 * G * (M * K + K * N + M * N))};
+    });
+    Backend& be = backend_of(dc);
+    const Matrix dC{dc, 0, N, M * N};
+    const Matrix A{a.value(), 0, lda, M * K}, B{b.value(), 0, ldb, K * N};
+    if (a.requires_grad()) {
+      const Matrix dA{a.grad_buffer(), 0, lda, M * K};
+      if (!ta) be.gemm(false, !tb, M, K, N, 1.0, dC, B, 1.0, dA, G);  // da = dc op(b)^T
+      else be.gemm(tb, true, K, M, N, 1.0, B, dC, 1.0, dA, G);        // da = op(b) dc^T
+    }
+    if (b.requires_grad()) {
+      const Matrix dB{b.grad_buffer(), 0, ldb, K * N};
+      if (!tb) be.gemm(!ta, false, K, N, M, 1.0, A, dC, 1.0, dB, G);  // db = op(a)^T dc
+      else be.gemm(true, ta, N, K, M, 1.0, dC, A, 1.0, dB, G);        // db = dc^T op(a)
+    }
+  });
+}
+
+}  // namespace
+
+Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b) {
+  check(a.value().dim() == 2 && b.value().dim() == 2,
+        "matmul: expects 2-D operands, got " + shape_str(a.shape()) + " and " + shape_str(b.shape()));
+  return batched_product("matmul", a, b, trans_a, trans_b, 1);
+}
+
+Variable bmm(const Variable& a, const Variable& b, bool trans_a, bool trans_b) {
+  check(a.value().dim() == 3 && b.value().dim() == 3 && a.size(0) == b.size(0),
+        "bmm: expects (G,.,.) operands with equal G, got " + shape_str(a.shape()) + " and " +
+            shape_str(b.shape()));
+  return batched_product("bmm", a, b, trans_a, trans_b, a.size(0));
+}
+
+}  // namespace hc

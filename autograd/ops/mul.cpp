@@ -1,0 +1,32 @@
+// mul: a * b elementwise, b broadcast (see autograd/ops.h) -> shape of a.
+//
+// Product rule: da += dy * b (b repeated as in the forward pass);
+// db += sum over the repeated dims of dy * a.
+#include "autograd/ops/common.h"
+
+namespace hc {
+
+Variable mul(const Variable& a, const Variable& b) {
+  const Broadcast bc = detail::broadcast_of(a.shape(), b.shape(), "mul");
+  profiler::Scope prof("mul", [&] {
+    return profiler::Cost{detail::shape_of("a", a) + " " + detail::shape_of("b", b),
+                          double(a.numel()), detail::bytes_of(a.value(), 2.0 * a.numel() + b.numel())};
+  });
+  Tensor y = Tensor::empty(a.shape(), a.value().dtype(), a.value().device());
+  backend_of(y).binary(Binary::Mul, a.value(), b.value(), y, bc, false);
+  return make_result(y, "mul", {a, b}, [a, b, bc](const Tensor& dy) {
+    Backend& be = backend_of(dy);
+    if (a.requires_grad()) be.binary(Binary::Mul, dy, b.value(), a.grad_buffer(), bc, true);
+    if (b.requires_grad()) {
+      if (bc.outer == 1 && bc.inner == 1) {  // same shape: db += dy * a directly
+        be.binary(Binary::Mul, dy, a.value(), b.grad_buffer(), bc, true);
+      } else {
+        Tensor prod = Tensor::empty(a.shape(), dy.dtype(), dy.device());
+        be.binary(Binary::Mul, dy, a.value(), prod, Broadcast{}, false);
+        be.reduce(Reduce::Sum, prod, b.grad_buffer(), bc, true);
+      }
+    }
+  });
+}
+
+}  // namespace hc

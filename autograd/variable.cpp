@@ -1,0 +1,102 @@
+#include "autograd/variable.h"
+
+#include <stdexcept>
+#include <unordered_set>
+
+#include "engine/backend.h"
+
+namespace hc {
+
+namespace {
+thread_local bool g_grad_enabled = true;
+}
+
+bool grad_enabled() { return g_grad_enabled; }
+NoGrad::NoGrad() : previous_(g_grad_enabled) { g_grad_enabled = false; }
+NoGrad::~NoGrad() { g_grad_enabled = previous_; }
+
+Variable::Variable(Tensor value, bool requires_grad, std::string name)
+    : data_(std::make_shared<VarData>()) {
+  data_->value = std::move(value);
+  data_->requires_grad = requires_grad;
+  data_->name = std::move(name);
+}
+
+const Tensor& Variable::grad_buffer() const {
+  if (!data_->grad.defined())
+    data_->grad = Tensor::zeros(value().shape(), value().dtype(), value().device());
+  return data_->grad;
+}
+
+void Variable::zero_grad() const {
+  if (data_->grad.defined()) data_->grad.fill_(0.0);
+}
+
+Variable make_result(Tensor value, const char* op, std::vector<Variable> inputs,
+                     std::function<void(const Tensor& dy)> backward) {
+  Variable out(std::move(value));
+  out.data()->op = op;
+  if (!g_grad_enabled) return out;
+  bool any = false;
+  for (const Variable& v : inputs) any = any || (v.defined() && v.requires_grad());
+  if (!any) return out;
+  auto node = std::make_shared<Node>();
+  node->op = op;
+  for (const Variable& v : inputs)
+    if (v.defined()) node->inputs.push_back(v.data());
+  node->backward = std::move(backward);
+  out.data()->requires_grad = true;
+  out.data()->node = std::move(node);
+  return out;
+}
+
+void Variable::backward() const {
+  check(numel() == 1, "backward(): the output has " + std::to_string(numel()) +
+                          " elements; pass a seed gradient for a non-scalar output");
+  backward(Tensor::full(shape(), 1.0, value().dtype(), value().device()));
+}
+
+void Variable::backward(const Tensor& seed) const {
+  check(requires_grad(), "backward(): this value does not require a gradient (no parameter "
+                         "that needs one was used to compute it, or it was made under NoGrad)");
+  check_same_shape(seed, value(), "backward(seed)");
+  auto freed_error = [](const VarData* v) {
+    return std::logic_error(std::string("backward(): the graph through '") + v->op +
+                            "' was already freed by an earlier backward(); run the forward "
+                            "pass again before calling backward() a second time");
+  };
+  if (!is_leaf() && !data_->node) throw freed_error(data_.get());
+
+  // Reverse topological order by an iterative depth-first search: a node is
+  // appended after all its inputs, so walking the list backwards visits every
+  // value before the values it was computed from.
+  std::vector<VarData*> order;
+  std::unordered_set<VarData*> seen;
+  std::vector<std::pair<VarData*, size_t>> stack{{data_.get(), 0}};
+  seen.insert(data_.get());
+  while (!stack.empty()) {
+    auto& [v, next] = stack.back();
+    if (v->node && next < v->node->inputs.size()) {
+      VarData* in = v->node->inputs[next++].get();
+      if (!in->requires_grad || seen.count(in)) continue;
+      if (in->op && !in->node) throw freed_error(in);
+      seen.insert(in);
+      stack.push_back({in, 0});
+    } else {
+      order.push_back(v);
+      stack.pop_back();
+    }
+  }
+
+  Variable(*this).grad_buffer();
+  backend_of(seed).binary(Binary::Add, data_->grad, seed, data_->grad, Broadcast{}, false);
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    VarData* v = *it;
+    if (!v->node) continue;  // a leaf: its grad is the result
+    if (v->grad.defined()) v->node->backward(v->grad);
+    v->node.reset();    // frees the closure and what it saved
+    v->grad = Tensor();  // intermediate gradients are not kept
+  }
+}
+
+}  // namespace hc

@@ -1,0 +1,32 @@
+// Which backend runs which device. The CPU backend is always here; the CUDA
+// backend is linked in only when the build found nvcc (HEADCOUNT_HAVE_CUDA).
+#include <stdexcept>
+
+#include "engine/backend.h"
+
+namespace hc {
+
+Backend& cpu_backend();  // engine/cpu_backend.cpp
+#ifdef HEADCOUNT_HAVE_CUDA
+Backend& cuda_backend();     // cuda/cuda_backend.cu; throws when no GPU is visible
+bool cuda_device_visible();  // cuda/cuda_backend.cu
+#endif
+
+Backend& backend(Device device) {
+  if (device == Device::CPU) return cpu_backend();
+#ifdef HEADCOUNT_HAVE_CUDA
+  return cuda_backend();
+#else
+  throw std::runtime_error("this build of headcount has no CUDA backend (nvcc was not found)");
+#endif
+}
+
+bool cuda_available() {
+#ifdef HEADCOUNT_HAVE_CUDA
+  return cuda_device_visible();
+#else
+  return false;
+#endif
+}
+
+}  // namespace hc

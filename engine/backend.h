@@ -1,0 +1,171 @@
+// The seam between the engine and the hardware: one fixed list of primitives.
+//
+// Every op in autograd/ is written once in terms of these calls; the CPU
+// backend (engine/cpu_backend.cpp, Eigen + OpenMP) and the CUDA backend
+// (cuda/) implement the same list. That is what lets the op harness run every
+// op on every backend and compare.
+//
+// Conventions for every primitive:
+// - Tensors are contiguous; all operands live on this backend's device.
+// - Forward outputs are overwritten. Outputs named d* (gradients) and any
+//   call with `accumulate = true` ADD into what is there: backward passes
+//   always accumulate, so a value used twice gets both contributions.
+// - Broadcasting is one pattern only: a tensor `a` viewed as (A, K, I) and a
+//   vector `b` of K elements that repeats over A and I. Bias (A=rows, I=1),
+//   per-head scalars (A=B, K=H, I=T*D) and plain same-shape ops (A=I=1) all fit.
+// - Nothing allocates or copies behind the caller's back.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/tensor.h"
+
+namespace hc {
+
+// (A, K, I) view of a tensor for broadcasting and reductions (see above).
+struct Broadcast {
+  int64_t outer = 1;  // A
+  int64_t inner = 1;  // I
+};
+
+enum class Unary : uint8_t {
+  Scale,   // alpha * x
+  Relu,    // max(x, 0)
+  Gelu,    // x * Phi(x), the exact (erf) form PyTorch uses by default
+  Exp,
+  Square,
+};
+enum class Binary : uint8_t { Add, Sub, Mul };
+enum class Reduce : uint8_t { Sum, SumSquares };
+
+// One operand of a GEMM: element offset into a tensor, leading dimension
+// (row stride, row-major), and stride between consecutive batch items.
+struct Matrix {
+  Tensor tensor;
+  int64_t offset = 0;
+  int64_t ld = 0;
+  int64_t batch_stride = 0;
+};
+
+// Which logits a masked softmax may look at. Rows are grouped in blocks of
+// `rows` (a query index i = row % rows). The first `ctx_cols` columns are
+// context: column j is visible iff i + lo <= j <= i + hi. Columns at and after
+// ctx_cols (persistent vectors) are always visible. rows == 0 means no mask.
+struct BandMask {
+  int64_t rows = 0;
+  int64_t ctx_cols = 0;
+  int64_t lo = 0;
+  int64_t hi = 0;
+  bool visible(int64_t row, int64_t col) const {
+    if (rows == 0 || col >= ctx_cols) return true;
+    const int64_t i = row % rows;
+    return col >= i + lo && col <= i + hi;
+  }
+};
+
+// Counter-based random numbers: a key (the seed) and a counter (the offset)
+// give the same numbers on every device; see engine/rng.h.
+struct RandomKey {
+  uint64_t seed = 0;
+  uint64_t offset = 0;  // in 4-number blocks; advance by (numel + 3) / 4
+};
+
+// One Adam / LAMB step for one parameter (see autograd/optim.h for the math).
+struct AdamStep {
+  double lr = 1e-3;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double weight_decay = 0.0;  // decoupled (AdamW / LAMB style)
+  double bias_correction1 = 1.0;  // 1 - beta1^t, or 1 when switched off
+  double bias_correction2 = 1.0;  // 1 - beta2^t, or 1 when switched off
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+
+  // ---- memory ----
+  virtual void* allocate(size_t bytes) = 0;
+  virtual void deallocate(void* ptr, size_t bytes) = 0;
+  virtual void copy_to_host(void* host_dst, const void* src, size_t bytes) = 0;
+  virtual void copy_from_host(void* dst, const void* host_src, size_t bytes) = 0;
+  virtual void copy_bytes(void* dst, const void* src, size_t bytes) = 0;  // on this device
+  virtual void synchronize() = 0;
+
+  // ---- fill / copy ----
+  virtual void fill(const Tensor& out, double value) = 0;
+  // dst[dst_offset + sum_d i_d * dst_strides[d]] (+)= src[src_offset + sum_d i_d * src_strides[d]]
+  // for every index i over `shape` (at most 6 dims). Permute, slice, concat and
+  // the Transformer-XL relative shift are all this one primitive.
+  virtual void strided_copy(const Tensor& dst, int64_t dst_offset, const Shape& dst_strides,
+                            const Tensor& src, int64_t src_offset, const Shape& src_strides,
+                            const Shape& shape, bool accumulate) = 0;
+
+  // ---- dense algebra ----
+  // C = alpha * op(A) op(B) + beta * C for each of `batch` items, row-major;
+  // op(X) = X^T when the trans flag is set. op(A) is (M,K), op(B) is (K,N).
+  virtual void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha,
+                    const Matrix& A, const Matrix& B, double beta, const Matrix& C,
+                    int64_t batch) = 0;
+
+  // ---- elementwise ----
+  // out (+)= op(x); `alpha` is the Scale factor.
+  virtual void unary(Unary op, const Tensor& x, const Tensor& out, double alpha,
+                     bool accumulate) = 0;
+  // dx += dy * op'(x) for Relu and Gelu.
+  virtual void unary_backward(Unary op, const Tensor& x, const Tensor& dy, const Tensor& dx) = 0;
+  // out (+)= a op b, with b (K) broadcast over a viewed as (A, K, I).
+  virtual void binary(Binary op, const Tensor& a, const Tensor& b, const Tensor& out,
+                      Broadcast bc, bool accumulate) = 0;
+  // out (K) (+)= sum over A and I of f(x), x viewed as (A, K, I).
+  virtual void reduce(Reduce op, const Tensor& x, const Tensor& out, Broadcast bc,
+                      bool accumulate) = 0;
+
+  // ---- fused nn primitives ----
+  // y = softmax over each row of x (R, W), masked entries exactly 0.
+  virtual void softmax_forward(const Tensor& x, const Tensor& y, BandMask mask) = 0;
+  // dx += y * (dy - sum_j dy_j y_j), row by row.
+  virtual void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx) = 0;
+  // y = (x - mean) * rstd * w + b over rows of x (R, C); saves mean and rstd (R).
+  virtual void layernorm_forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps,
+                                 const Tensor& y, const Tensor& mean, const Tensor& rstd) = 0;
+  // dx, dw, db += the layernorm gradients.
+  virtual void layernorm_backward(const Tensor& x, const Tensor& w, const Tensor& mean,
+                                  const Tensor& rstd, const Tensor& dy, const Tensor& dx,
+                                  const Tensor& dw, const Tensor& db) = 0;
+  // out (R, C) = table (V, C) rows picked by ids (R, I64).
+  virtual void embedding_forward(const Tensor& table, const Tensor& ids, const Tensor& out) = 0;
+  // dtable += scatter of dout rows by ids, summed in a fixed order (deterministic).
+  virtual void embedding_backward(const Tensor& ids, const Tensor& dout, const Tensor& dtable) = 0;
+  // Per row r of logits (R, V): lse[r] = log sum exp logits[r], loss[r] =
+  // lse[r] - logits[r, target[r]]; rows whose target is ignore_index get loss 0.
+  virtual void cross_entropy_forward(const Tensor& logits, const Tensor& targets,
+                                     int64_t ignore_index, const Tensor& loss,
+                                     const Tensor& lse) = 0;
+  // dlogits += dloss[0] * scale * (softmax(logits) - onehot(target)), ignored rows skipped.
+  virtual void cross_entropy_backward(const Tensor& logits, const Tensor& lse,
+                                      const Tensor& targets, int64_t ignore_index,
+                                      const Tensor& dloss, double scale,
+                                      const Tensor& dlogits) = 0;
+
+  // ---- randomness (identical numbers on every backend) ----
+  // out = uniform numbers in (0, 1), element e from Philox block offset + e/4, lane e%4.
+  virtual void random_uniform(const Tensor& out, RandomKey key) = 0;
+  // out = 0 with probability p, else 1/(1-p): an inverted-dropout multiplier.
+  virtual void dropout_mask(const Tensor& out, double p, RandomKey key) = 0;
+
+  // ---- optimizer ----
+  // m, v updated with g; u = m_hat / (sqrt(v_hat) + eps) + weight_decay * p.
+  // If `update` is defined, u is written there and p is left alone (LAMB
+  // scales it by a trust ratio first); otherwise p -= lr * u (AdamW).
+  virtual void adam_update(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v,
+                           const AdamStep& step, const Tensor& update) = 0;
+};
+
+// The backend that runs tensors on `device`. Throws if that backend is not
+// built in (CUDA without nvcc) or has no device (CUDA without a GPU).
+Backend& backend(Device device);
+inline Backend& backend_of(const Tensor& t) { return backend(t.device()); }
+bool cuda_available();  // built with CUDA and a GPU is visible
+
+}  // namespace hc

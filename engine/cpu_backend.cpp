@@ -1,0 +1,563 @@
+// The CPU backend: the primitive list of engine/backend.h with Eigen (GEMM)
+// and OpenMP (everything else). Every primitive exists for float32 and, for
+// gradient checks, float64.
+//
+// Determinism: every sum that crosses threads is split into a fixed number of
+// chunks that does not depend on the thread count, the chunks are summed in
+// order, so results are bit-identical from run to run and across --threads.
+#include <Eigen/Core>
+#include <algorithm>
+#include <limits>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/rng.h"
+
+namespace hc {
+namespace {
+
+// Run f(T{}) with T = float or double according to the tensor's dtype.
+template <typename F>
+void by_float_type(DType t, const char* what, F&& f) {
+  if (t == DType::F32) {
+    f(float{});
+  } else if (t == DType::F64) {
+    f(double{});
+  } else {
+    throw std::invalid_argument(std::string(what) + ": needs F32 or F64, got " + dtype_name(t));
+  }
+}
+
+template <typename T> T* ptr(const Tensor& t) { return t.data<T>(); }
+
+// Sums are done in fixed chunks (independent of the thread count) so they
+// come out the same whatever --threads says.
+constexpr int64_t kSumChunks = 64;
+
+template <typename T>
+using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <typename T>
+using MatMap = Eigen::Map<RowMat<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+template <typename T>
+using ConstMatMap = Eigen::Map<const RowMat<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+
+template <typename T>
+void gemm_one(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* a, int64_t lda,
+              const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  // op(A) is (M,K): stored (M,K) or, transposed, (K,M). Same for B.
+  ConstMatMap<T> A(a, ta ? K : M, ta ? M : K, Eigen::OuterStride<>(lda));
+  ConstMatMap<T> B(b, tb ? N : K, tb ? K : N, Eigen::OuterStride<>(ldb));
+  MatMap<T> C(c, M, N, Eigen::OuterStride<>(ldc));
+  if (beta == T(0)) {
+    C.setZero();  // so that NaN/garbage in C never leaks through 0 * C
+  } else if (beta != T(1)) {
+    C *= beta;
+  }
+  if (K == 0) return;
+  if (!ta && !tb) C.noalias() += alpha * A * B;
+  else if (ta && !tb) C.noalias() += alpha * A.transpose() * B;
+  else if (!ta && tb) C.noalias() += alpha * A * B.transpose();
+  else C.noalias() += alpha * A.transpose() * B.transpose();
+}
+
+inline double gelu(double x) { return 0.5 * x * (1.0 + std::erf(x * M_SQRT1_2)); }
+inline double gelu_grad(double x) {
+  const double cdf = 0.5 * (1.0 + std::erf(x * M_SQRT1_2));
+  const double pdf = std::exp(-0.5 * x * x) * 0.3989422804014327;  // 1/sqrt(2 pi)
+  return cdf + x * pdf;
+}
+
+class CpuBackend final : public Backend {
+ public:
+  Device device() const override { return Device::CPU; }
+
+  void* allocate(size_t bytes) override {
+    // 64-byte alignment: one cache line, and what AVX-512 loads like.
+    const size_t rounded = std::max<size_t>(64, (bytes + 63) / 64 * 64);
+    void* p = std::aligned_alloc(64, rounded);
+    if (!p) throw std::bad_alloc();
+    return p;
+  }
+  void deallocate(void* ptr, size_t) override { std::free(ptr); }
+  void copy_to_host(void* dst, const void* src, size_t n) override { std::memcpy(dst, src, n); }
+  void copy_from_host(void* dst, const void* src, size_t n) override { std::memcpy(dst, src, n); }
+  void copy_bytes(void* dst, const void* src, size_t n) override { std::memmove(dst, src, n); }
+  void synchronize() override {}
+
+  void fill(const Tensor& out, double value) override {
+    const int64_t n = out.numel();
+    if (out.dtype() == DType::I64) {
+      int64_t* o = ptr<int64_t>(out);
+      std::fill(o, o + n, static_cast<int64_t>(value));
+      return;
+    }
+    by_float_type(out.dtype(), "fill", [&](auto zero) {
+      using T = decltype(zero);
+      T* o = ptr<T>(out);
+      const T v = static_cast<T>(value);
+#pragma omp parallel for simd if (n > 65536)
+      for (int64_t i = 0; i < n; ++i) o[i] = v;
+    });
+  }
+
+  void strided_copy(const Tensor& dst, int64_t dst_offset, const Shape& dst_strides,
+                    const Tensor& src, int64_t src_offset, const Shape& src_strides,
+                    const Shape& shape, bool accumulate) override {
+    check(dst.dtype() == src.dtype(), "strided_copy: dtypes differ");
+    check(shape.size() == dst_strides.size() && shape.size() == src_strides.size() &&
+              !shape.empty() && shape.size() <= 6,
+          "strided_copy: shape and strides must have the same rank, 1 to 6");
+    if (dst.dtype() == DType::I64) {
+      check(!accumulate, "strided_copy: cannot accumulate I64");
+      copy_strided<int64_t>(ptr<int64_t>(dst) + dst_offset, dst_strides,
+                            ptr<int64_t>(src) + src_offset, src_strides, shape, false);
+      return;
+    }
+    by_float_type(dst.dtype(), "strided_copy", [&](auto zero) {
+      using T = decltype(zero);
+      copy_strided<T>(ptr<T>(dst) + dst_offset, dst_strides, ptr<T>(src) + src_offset,
+                      src_strides, shape, accumulate);
+    });
+  }
+
+  void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const Matrix& A,
+            const Matrix& B, double beta, const Matrix& C, int64_t batch) override {
+    by_float_type(C.tensor.dtype(), "gemm", [&](auto zero) {
+      using T = decltype(zero);
+      const T* a = ptr<T>(A.tensor) + A.offset;
+      const T* b = ptr<T>(B.tensor) + B.offset;
+      T* c = ptr<T>(C.tensor) + C.offset;
+      if (batch == 1) {
+        gemm_one<T>(ta, tb, M, N, K, T(alpha), a, A.ld, b, B.ld, T(beta), c, C.ld);
+        return;
+      }
+      // Many small products (attention per batch and head): one per thread,
+      // each single-threaded (Eigen sees it is inside a parallel region).
+#pragma omp parallel for schedule(static)
+      for (int64_t g = 0; g < batch; ++g)
+        gemm_one<T>(ta, tb, M, N, K, T(alpha), a + g * A.batch_stride, A.ld,
+                    b + g * B.batch_stride, B.ld, T(beta), c + g * C.batch_stride, C.ld);
+    });
+  }
+
+  void unary(Unary op, const Tensor& x, const Tensor& out, double alpha, bool acc) override {
+    check_same_shape(x, out, "unary");
+    by_float_type(x.dtype(), "unary", [&](auto zero) {
+      using T = decltype(zero);
+      const T* xs = ptr<T>(x);
+      T* o = ptr<T>(out);
+      const int64_t n = x.numel();
+      const T a = static_cast<T>(alpha);
+      auto apply = [&](auto f) {
+        if (acc) {
+#pragma omp parallel for simd if (n > 32768)
+          for (int64_t i = 0; i < n; ++i) o[i] += f(xs[i]);
+        } else {
+#pragma omp parallel for simd if (n > 32768)
+          for (int64_t i = 0; i < n; ++i) o[i] = f(xs[i]);
+        }
+      };
+      switch (op) {
+        case Unary::Scale: apply([a](T v) { return a * v; }); break;
+        case Unary::Relu: apply([](T v) { return v > T(0) ? v : T(0); }); break;
+        case Unary::Gelu: apply([](T v) { return static_cast<T>(gelu(v)); }); break;
+        case Unary::Exp: apply([](T v) { return std::exp(v); }); break;
+        case Unary::Square: apply([](T v) { return v * v; }); break;
+      }
+    });
+  }
+
+  void unary_backward(Unary op, const Tensor& x, const Tensor& dy, const Tensor& dx) override {
+    check_same_shape(x, dy, "unary_backward");
+    check_same_shape(x, dx, "unary_backward");
+    by_float_type(x.dtype(), "unary_backward", [&](auto zero) {
+      using T = decltype(zero);
+      const T* xs = ptr<T>(x);
+      const T* g = ptr<T>(dy);
+      T* d = ptr<T>(dx);
+      const int64_t n = x.numel();
+      if (op == Unary::Relu) {
+#pragma omp parallel for simd if (n > 32768)
+        for (int64_t i = 0; i < n; ++i) d[i] += xs[i] > T(0) ? g[i] : T(0);
+      } else if (op == Unary::Gelu) {
+#pragma omp parallel for if (n > 32768)
+        for (int64_t i = 0; i < n; ++i) d[i] += g[i] * static_cast<T>(gelu_grad(xs[i]));
+      } else {
+        throw std::invalid_argument("unary_backward: only Relu and Gelu");
+      }
+    });
+  }
+
+  void binary(Binary op, const Tensor& a, const Tensor& b, const Tensor& out, Broadcast bc,
+              bool acc) override {
+    check_same_shape(a, out, "binary");
+    const int64_t K = b.numel();
+    check(bc.outer * K * bc.inner == a.numel(),
+          "binary: " + b.describe() + " does not broadcast over " + a.describe());
+    by_float_type(a.dtype(), "binary", [&](auto zero) {
+      using T = decltype(zero);
+      switch (op) {
+        case Binary::Add: binary_loop<T>(a, b, out, bc, acc, [](T x, T y) { return x + y; }); break;
+        case Binary::Sub: binary_loop<T>(a, b, out, bc, acc, [](T x, T y) { return x - y; }); break;
+        case Binary::Mul: binary_loop<T>(a, b, out, bc, acc, [](T x, T y) { return x * y; }); break;
+      }
+    });
+  }
+
+  void reduce(Reduce op, const Tensor& x, const Tensor& out, Broadcast bc, bool acc) override {
+    const int64_t K = out.numel();
+    check(bc.outer * K * bc.inner == x.numel(),
+          "reduce: " + x.describe() + " does not reduce to " + out.describe());
+    by_float_type(x.dtype(), "reduce", [&](auto zero) {
+      using T = decltype(zero);
+      if (op == Reduce::Sum) reduce_loop<T>(x, out, bc, acc, [](T v) { return double(v); });
+      else reduce_loop<T>(x, out, bc, acc, [](T v) { return double(v) * double(v); });
+    });
+  }
+
+  void softmax_forward(const Tensor& x, const Tensor& y, BandMask mask) override {
+    check_same_shape(x, y, "softmax_forward");
+    const int64_t W = x.size(-1), R = x.numel() / W;
+    by_float_type(x.dtype(), "softmax_forward", [&](auto zero) {
+      using T = decltype(zero);
+#pragma omp parallel for schedule(static)
+      for (int64_t r = 0; r < R; ++r) {
+        const T* xr = ptr<T>(x) + r * W;
+        T* yr = ptr<T>(y) + r * W;
+        T mx = -std::numeric_limits<T>::infinity();
+        for (int64_t j = 0; j < W; ++j)
+          if (mask.visible(r, j)) mx = std::max(mx, xr[j]);
+        double sum = 0;
+        for (int64_t j = 0; j < W; ++j) {
+          const T e = mask.visible(r, j) ? std::exp(xr[j] - mx) : T(0);
+          yr[j] = e;
+          sum += e;
+        }
+        const T inv = static_cast<T>(1.0 / sum);
+        for (int64_t j = 0; j < W; ++j) yr[j] *= inv;
+      }
+    });
+  }
+
+  void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx) override {
+    check_same_shape(y, dy, "softmax_backward");
+    check_same_shape(y, dx, "softmax_backward");
+    const int64_t W = y.size(-1), R = y.numel() / W;
+    by_float_type(y.dtype(), "softmax_backward", [&](auto zero) {
+      using T = decltype(zero);
+#pragma omp parallel for schedule(static)
+      for (int64_t r = 0; r < R; ++r) {
+        const T* yr = ptr<T>(y) + r * W;
+        const T* gr = ptr<T>(dy) + r * W;
+        T* dr = ptr<T>(dx) + r * W;
+        double dot = 0;
+        for (int64_t j = 0; j < W; ++j) dot += double(gr[j]) * double(yr[j]);
+        const T d = static_cast<T>(dot);
+        for (int64_t j = 0; j < W; ++j) dr[j] += yr[j] * (gr[j] - d);
+      }
+    });
+  }
+
+  void layernorm_forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps,
+                         const Tensor& y, const Tensor& mean, const Tensor& rstd) override {
+    const int64_t C = x.size(-1), R = x.numel() / C;
+    check(w.numel() == C && b.numel() == C && mean.numel() == R && rstd.numel() == R,
+          "layernorm_forward: parameter or statistics sizes do not match " + x.describe());
+    by_float_type(x.dtype(), "layernorm_forward", [&](auto zero) {
+      using T = decltype(zero);
+#pragma omp parallel for schedule(static)
+      for (int64_t r = 0; r < R; ++r) {
+        const T* xr = ptr<T>(x) + r * C;
+        T* yr = ptr<T>(y) + r * C;
+        double m = 0;
+        for (int64_t c = 0; c < C; ++c) m += xr[c];
+        m /= C;
+        double var = 0;  // two passes: no cancellation from E[x^2] - E[x]^2
+        for (int64_t c = 0; c < C; ++c) var += (xr[c] - m) * (xr[c] - m);
+        var /= C;
+        const double s = 1.0 / std::sqrt(var + eps);
+        ptr<T>(mean)[r] = static_cast<T>(m);
+        ptr<T>(rstd)[r] = static_cast<T>(s);
+        const T tm = static_cast<T>(m), ts = static_cast<T>(s);
+        for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - tm) * ts * ptr<T>(w)[c] + ptr<T>(b)[c];
+      }
+    });
+  }
+
+  void layernorm_backward(const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd,
+                          const Tensor& dy, const Tensor& dx, const Tensor& dw,
+                          const Tensor& db) override {
+    const int64_t C = x.size(-1), R = x.numel() / C;
+    by_float_type(x.dtype(), "layernorm_backward", [&](auto zero) {
+      using T = decltype(zero);
+      const int64_t chunks = std::min<int64_t>(kSumChunks, std::max<int64_t>(R, 1));
+      std::vector<double> part_w(chunks * C, 0.0), part_b(chunks * C, 0.0);
+#pragma omp parallel for schedule(static)
+      for (int64_t ch = 0; ch < chunks; ++ch) {
+        double* pw = part_w.data() + ch * C;
+        double* pb = part_b.data() + ch * C;
+        for (int64_t r = R * ch / chunks; r < R * (ch + 1) / chunks; ++r) {
+          const T* xr = ptr<T>(x) + r * C;
+          const T* gr = ptr<T>(dy) + r * C;
+          T* dr = ptr<T>(dx) + r * C;
+          const double m = ptr<T>(mean)[r], s = ptr<T>(rstd)[r];
+          // With xhat = (x - m) s and g = dy * w:
+          // dx = s * (g - mean(g) - xhat * mean(g * xhat)).
+          double mean_g = 0, mean_gx = 0;
+          for (int64_t c = 0; c < C; ++c) {
+            const double xhat = (xr[c] - m) * s, g = double(gr[c]) * ptr<T>(w)[c];
+            mean_g += g;
+            mean_gx += g * xhat;
+            pw[c] += double(gr[c]) * xhat;
+            pb[c] += gr[c];
+          }
+          mean_g /= C;
+          mean_gx /= C;
+          for (int64_t c = 0; c < C; ++c) {
+            const double xhat = (xr[c] - m) * s, g = double(gr[c]) * ptr<T>(w)[c];
+            dr[c] += static_cast<T>(s * (g - mean_g - xhat * mean_gx));
+          }
+        }
+      }
+      for (int64_t ch = 0; ch < chunks; ++ch)
+        for (int64_t c = 0; c < C; ++c) {
+          ptr<T>(dw)[c] += static_cast<T>(part_w[ch * C + c]);
+          ptr<T>(db)[c] += static_cast<T>(part_b[ch * C + c]);
+        }
+    });
+  }
+
+  void embedding_forward(const Tensor& table, const Tensor& ids, const Tensor& out) override {
+    const int64_t V = table.size(0), C = table.size(1), R = ids.numel();
+    check(ids.dtype() == DType::I64 && out.numel() == R * C,
+          "embedding_forward: ids must be I64 and out (R, C)");
+    const int64_t* id = ptr<int64_t>(ids);
+    for (int64_t r = 0; r < R; ++r)
+      check(id[r] >= 0 && id[r] < V, "embedding: token id " + std::to_string(id[r]) +
+                                         " out of range for a table of " + std::to_string(V));
+    by_float_type(table.dtype(), "embedding_forward", [&](auto zero) {
+      using T = decltype(zero);
+#pragma omp parallel for schedule(static)
+      for (int64_t r = 0; r < R; ++r)
+        std::memcpy(ptr<T>(out) + r * C, ptr<T>(table) + id[r] * C, C * sizeof(T));
+    });
+  }
+
+  void embedding_backward(const Tensor& ids, const Tensor& dout, const Tensor& dtable) override {
+    const int64_t C = dtable.size(1), R = ids.numel();
+    const int64_t* id = ptr<int64_t>(ids);
+    by_float_type(dtable.dtype(), "embedding_backward", [&](auto zero) {
+      using T = decltype(zero);
+      // Each thread owns a band of columns and walks the rows in order, so a
+      // repeated token's contributions are always added in the same order.
+      const int64_t bands = std::min<int64_t>(kSumChunks, C);
+#pragma omp parallel for schedule(static)
+      for (int64_t band = 0; band < bands; ++band) {
+        const int64_t c0 = C * band / bands, c1 = C * (band + 1) / bands;
+        for (int64_t r = 0; r < R; ++r) {
+          T* d = ptr<T>(dtable) + id[r] * C;
+          const T* g = ptr<T>(dout) + r * C;
+          for (int64_t c = c0; c < c1; ++c) d[c] += g[c];
+        }
+      }
+    });
+  }
+
+  void cross_entropy_forward(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
+                             const Tensor& loss, const Tensor& lse) override {
+    const int64_t V = logits.size(-1), R = logits.numel() / V;
+    check(targets.dtype() == DType::I64 && targets.numel() == R && loss.numel() == R &&
+              lse.numel() == R,
+          "cross_entropy_forward: targets (R, I64), loss and lse (R) for logits " +
+              logits.describe());
+    const int64_t* t = ptr<int64_t>(targets);
+    for (int64_t r = 0; r < R; ++r)
+      check(t[r] == ignore_index || (t[r] >= 0 && t[r] < V),
+            "cross_entropy: target " + std::to_string(t[r]) + " out of range for " +
+                std::to_string(V) + " classes");
+    by_float_type(logits.dtype(), "cross_entropy_forward", [&](auto zero) {
+      using T = decltype(zero);
+#pragma omp parallel for schedule(static)
+      for (int64_t r = 0; r < R; ++r) {
+        const T* lr = ptr<T>(logits) + r * V;
+        T mx = lr[0];
+        for (int64_t v = 1; v < V; ++v) mx = std::max(mx, lr[v]);
+        double s = 0;
+        for (int64_t v = 0; v < V; ++v) s += std::exp(double(lr[v] - mx));
+        const double l = double(mx) + std::log(s);
+        ptr<T>(lse)[r] = static_cast<T>(l);
+        ptr<T>(loss)[r] = t[r] == ignore_index ? T(0) : static_cast<T>(l - double(lr[t[r]]));
+      }
+    });
+  }
+
+  void cross_entropy_backward(const Tensor& logits, const Tensor& lse, const Tensor& targets,
+                              int64_t ignore_index, const Tensor& dloss, double scale,
+                              const Tensor& dlogits) override {
+    const int64_t V = logits.size(-1), R = logits.numel() / V;
+    const int64_t* t = ptr<int64_t>(targets);
+    by_float_type(logits.dtype(), "cross_entropy_backward", [&](auto zero) {
+      using T = decltype(zero);
+      const T g = static_cast<T>(double(ptr<T>(dloss)[0]) * scale);
+#pragma omp parallel for schedule(static)
+      for (int64_t r = 0; r < R; ++r) {
+        if (t[r] == ignore_index) continue;
+        const T* lr = ptr<T>(logits) + r * V;
+        T* dr = ptr<T>(dlogits) + r * V;
+        const T l = ptr<T>(lse)[r];
+        for (int64_t v = 0; v < V; ++v) dr[v] += g * std::exp(lr[v] - l);
+        dr[t[r]] -= g;
+      }
+    });
+  }
+
+  void random_uniform(const Tensor& out, RandomKey key) override {
+    by_float_type(out.dtype(), "random_uniform", [&](auto zero) {
+      using T = decltype(zero);
+      T* o = ptr<T>(out);
+      const int64_t n = out.numel();
+#pragma omp parallel for if (n > 16384)
+      for (int64_t i = 0; i < n; ++i)
+        o[i] = static_cast<T>(philox::uniform(philox::bits(key.seed, key.offset, i)));
+    });
+  }
+
+  void dropout_mask(const Tensor& out, double p, RandomKey key) override {
+    check(p >= 0 && p < 1, "dropout_mask: p must be in [0, 1)");
+    by_float_type(out.dtype(), "dropout_mask", [&](auto zero) {
+      using T = decltype(zero);
+      T* o = ptr<T>(out);
+      const int64_t n = out.numel();
+      const float pf = static_cast<float>(p);
+      const T keep = static_cast<T>(1.0 / (1.0 - p));
+#pragma omp parallel for if (n > 16384)
+      for (int64_t i = 0; i < n; ++i)
+        o[i] = philox::uniform(philox::bits(key.seed, key.offset, i)) >= pf ? keep : T(0);
+    });
+  }
+
+  void adam_update(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v,
+                   const AdamStep& s, const Tensor& update) override {
+    check_same_shape(p, g, "adam_update");
+    by_float_type(p.dtype(), "adam_update", [&](auto zero) {
+      using T = decltype(zero);
+      T *pp = ptr<T>(p), *mm = ptr<T>(m), *vv = ptr<T>(v);
+      const T* gg = ptr<T>(g);
+      T* uu = update.defined() ? ptr<T>(update) : nullptr;
+      const int64_t n = p.numel();
+      const T b1 = T(s.beta1), b2 = T(s.beta2), eps = T(s.eps), wd = T(s.weight_decay),
+              lr = T(s.lr), inv_bc1 = T(1.0 / s.bias_correction1),
+              inv_bc2 = T(1.0 / s.bias_correction2);
+#pragma omp parallel for simd if (n > 32768)
+      for (int64_t i = 0; i < n; ++i) {
+        mm[i] = b1 * mm[i] + (T(1) - b1) * gg[i];
+        vv[i] = b2 * vv[i] + (T(1) - b2) * gg[i] * gg[i];
+        const T u = (mm[i] * inv_bc1) / (std::sqrt(vv[i] * inv_bc2) + eps) + wd * pp[i];
+        if (uu) uu[i] = u;
+        else pp[i] -= lr * u;
+      }
+    });
+  }
+
+ private:
+  template <typename T>
+  static void copy_strided(T* dst, const Shape& ds, const T* src, const Shape& ss,
+                           const Shape& shape, bool acc) {
+    const int rank = static_cast<int>(shape.size());
+    const int64_t inner = shape[rank - 1];
+    const int64_t rows = numel_of(shape) / std::max<int64_t>(inner, 1);
+    if (inner == 0 || rows == 0) return;
+    const int64_t di = ds[rank - 1], si = ss[rank - 1];
+#pragma omp parallel for schedule(static) if (rows * inner > 16384)
+    for (int64_t r = 0; r < rows; ++r) {
+      // Decompose the row index into the leading coordinates.
+      int64_t rem = r, doff = 0, soff = 0;
+      for (int d = rank - 2; d >= 0; --d) {
+        const int64_t idx = rem % shape[d];
+        rem /= shape[d];
+        doff += idx * ds[d];
+        soff += idx * ss[d];
+      }
+      T* dp = dst + doff;
+      const T* sp = src + soff;
+      if (acc) {
+        for (int64_t i = 0; i < inner; ++i) dp[i * di] += sp[i * si];
+      } else if (di == 1 && si == 1) {
+        std::memcpy(dp, sp, inner * sizeof(T));
+      } else {
+        for (int64_t i = 0; i < inner; ++i) dp[i * di] = sp[i * si];
+      }
+    }
+  }
+
+  template <typename T, typename F>
+  static void binary_loop(const Tensor& a, const Tensor& b, const Tensor& out, Broadcast bc,
+                          bool acc, F f) {
+    const T* x = ptr<T>(a);
+    const T* y = ptr<T>(b);
+    T* o = ptr<T>(out);
+    const int64_t K = b.numel(), A = bc.outer, I = bc.inner, n = a.numel();
+    if (K == n) {  // same shape
+#pragma omp parallel for simd if (n > 32768)
+      for (int64_t e = 0; e < n; ++e) o[e] = (acc ? o[e] : T(0)) + f(x[e], y[e]);
+    } else if (I == 1) {  // b repeats along rows: a bias
+#pragma omp parallel for schedule(static) if (n > 32768)
+      for (int64_t r = 0; r < A; ++r)
+        for (int64_t k = 0; k < K; ++k) {
+          const int64_t e = r * K + k;
+          o[e] = (acc ? o[e] : T(0)) + f(x[e], y[k]);
+        }
+    } else {  // b[k] is a scalar over a run of I elements
+#pragma omp parallel for collapse(2) schedule(static) if (n > 32768)
+      for (int64_t r = 0; r < A; ++r)
+        for (int64_t k = 0; k < K; ++k) {
+          const int64_t base = (r * K + k) * I;
+          const T yk = y[k];
+          for (int64_t i = 0; i < I; ++i) o[base + i] = (acc ? o[base + i] : T(0)) + f(x[base + i], yk);
+        }
+    }
+  }
+
+  template <typename T, typename F>
+  static void reduce_loop(const Tensor& x, const Tensor& out, Broadcast bc, bool acc, F f) {
+    const T* xs = ptr<T>(x);
+    T* o = ptr<T>(out);
+    const int64_t K = out.numel();
+    int64_t A = bc.outer, I = bc.inner;
+    if (K == 1) {  // a full sum: split the whole range into chunks
+      A *= I;
+      I = 1;
+    }
+    const int64_t chunks = std::min<int64_t>(kSumChunks, std::max<int64_t>(A, 1));
+    std::vector<double> part(chunks * K, 0.0);
+#pragma omp parallel for schedule(static)
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      double* p = part.data() + ch * K;
+      for (int64_t a = A * ch / chunks; a < A * (ch + 1) / chunks; ++a)
+        for (int64_t k = 0; k < K; ++k) {
+          const T* run = xs + (a * K + k) * I;
+          double s = 0;
+          for (int64_t i = 0; i < I; ++i) s += f(run[i]);
+          p[k] += s;
+        }
+    }
+    for (int64_t k = 0; k < K; ++k) {
+      double s = 0;
+      for (int64_t ch = 0; ch < chunks; ++ch) s += part[ch * K + k];
+      o[k] = static_cast<T>((acc ? double(o[k]) : 0.0) + s);
+    }
+  }
+};
+
+}  // namespace
+
+Backend& cpu_backend() {
+  static CpuBackend instance;
+  return instance;
+}
+
+}  // namespace hc

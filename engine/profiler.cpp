@@ -1,0 +1,95 @@
+#include "engine/profiler.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+namespace hc::profiler {
+
+bool g_enabled = false;
+
+namespace {
+std::mutex g_mutex;
+std::vector<Event> g_events;
+const auto g_epoch = std::chrono::steady_clock::now();
+}  // namespace
+
+void enable(bool on) { g_enabled = on; }
+
+void clear() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_events.clear();
+}
+
+const std::vector<Event>& events() { return g_events; }
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
+                                                              g_epoch)
+      .count();
+}
+
+void record(Event event) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_events.push_back(std::move(event));
+}
+
+std::string table() {
+  struct Row {
+    int64_t calls = 0;
+    double ns = 0, flops = 0, bytes = 0;
+  };
+  std::map<std::string, Row> rows;
+  double total_ns = 0;
+  for (const Event& e : g_events) {
+    Row& r = rows[e.name];
+    r.calls += 1;
+    r.ns += static_cast<double>(e.end_ns - e.start_ns);
+    r.flops += e.cost.flops;
+    r.bytes += e.cost.bytes;
+    total_ns += static_cast<double>(e.end_ns - e.start_ns);
+  }
+  std::vector<std::pair<std::string, Row>> sorted(rows.begin(), rows.end());
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto& a, const auto& b) { return a.second.ns > b.second.ns; });
+  std::string out;
+  char line[256];
+  std::snprintf(line, sizeof line, "%-28s %7s %10s %7s %10s %9s\n", "op", "calls", "total ms",
+                "share", "GFLOP/s", "GB/s");
+  out += line;
+  for (const auto& [name, r] : sorted) {
+    const double s = r.ns * 1e-9;
+    std::snprintf(line, sizeof line, "%-28s %7lld %10.3f %6.1f%% %10.2f %9.2f\n", name.c_str(),
+                  static_cast<long long>(r.calls), r.ns * 1e-6,
+                  total_ns > 0 ? 100.0 * r.ns / total_ns : 0.0, s > 0 ? r.flops / s * 1e-9 : 0.0,
+                  s > 0 ? r.bytes / s * 1e-9 : 0.0);
+    out += line;
+  }
+  return out;
+}
+
+void write_chrome_trace(const std::string& path) {
+  nlohmann::json trace = nlohmann::json::array();
+  for (const Event& e : g_events) {
+    // Chrome's trace format counts in microseconds; "X" is a complete event.
+    trace.push_back({{"name", e.name},
+                     {"cat", "op"},
+                     {"ph", "X"},
+                     {"ts", static_cast<double>(e.start_ns) * 1e-3},
+                     {"dur", static_cast<double>(e.end_ns - e.start_ns) * 1e-3},
+                     {"pid", 1},
+                     {"tid", 1},
+                     {"args", {{"shapes", e.cost.shapes}, {"flops", e.cost.flops},
+                               {"bytes", e.cost.bytes}}}});
+  }
+  std::ofstream f(path);
+  if (!f) throw std::runtime_error("profiler: cannot write trace to " + path);
+  f << nlohmann::json{{"traceEvents", trace}, {"displayTimeUnit", "ms"}}.dump() << "\n";
+  if (!f) throw std::runtime_error("profiler: write failed for " + path);
+}
+
+}  // namespace hc::profiler
