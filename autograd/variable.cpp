@@ -15,6 +15,23 @@ bool grad_enabled() { return g_grad_enabled; }
 NoGrad::NoGrad() : previous_(g_grad_enabled) { g_grad_enabled = false; }
 NoGrad::~NoGrad() { g_grad_enabled = previous_; }
 
+Node::~Node() {
+  // Take over our inputs, then drop the closure (whose captured copies are now
+  // not the last owners). Any input we alone own is taken apart the same way
+  // before it dies, so no destructor ever runs another node's destructor.
+  std::vector<std::shared_ptr<VarData>> pending = std::move(inputs);
+  backward = nullptr;
+  while (!pending.empty()) {
+    std::shared_ptr<VarData> v = std::move(pending.back());
+    pending.pop_back();
+    if (v.use_count() == 1 && v->node && v->node.use_count() == 1) {
+      for (auto& in : v->node->inputs) pending.push_back(std::move(in));
+      v->node->inputs.clear();
+      v->node->backward = nullptr;
+    }
+  }
+}
+
 Variable::Variable(Tensor value, bool requires_grad, std::string name)
     : data_(std::make_shared<VarData>()) {
   data_->value = std::move(value);
@@ -70,20 +87,21 @@ void Variable::backward(const Tensor& seed) const {
   // Reverse topological order by an iterative depth-first search: a node is
   // appended after all its inputs, so walking the list backwards visits every
   // value before the values it was computed from.
-  std::vector<VarData*> order;
+  // `order` owns what it lists, so values stay alive while their nodes are released.
+  std::vector<std::shared_ptr<VarData>> order;
   std::unordered_set<VarData*> seen;
-  std::vector<std::pair<VarData*, size_t>> stack{{data_.get(), 0}};
+  std::vector<std::pair<std::shared_ptr<VarData>, size_t>> stack{{data_, 0}};
   seen.insert(data_.get());
   while (!stack.empty()) {
     auto& [v, next] = stack.back();
     if (v->node && next < v->node->inputs.size()) {
-      VarData* in = v->node->inputs[next++].get();
-      if (!in->requires_grad || seen.count(in)) continue;
-      if (in->op && !in->node) throw freed_error(in);
-      seen.insert(in);
-      stack.push_back({in, 0});
+      std::shared_ptr<VarData> in = v->node->inputs[next++];
+      if (!in->requires_grad || seen.count(in.get())) continue;
+      if (in->op && !in->node) throw freed_error(in.get());
+      seen.insert(in.get());
+      stack.push_back({std::move(in), 0});
     } else {
-      order.push_back(v);
+      order.push_back(std::move(v));
       stack.pop_back();
     }
   }
@@ -91,7 +109,7 @@ void Variable::backward(const Tensor& seed) const {
   Variable(*this).grad_buffer();
   backend_of(seed).binary(Binary::Add, data_->grad, seed, data_->grad, Broadcast{}, false);
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    VarData* v = *it;
+    VarData* v = it->get();
     if (!v->node) continue;  // a leaf: its grad is the result
     if (v->grad.defined()) v->node->backward(v->grad);
     v->node.reset();    // frees the closure and what it saved

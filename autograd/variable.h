@@ -35,6 +35,9 @@ struct Node {
   const char* op;
   std::vector<std::shared_ptr<VarData>> inputs;
   std::function<void(const Tensor& dy)> backward;  // adds into the inputs' grads
+  // Releases a long chain of nodes iteratively: the default destructor would
+  // recurse once per op and overflow the stack on a deep graph.
+  ~Node();
 };
 
 struct VarData {

@@ -26,6 +26,13 @@ Tensor random_tensor(const Shape& shape, DType dtype, uint64_t seed, double lo, 
   return Tensor::from_vector(shape, v, dtype);
 }
 
+std::vector<Variable> make_inputs(const OpCase& c, DType dtype, Device device, bool grad) {
+  std::vector<Variable> xs;
+  for (size_t k = 0; k < c.inputs.size(); ++k)
+    xs.emplace_back(random_tensor(c.inputs[k], dtype, 1000 + k, c.lo, c.hi).to(device), grad);
+  return xs;
+}
+
 double max_rel_diff(const std::vector<double>& a, const std::vector<double>& b) {
   double worst = a.size() == b.size() ? 0.0 : INFINITY;
   for (size_t i = 0; i < a.size() && i < b.size(); ++i)

@@ -2,7 +2,7 @@
 //
 //   grad     float64 central finite differences against backward()
 //   forward  the engine (float32 and float64) against a naive loop reference
-//   backend  every op on CUDA against the CPU (runs when a GPU is visible)
+//   backend  every op on CUDA against the CPU (tests/test_cuda.cpp, when a GPU is visible)
 //
 // Each tests/cases_*.cpp file adds its ops to the table with a static
 // RegisterOpCases object, so adding an op never touches this file.
@@ -41,6 +41,8 @@ struct RegisterOpCases {
 // Random tensor with values in +-[lo, hi] from the counter-based RNG.
 Tensor random_tensor(const Shape& shape, DType dtype, uint64_t seed, double lo = 0.25,
                      double hi = 1.5);
+// The case's inputs as Variables: random values (fixed seeds), on `device`.
+std::vector<Variable> make_inputs(const OpCase& c, DType dtype, Device device, bool grad);
 // Max |a - b| / max(|b|, 1): relative for large values, absolute near zero.
 double max_rel_diff(const std::vector<double>& a, const std::vector<double>& b);
 

@@ -1,4 +1,5 @@
-// Runs every op of the harness table (tests/cases_*.cpp) in each mode.
+// Runs every op of the harness table (tests/cases_*.cpp) in grad and forward
+// mode; backend mode lives with the other CUDA tests in tests/test_cuda.cpp.
 #include <doctest/doctest.h>
 
 #include <cstdio>
@@ -8,17 +9,6 @@
 
 using namespace hc;
 using namespace hc::test;
-
-namespace {
-
-std::vector<Variable> make_inputs(const OpCase& c, DType dtype, Device device, bool grad) {
-  std::vector<Variable> xs;
-  for (size_t k = 0; k < c.inputs.size(); ++k)
-    xs.emplace_back(random_tensor(c.inputs[k], dtype, 1000 + k, c.lo, c.hi).to(device), grad);
-  return xs;
-}
-
-}  // namespace
 
 TEST_CASE("op harness: the table is populated") {
   // Every op in autograd/ops.h has at least one case.
@@ -58,30 +48,5 @@ TEST_CASE("op harness: forward mode (against naive loops, float64 and float32)")
     const double err32 = max_rel_diff(c.run(make_inputs(c, DType::F32, Device::CPU, false))
                                           .value().to_vector(), want);
     CHECK(err32 <= 2e-5);
-  }
-}
-
-TEST_CASE("op harness: backend mode (CUDA against CPU)") {
-  if (!cuda_available()) {
-    std::printf("SKIPPED op harness backend mode: no CUDA GPU visible\n");
-    return;
-  }
-  for (const OpCase& c : op_cases()) {
-    CAPTURE(c.name);
-    // Forward values and every input gradient, float32 on both devices.
-    auto run_on = [&](Device d) {
-      std::vector<Variable> xs = make_inputs(c, DType::F32, d, true);
-      Variable y = c.run(xs);
-      Tensor seed = random_tensor(y.shape(), DType::F32, 77).to(d);
-      std::vector<std::vector<double>> out{y.value().to_vector()};
-      y.backward(seed);
-      for (const Variable& x : xs) out.push_back(x.grad().to_vector());
-      return out;
-    };
-    const auto cpu = run_on(Device::CPU), gpu = run_on(Device::CUDA);
-    for (size_t k = 0; k < cpu.size(); ++k) {
-      CAPTURE(k);
-      CHECK(max_rel_diff(gpu[k], cpu[k]) <= 1e-5);
-    }
   }
 }
