@@ -51,6 +51,13 @@ Variable embedding(const Variable& table, const Tensor& ids);
 // mask is a pure function of `key` (see engine/rng.h). Identity when !training or p == 0.
 Variable dropout(const Variable& x, double p, RandomKey key, bool training = true);
 
+// Transformer-XL relative shift: x (G, T, S) scores against relative
+// positions, column k <-> distance S-1-k, realigned so that y[g, i, j] =
+// x[g, i, j + T-1-i] (query i, key j at distance M+i-j, M = S-T). Entries
+// whose source falls outside the row (j > i+M) hold neighbouring-row values
+// and must be masked by the caller, as in Transformer-XL.
+Variable rel_shift(const Variable& x);
+
 // Activations.
 Variable relu(const Variable& x);
 Variable gelu(const Variable& x);  // exact erf form

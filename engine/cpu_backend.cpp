@@ -472,8 +472,7 @@ class CpuBackend final : public Backend {
     const int64_t rows = numel_of(shape) / std::max<int64_t>(inner, 1);
     if (inner == 0 || rows == 0) return;
     const int64_t di = ds[rank - 1], si = ss[rank - 1];
-#pragma omp parallel for schedule(static) if (rows * inner > 16384)
-    for (int64_t r = 0; r < rows; ++r) {
+    auto copy_row = [&](int64_t r) {
       // Decompose the row index into the leading coordinates.
       int64_t rem = r, doff = 0, soff = 0;
       for (int d = rank - 2; d >= 0; --d) {
@@ -491,7 +490,19 @@ class CpuBackend final : public Backend {
       } else {
         for (int64_t i = 0; i < inner; ++i) dp[i * di] = sp[i * si];
       }
+    };
+    if (!acc) {
+#pragma omp parallel for schedule(static) if (rows * inner > 16384)
+      for (int64_t r = 0; r < rows; ++r) copy_row(r);
+      return;
     }
+    // Accumulating views may overlap inside one index of the first dimension
+    // (rel_shift's backward does): split work only along that dimension, so
+    // no two threads ever add into the same element.
+    const int64_t first = rank > 1 ? shape[0] : 1, per_first = rows / first;
+#pragma omp parallel for schedule(static) if (rows * inner > 16384)
+    for (int64_t f = 0; f < first; ++f)
+      for (int64_t r = f * per_first; r < (f + 1) * per_first; ++r) copy_row(r);
   }
 
   template <typename T, typename F>
