@@ -96,10 +96,9 @@ class Backend {
   virtual void fill(const Tensor& out, double value) = 0;
   // dst[dst_offset + sum_d i_d * dst_strides[d]] (+)= src[src_offset + sum_d i_d * src_strides[d]]
   // for every index i over `shape` (at most 6 dims). Permute, slice, concat and
-  // the Transformer-XL relative shift are all this one primitive. With
-  // `accumulate`, destination elements may repeat within one index of the
-  // first dimension (rel_shift's backward) but never across it; backends
-  // must add such repeats without races.
+  // the Transformer-XL relative shift are all this one primitive. The
+  // destination view must not repeat an element (so backends may write all
+  // elements in parallel); the source view may.
   virtual void strided_copy(const Tensor& dst, int64_t dst_offset, const Shape& dst_strides,
                             const Tensor& src, int64_t src_offset, const Shape& src_strides,
                             const Shape& shape, bool accumulate) = 0;

@@ -491,18 +491,8 @@ class CpuBackend final : public Backend {
         for (int64_t i = 0; i < inner; ++i) dp[i * di] = sp[i * si];
       }
     };
-    if (!acc) {
 #pragma omp parallel for schedule(static) if (rows * inner > 16384)
-      for (int64_t r = 0; r < rows; ++r) copy_row(r);
-      return;
-    }
-    // Accumulating views may overlap inside one index of the first dimension
-    // (rel_shift's backward does): split work only along that dimension, so
-    // no two threads ever add into the same element.
-    const int64_t first = rank > 1 ? shape[0] : 1, per_first = rows / first;
-#pragma omp parallel for schedule(static) if (rows * inner > 16384)
-    for (int64_t f = 0; f < first; ++f)
-      for (int64_t r = f * per_first; r < (f + 1) * per_first; ++r) copy_row(r);
+    for (int64_t r = 0; r < rows; ++r) copy_row(r);
   }
 
   template <typename T, typename F>

@@ -8,7 +8,12 @@
 // i.e. a strided view with offset T-1 and row stride S-1: one strided copy,
 // no padding trick needed. For j > i+M the index runs into row i+1; those
 // entries are garbage by construction and the same-length mask hides them.
-// The backward pass adds dy back through the same view (strided accumulate).
+//
+// The backward pass adds dy back through the same view. The view reads one
+// element twice: (i, S-1) and (i+1, 0) both map to (T-1) + (i+1)(S-1). A
+// destination must not repeat inside one strided copy (backends write in
+// parallel), so the last column goes back in a second copy: columns 0..S-2
+// alone map one-to-one (i*(S-1) + j, j < S-1), and so does column S-1.
 #include "autograd/ops/common.h"
 
 namespace hc {
@@ -24,8 +29,11 @@ Variable rel_shift(const Variable& x) {
   Tensor y = Tensor::empty(x.shape(), x.value().dtype(), x.value().device());
   backend_of(y).strided_copy(y, 0, plain_strides, x.value(), T - 1, view_strides, x.shape(), false);
   return make_result(y, "rel_shift", {x}, [x, view_strides, plain_strides](const Tensor& dy) {
-    backend_of(dy).strided_copy(x.grad_buffer(), x.size(1) - 1, view_strides, dy, 0,
-                                plain_strides, x.shape(), true);
+    const int64_t G = x.size(0), T = x.size(1), S = x.size(2);
+    Backend& be = backend_of(dy);
+    be.strided_copy(x.grad_buffer(), T - 1, view_strides, dy, 0, plain_strides, {G, T, S - 1}, true);
+    be.strided_copy(x.grad_buffer(), T - 1 + S - 1, view_strides, dy, S - 1, plain_strides,
+                    {G, T, 1}, true);
   });
 }
 

@@ -1,0 +1,210 @@
+#include "app/config.h"
+
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <stdexcept>
+
+namespace hc {
+
+namespace {
+
+using json = nlohmann::json;
+
+// One configuration key: how to read it from JSON, write it back, and what it means.
+struct Field {
+  const char* name;
+  const char* type;
+  const char* help;
+  std::function<void(const json&)> set;
+  std::function<json()> get;
+};
+
+template <typename T>
+Field field(const char* name, T& slot, const char* help);
+
+template <>
+Field field(const char* name, int64_t& slot, const char* help) {
+  return {name, "integer", help,
+          [&slot](const json& v) {
+            if (!v.is_number_integer()) throw std::invalid_argument("expected an integer");
+            slot = v.get<int64_t>();
+          },
+          [&slot] { return json(slot); }};
+}
+template <>
+Field field(const char* name, double& slot, const char* help) {
+  return {name, "number", help,
+          [&slot](const json& v) {
+            if (!v.is_number()) throw std::invalid_argument("expected a number");
+            slot = v.get<double>();
+          },
+          [&slot] { return json(slot); }};
+}
+template <>
+Field field(const char* name, bool& slot, const char* help) {
+  return {name, "boolean", help,
+          [&slot](const json& v) {
+            if (!v.is_boolean()) throw std::invalid_argument("expected true or false");
+            slot = v.get<bool>();
+          },
+          [&slot] { return json(slot); }};
+}
+template <>
+Field field(const char* name, std::string& slot, const char* help) {
+  return {name, "string", help,
+          [&slot](const json& v) {
+            if (!v.is_string()) throw std::invalid_argument("expected a string");
+            slot = v.get<std::string>();
+          },
+          [&slot] { return json(slot); }};
+}
+template <>
+Field field(const char* name, std::vector<int64_t>& slot, const char* help) {
+  return {name, "list of integers", help,
+          [&slot](const json& v) {
+            if (!v.is_array()) throw std::invalid_argument("expected a list of integers");
+            std::vector<int64_t> out;
+            for (const json& e : v) {
+              if (!e.is_number_integer()) throw std::invalid_argument("expected a list of integers");
+              out.push_back(e.get<int64_t>());
+            }
+            slot = out;
+          },
+          [&slot] { return json(slot); }};
+}
+
+// The table of every key, bound to one RunConfig object.
+std::vector<Field> fields(RunConfig& c) {
+  AllAttConfig& m = c.model;
+  return {
+      field("corpus", c.corpus, "moby | sotu (see `make data`) or a directory with train/valid/test.txt"),
+      field("tokenizer", c.tokenizer, "char (bytes) | word (whitespace tokens, <eos> per line)"),
+      field("min_count", c.min_count, "word level: training words seen fewer times become <unk>"),
+      field("layers", m.layers, "L, number of All-attention layers"),
+      field("d_model", m.d_model, "C, model width"),
+      field("heads", m.heads, "H, attention heads per layer"),
+      field("d_head", m.d_head, "D, width of one head"),
+      field("persist", m.persist, "N, persistent key/value vectors per head"),
+      field("seg_len", m.seg_len, "T, tokens per segment"),
+      field("mem_len", m.mem_len, "M, memory length carried across segments"),
+      field("max_len", m.max_len, "rows of the relative-position table (>= seg_len + mem_len)"),
+      field("heads_per_layer", m.heads_per_layer, "a compacted model's head count per layer ([] = heads everywhere)"),
+      field("dropout_embed", m.dropout_embed, "dropout on token embeddings"),
+      field("dropout_pos", m.dropout_pos, "dropout on the position table"),
+      field("dropout_attn", m.dropout_attn, "dropout on attention probabilities"),
+      field("dropout_residual", m.dropout_residual, "dropout on each layer's output projection"),
+      field("dropout_proj", m.dropout_proj, "first dropout before the output layer"),
+      field("dropout_output", m.dropout_output, "second dropout before the output layer"),
+      field("layernorm_eps", m.layernorm_eps, "LayerNorm epsilon"),
+      field("batch", c.batch, "B, parallel streams per step"),
+      field("steps", c.steps, "optimizer steps"),
+      field("accum", c.accum, "micro-batches of B streams per optimizer step"),
+      field("optimizer", c.optimizer, "adam (AdamW) | lamb"),
+      field("lr", c.lr, "peak learning rate"),
+      field("min_lr", c.min_lr, "learning rate at the end of the cosine decay"),
+      field("warmup", c.warmup, "linear warm-up steps"),
+      field("weight_decay", c.weight_decay, "decoupled weight decay"),
+      field("beta1", c.beta1, "Adam beta1"),
+      field("beta2", c.beta2, "Adam beta2"),
+      field("eps", c.eps, "Adam epsilon"),
+      field("bias_correction", c.bias_correction, "Adam/LAMB bias correction"),
+      field("grad_clip", c.grad_clip, "clip the global gradient norm to this (0 = off)"),
+      field("eval_every", c.eval_every, "steps between validations"),
+      field("eval_segments", c.eval_segments, "segments per validation (0 = the whole split)"),
+      field("checkpoint_every", c.checkpoint_every, "steps between checkpoints"),
+      field("seed", c.seed, "seed of initialisation, dropout and data order"),
+      field("out_dir", c.out_dir, "where metrics and checkpoints go"),
+  };
+}
+
+Field* find(std::vector<Field>& fs, const std::string& key) {
+  for (Field& f : fs)
+    if (key == f.name) return &f;
+  return nullptr;
+}
+
+void set_one(std::vector<Field>& fs, const std::string& key, const json& value,
+             const std::string& origin) {
+  Field* f = find(fs, key);
+  if (!f) throw std::invalid_argument(origin + ": unknown config key '" + key + "' (see --help-config)");
+  try {
+    f->set(value);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(origin + ": config key '" + key + "': " + e.what() + ", got " +
+                                value.dump());
+  }
+}
+
+}  // namespace
+
+void RunConfig::apply(const json& object, const std::string& origin) {
+  if (!object.is_object()) throw std::invalid_argument(origin + ": a config must be a JSON object");
+  std::vector<Field> fs = fields(*this);
+  for (const auto& [key, value] : object.items()) set_one(fs, key, value, origin);
+}
+
+void RunConfig::apply_override(const std::string& assignment) {
+  const size_t eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw std::invalid_argument("--set " + assignment + ": expected key=value");
+  const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  // Numbers, booleans and lists are JSON; anything else is taken as a string.
+  json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded()) value = text;
+  std::vector<Field> fs = fields(*this);
+  set_one(fs, key, value, "--set");
+}
+
+json RunConfig::to_json() const {
+  RunConfig copy = *this;
+  json out = json::object();
+  for (const Field& f : fields(copy)) out[f.name] = f.get();
+  return out;
+}
+
+void RunConfig::validate() const {
+  model.validate();
+  auto positive = [](int64_t v, const char* name) {
+    check(v > 0, std::string("config: ") + name + " must be positive, got " + std::to_string(v));
+  };
+  positive(batch, "batch");
+  positive(steps, "steps");
+  positive(accum, "accum");
+  positive(eval_every, "eval_every");
+  positive(checkpoint_every, "checkpoint_every");
+  check(tokenizer == "char" || tokenizer == "word",
+        "config: tokenizer must be char or word, got '" + tokenizer + "'");
+  check(optimizer == "adam" || optimizer == "lamb",
+        "config: optimizer must be adam or lamb, got '" + optimizer + "'");
+  check(lr > 0 && min_lr >= 0 && min_lr <= lr, "config: need 0 <= min_lr <= lr and lr > 0");
+  check(warmup >= 0, "config: warmup must be >= 0");
+  check(grad_clip >= 0, "config: grad_clip must be >= 0");
+  check(min_count >= 1, "config: min_count must be >= 1");
+  check(eval_segments >= 0, "config: eval_segments must be >= 0");
+}
+
+std::string RunConfig::help() {
+  RunConfig defaults;
+  std::ostringstream out;
+  for (const Field& f : fields(defaults))
+    out << "  " << f.name << " (" << f.type << ", default " << f.get().dump() << "): " << f.help
+        << "\n";
+  return out.str();
+}
+
+RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  RunConfig c;
+  if (!path.empty()) {
+    std::ifstream in(path);
+    if (!in) throw std::invalid_argument("config file " + path + ": cannot open");
+    json j = json::parse(in, nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
+    if (j.is_discarded()) throw std::invalid_argument("config file " + path + ": not valid JSON");
+    c.apply(j, "config file " + path);
+  }
+  for (const std::string& o : overrides) c.apply_override(o);
+  c.validate();
+  return c;
+}
+
+}  // namespace hc

@@ -1,0 +1,100 @@
+// The All-attention layer, step by step. Shapes: B batch, T current tokens,
+// M memory, S = M+T, H heads, D head width, N persistent vectors, C width.
+// Per-head tensors are laid out head-major, (H, B, ., D), so that the
+// content scores batch over H*B and the position and persistent scores, whose
+// right operand is shared by the whole batch, batch over H with B*T rows.
+#include "models/allatt_layer.h"
+
+#include <cmath>
+
+namespace hc {
+
+AllAttLayer::AllAttLayer(const std::string& p, AllAttLayerShape s, DType dt, Device dev)
+    : shape_(s) {
+  const int64_t HD = s.H * s.D;
+  auto make = [&](const std::string& name, const Shape& shape) {
+    return Variable(Tensor::empty(shape, dt, dev), true, p + name);
+  };
+  norm_w = make("norm.weight", {s.C});
+  norm_b = make("norm.bias", {s.C});
+  q_w = make("attn.q.weight", {HD, s.C});
+  k_w = make("attn.k.weight", {HD, s.C});
+  v_w = make("attn.v.weight", {HD, s.C});
+  r_w = make("attn.r.weight", {HD, s.C});
+  u_bias = make("attn.u_bias", {s.H, s.D});
+  v_bias = make("attn.v_bias", {s.H, s.D});
+  persist_k = make("attn.persist_k", {s.H, s.N, s.D});
+  persist_v = make("attn.persist_v", {s.H, s.N, s.D});
+  out_w = make("attn.out.weight", {s.C, HD});
+  out_b = make("attn.out.bias", {s.C});
+}
+
+std::vector<Variable> AllAttLayer::parameters() const {
+  if (shape_.H == 0) return {out_b};  // a layer with every head removed
+  return {norm_w, norm_b, q_w, k_w, v_w, r_w, u_bias, v_bias, persist_k, persist_v, out_w, out_b};
+}
+
+Variable AllAttLayer::forward(const Variable& x, const Tensor& mem, const Variable& r_table,
+                              const Variable& gate, const AllAttDropout& drop, bool training,
+                              RngStream& rng) const {
+  const int64_t B = x.size(0), T = x.size(1), C = shape_.C, H = shape_.H, D = shape_.D,
+                N = shape_.N, M = mem.size(1), S = M + T;
+  check(x.size(2) == C && mem.size(0) == B && mem.size(2) == C && r_table.size(0) == S,
+        "all-attention layer: inputs do not match x (B,T,C), mem (B,M,C), r (S,C)");
+
+  // With every head removed the attention output is 0, and only the output
+  // bias remains: out = x + dropout(out_b).
+  if (H == 0) {
+    Variable bias = add(Variable(Tensor::zeros(x.shape(), x.value().dtype(), x.value().device())), out_b);
+    return add(x, dropout(bias, drop.residual, rng.next(bias.numel()), training));
+  }
+
+  // Pre-LayerNorm over [memory ; current]; queries only for the current tokens.
+  const Variable cat = concat({Variable(mem), x}, 1);              // (B,S,C)
+  const Variable normed = layernorm(cat, norm_w, norm_b);          // (B,S,C)
+  const Variable q = reshape(linear(slice(normed, 1, M, S), q_w), {B, T, H, D});
+  const Variable k = linear(normed, k_w);                          // (B,S,H*D)
+  const Variable v = linear(normed, v_w);                          // (B,S,H*D)
+  const Variable r = linear(r_table, r_w);                         // (S,H*D)
+
+  // Head-major copies. u and v are Transformer-XL's global content and
+  // position biases, added to the query before the two kinds of scores.
+  const std::vector<int> to_heads{2, 0, 1, 3};  // (B,.,H,D) -> (H,B,.,D)
+  const Variable q_u = reshape(permute(add(q, u_bias), to_heads), {H * B, T, D});
+  const Variable q_v = reshape(permute(add(q, v_bias), to_heads), {H, B * T, D});
+  const Variable q_raw = reshape(permute(q, to_heads), {H, B * T, D});
+  const Variable k_h = reshape(permute(reshape(k, {B, S, H, D}), to_heads), {H * B, S, D});
+  const Variable v_h = reshape(permute(reshape(v, {B, S, H, D}), to_heads), {H * B, S, D});
+  const Variable r_h = permute(reshape(r, {S, H, D}), {1, 0, 2});  // (H,S,D)
+
+  // Context logits: content (q+u)·k plus position (q+v)·r realigned by
+  // distance, both over sqrt(D).
+  const Variable content = bmm(q_u, k_h, false, true);                     // (H*B,T,S)
+  const Variable position = rel_shift(reshape(bmm(q_v, r_h, false, true), {H * B, T, S}));
+  const Variable ctx_logits = scale(add(content, position), 1.0 / std::sqrt(double(D)));
+  // Persistent logits use the raw query: q · (sqrt(D) k_p) / sqrt(D) = q · k_p.
+  const Variable pers_logits = reshape(bmm(q_raw, persist_k, false, true), {H * B, T, N});
+
+  // One softmax over [context ; persistent] columns. Query i sees context
+  // columns i..i+M (itself and the M tokens before it: the same-length mask)
+  // and every persistent vector.
+  Variable probs = masked_softmax(concat({ctx_logits, pers_logits}, 2),
+                                  BandMask{T, S, 0, M});                 // (H*B,T,S+N)
+  probs = dropout(probs, drop.attn, rng.next(probs.numel()), training);
+
+  // Weighted sum over [values ; sqrt(N) persistent values].
+  const Variable out_ctx = bmm(slice(probs, 2, 0, S), v_h);               // (H*B,T,D)
+  const Variable p_pers = reshape(slice(probs, 2, S, S + N), {H, B * T, N});
+  const Variable out_pers = bmm(p_pers, scale(persist_v, std::sqrt(double(N))));  // (H,B*T,D)
+  Variable heads = add(reshape(out_ctx, {H, B, T, D}), reshape(out_pers, {H, B, T, D}));
+
+  // The pruning gate multiplies each head's output (one number per head).
+  if (gate.defined()) heads = mul(heads, reshape(gate, {H, 1, 1, 1}));
+
+  // Concatenate heads, project, dropout, residual add to the un-normalised x.
+  const Variable merged = reshape(permute(heads, {1, 2, 0, 3}), {B, T, H * D});
+  const Variable projected = linear(merged, out_w, out_b);
+  return add(x, dropout(projected, drop.residual, rng.next(projected.numel()), training));
+}
+
+}  // namespace hc

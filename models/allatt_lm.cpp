@@ -1,0 +1,148 @@
+#include "models/allatt_lm.h"
+
+#include <cmath>
+
+namespace hc {
+
+void AllAttConfig::validate() const {
+  auto positive = [](int64_t v, const char* name) {
+    check(v > 0, std::string("config: ") + name + " must be positive, got " + std::to_string(v));
+  };
+  positive(vocab, "vocab");
+  positive(layers, "layers");
+  positive(d_model, "d_model");
+  positive(d_head, "d_head");
+  positive(persist, "persist");
+  positive(seg_len, "seg_len");
+  check(mem_len >= 0, "config: mem_len must be >= 0");
+  check(heads >= 0, "config: heads must be >= 0");
+  check(seg_len + mem_len <= max_len,
+        "config: seg_len + mem_len = " + std::to_string(seg_len + mem_len) +
+            " exceeds max_len = " + std::to_string(max_len) + " (rows of the position table)");
+  check(heads_per_layer.empty() || static_cast<int64_t>(heads_per_layer.size()) == layers,
+        "config: heads_per_layer has " + std::to_string(heads_per_layer.size()) +
+            " entries for " + std::to_string(layers) + " layers");
+  for (int64_t h : heads_per_layer) check(h >= 0, "config: heads_per_layer entries must be >= 0");
+  for (double p : {dropout_embed, dropout_pos, dropout_attn, dropout_residual, dropout_proj,
+                   dropout_output})
+    check(p >= 0 && p < 1, "config: every dropout must be in [0, 1)");
+}
+
+namespace {
+// Fill with U(-bound, bound) from Philox(seed, offset), advancing the offset.
+void init_uniform(const Variable& v, double bound, RngStream& rng) {
+  Tensor u = Tensor::empty(v.shape(), DType::F64);
+  backend(Device::CPU).random_uniform(u, rng.next(v.numel()));
+  std::vector<double> vals = u.to_vector();
+  for (double& x : vals) x = (2 * x - 1) * bound;
+  v.value().copy_from(Tensor::from_vector(v.shape(), vals, v.value().dtype()));
+}
+}  // namespace
+
+AllAttLM::AllAttLM(const AllAttConfig& c, uint64_t seed, DType dtype, Device device) : config_(c) {
+  c.validate();
+  embed = Variable(Tensor::empty({c.vocab, c.d_model}, dtype, device), true, "embed.weight");
+  pos = Variable(Tensor::empty({c.max_len, c.d_model}, dtype, device), true, "pos.weight");
+  for (int64_t l = 0; l < c.layers; ++l)
+    layers_.emplace_back("layers." + std::to_string(l) + ".",
+                         AllAttLayerShape{c.d_model, c.heads_in(l), c.d_head, c.persist}, dtype,
+                         device);
+
+  // Initialisation of the paper's code: embeddings, the position table and
+  // the output projections U(+-1/sqrt(C)); the q/k/v/r projections and the
+  // persistent vectors U(+-sqrt(1/(C L))); biases 0; LayerNorm weight 1.
+  RngStream rng{seed, 0};
+  const double wide = 1.0 / std::sqrt(double(c.d_model));
+  const double narrow = std::sqrt(1.0 / double(c.d_model * c.layers));
+  init_uniform(embed, wide, rng);
+  init_uniform(pos, wide, rng);
+  for (const AllAttLayer& layer : layers_) {
+    if (layer.shape().H == 0) {
+      layer.out_b.value().fill_(0.0);
+      continue;
+    }
+    layer.norm_w.value().fill_(1.0);
+    layer.norm_b.value().fill_(0.0);
+    for (const Variable* w : {&layer.q_w, &layer.k_w, &layer.v_w, &layer.r_w, &layer.persist_k,
+                              &layer.persist_v})
+      init_uniform(*w, narrow, rng);
+    layer.u_bias.value().fill_(0.0);
+    layer.v_bias.value().fill_(0.0);
+    init_uniform(layer.out_w, wide, rng);
+    layer.out_b.value().fill_(0.0);
+  }
+}
+
+Memory AllAttLM::initial_memory(int64_t batch) const {
+  Memory mem;
+  for (int64_t l = 0; l < config_.layers; ++l)
+    mem.layers.push_back(Tensor::zeros({batch, config_.mem_len, config_.d_model},
+                                       embed.value().dtype(), embed.value().device()));
+  return mem;
+}
+
+std::vector<Variable> AllAttLM::parameters() const {
+  std::vector<Variable> ps{embed, pos};
+  for (const AllAttLayer& layer : layers_)
+    for (const Variable& p : layer.parameters()) ps.push_back(p);
+  return ps;
+}
+
+int64_t AllAttLM::parameter_count(bool include_embedding) const {
+  int64_t n = 0;
+  for (const Variable& p : parameters())
+    if (include_embedding || (p.name() != "embed.weight" && p.name() != "pos.weight"))
+      n += p.numel();
+  return n;
+}
+
+Variable AllAttLM::logits(const Tensor& tokens, Memory& mem, bool training, RngStream& rng,
+                          const std::vector<Variable>& gates) const {
+  const AllAttConfig& c = config_;
+  check(tokens.dim() == 2 && tokens.dtype() == DType::I64,
+        "model: tokens must be (B,T) I64, got " + tokens.describe());
+  const int64_t B = tokens.size(0), T = tokens.size(1), M = c.mem_len, S = M + T;
+  check(S <= c.max_len, "model: segment of " + std::to_string(T) + " plus memory " +
+                            std::to_string(M) + " exceeds max_len " + std::to_string(c.max_len));
+  check(static_cast<int64_t>(mem.layers.size()) == c.layers && mem.layers[0].size(0) == B,
+        "model: memory does not match the batch (call initial_memory(B))");
+  check(gates.empty() || static_cast<int64_t>(gates.size()) == c.layers,
+        "model: one gate vector per layer, or none");
+
+  // Embedding, dropout, then scaled by sqrt(C) as in Transformer-XL.
+  Variable h = scale(dropout(embedding(embed, tokens.to(embed.value().device())), c.dropout_embed,
+                             rng.next(B * T * c.d_model), training),
+                     std::sqrt(double(c.d_model)));
+  // The shared position table, dropped out once per forward pass; the last S
+  // rows are distances S-1 down to 0.
+  const Variable table = dropout(pos, c.dropout_pos, rng.next(pos.numel()), training);
+  const Variable r_table = slice(table, 0, c.max_len - S, c.max_len);
+
+  const AllAttDropout drop{c.dropout_attn, c.dropout_residual};
+  std::vector<Tensor> inputs;  // each layer's input, the next segment's memory
+  for (int64_t l = 0; l < c.layers; ++l) {
+    inputs.push_back(h.value());
+    h = layers_[l].forward(h, mem.layers[l], r_table, gates.empty() ? Variable() : gates[l], drop,
+                           training, rng);
+  }
+  h = dropout(h, c.dropout_proj, rng.next(h.numel()), training);
+  h = dropout(h, c.dropout_output, rng.next(h.numel()), training);
+  const Variable out = linear(h, embed);  // tied output layer: logits = h E^T
+
+  // New memory: the last M positions of [old memory ; this segment's inputs].
+  NoGrad no_grad;
+  for (int64_t l = 0; l < c.layers; ++l) {
+    const Variable joined = concat({Variable(mem.layers[l]), Variable(inputs[l])}, 1);  // (B,S,C)
+    mem.layers[l] = slice(joined, 1, T, S).value();
+  }
+  return out;
+}
+
+Variable AllAttLM::loss(const Tensor& tokens, const Tensor& targets, Memory& mem, bool training,
+                        RngStream& rng, const std::vector<Variable>& gates) const {
+  const Variable out = logits(tokens, mem, training, rng, gates);
+  const int64_t R = tokens.numel();
+  return cross_entropy(reshape(out, {R, config_.vocab}), targets.reshape({R}));
+}
+
+}  // namespace hc

@@ -1,0 +1,75 @@
+// The All-attention language model: token embedding, L All-attention layers
+// with Transformer-XL memory, and a softmax over the vocabulary tied to the
+// embedding (../shared/reference/allatt-l0-spec.md sections 1 and 2).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "models/allatt_layer.h"
+
+namespace hc {
+
+struct AllAttConfig {
+  int64_t vocab = 0;      // V
+  int64_t layers = 2;     // L
+  int64_t d_model = 64;   // C
+  int64_t heads = 4;      // H (per layer; a compacted model lists its own in heads_per_layer)
+  int64_t d_head = 16;    // D
+  int64_t persist = 64;   // N persistent key/value vectors per head
+  int64_t seg_len = 32;   // T
+  int64_t mem_len = 32;   // M
+  int64_t max_len = 512;  // rows of the relative-position table; S = M+T must fit
+  std::vector<int64_t> heads_per_layer;  // empty: `heads` in every layer
+  double dropout_embed = 0.1;   // on the token embeddings
+  double dropout_pos = 0.1;     // on the position table
+  double dropout_attn = 0.2;    // on attention probabilities
+  double dropout_residual = 0.1;
+  double dropout_proj = 0.1;    // the two dropouts the paper's code applies in
+  double dropout_output = 0.1;  // sequence before the output layer
+  double layernorm_eps = 1e-5;
+
+  int64_t heads_in(int64_t layer) const {
+    return heads_per_layer.empty() ? heads : heads_per_layer.at(layer);
+  }
+  void validate() const;  // throws std::invalid_argument naming the bad field
+};
+
+// Hidden states carried from one segment to the next: for each layer, its
+// input over the last M positions (B,M,C). No gradient flows into memory.
+struct Memory {
+  std::vector<Tensor> layers;
+};
+
+class AllAttLM {
+ public:
+  // Parameters initialised as the paper's code does, from Philox(seed).
+  AllAttLM(const AllAttConfig& config, uint64_t seed, DType dtype = DType::F32,
+           Device device = Device::CPU);
+
+  // Zero memory for a batch of B streams (what the first segment attends to).
+  Memory initial_memory(int64_t batch) const;
+
+  // tokens (B,T) I64 -> logits (B,T,V). Updates `mem` to this segment's
+  // layer inputs. gates: one (H_l) variable per layer, or empty for none.
+  Variable logits(const Tensor& tokens, Memory& mem, bool training, RngStream& rng,
+                  const std::vector<Variable>& gates = {}) const;
+  // Mean cross-entropy of the next tokens `targets` (B,T), in nats.
+  Variable loss(const Tensor& tokens, const Tensor& targets, Memory& mem, bool training,
+                RngStream& rng, const std::vector<Variable>& gates = {}) const;
+
+  std::vector<Variable> parameters() const;  // every trainable tensor, named
+  int64_t parameter_count(bool include_embedding) const;
+  const AllAttConfig& config() const { return config_; }
+  const std::vector<AllAttLayer>& layers() const { return layers_; }
+
+  Variable embed;  // (V, C), also the output layer's weight
+  Variable pos;    // (max_len, C): row j <-> relative distance max_len-1-j
+
+ private:
+  AllAttConfig config_;
+  std::vector<AllAttLayer> layers_;
+};
+
+}  // namespace hc
