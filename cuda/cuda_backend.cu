@@ -1,8 +1,11 @@
-// The CUDA backend. This is the seam only: memory, copies, fill and GEMM
-// (cuBLAS, row-major through the column-major transpose identity). The other
-// primitives of engine/backend.h are the CUDA backend issue's work; until they
-// exist each throws a message naming itself, and the op harness's backend mode
-// (run only when a GPU is visible) reports them.
+// The CUDA backend: the primitive list of engine/backend.h on an NVIDIA GPU.
+// GEMMs go to cuBLAS (strided-batched over heads); everything else is a
+// small hand-written kernel here, each mirroring its CPU twin in
+// engine/cpu_backend.cpp so that the op harness can compare them.
+//
+// Determinism: no float atomics. Every sum is done by a fixed set of threads
+// in a fixed order (block reductions with a fixed block size, column sums by
+// one thread per column), so a run repeats bit for bit.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -10,6 +13,7 @@
 #include <string>
 
 #include "engine/backend.h"
+#include "engine/rng.h"
 
 namespace hc {
 namespace {
@@ -25,16 +29,286 @@ void cublas_check(cublasStatus_t st, const char* call) {
 }
 #define CUDA_CHECK(call) cuda_check((call), #call)
 #define CUBLAS_CHECK(call) cublas_check((call), #call)
+// After every launch: a bad configuration is reported at once, by name.
+#define LAUNCH_CHECK(name) cuda_check(cudaGetLastError(), name)
+
+constexpr int kThreads = 256;  // every block-per-row kernel uses this many threads
+unsigned blocks_for(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
+
+#define GRID_STRIDE(i, n)                                                          \
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+
+// Sum (or max) of one value per thread over a block of kThreads threads, in a
+// fixed tree order; every thread gets the result.
+template <typename T, typename Op>
+__device__ T block_reduce(T v, Op op, T* shared) {
+  shared[threadIdx.x] = v;
+  __syncthreads();
+  for (int stride = kThreads / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride) shared[threadIdx.x] = op(shared[threadIdx.x], shared[threadIdx.x + stride]);
+    __syncthreads();
+  }
+  const T out = shared[0];
+  __syncthreads();
+  return out;
+}
+struct Plus {
+  template <typename T> __device__ T operator()(T a, T b) const { return a + b; }
+};
+struct Max {
+  template <typename T> __device__ T operator()(T a, T b) const { return a > b ? a : b; }
+};
+
+// ---------------------------------------------------------------- kernels
 
 template <typename T>
 __global__ void fill_kernel(T* out, int64_t n, T value) {
-  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (i < n) out[i] = value;
+  GRID_STRIDE(i, n) out[i] = value;
 }
 
-[[noreturn]] void not_yet(const char* primitive) {
-  throw std::runtime_error(std::string("CUDA backend: primitive '") + primitive +
-                           "' is not implemented yet");
+struct StridedArgs {
+  int rank;
+  int64_t shape[6], dst_strides[6], src_strides[6];
+};
+
+template <typename T>
+__global__ void strided_copy_kernel(T* dst, const T* src, StridedArgs a, int64_t n, bool acc) {
+  GRID_STRIDE(e, n) {
+    int64_t rem = e, d = 0, s = 0;
+    for (int k = a.rank - 1; k >= 0; --k) {
+      const int64_t idx = rem % a.shape[k];
+      rem /= a.shape[k];
+      d += idx * a.dst_strides[k];
+      s += idx * a.src_strides[k];
+    }
+    if (acc) dst[d] += src[s];
+    else dst[d] = src[s];
+  }
+}
+
+__device__ inline double gelu_d(double x) { return 0.5 * x * (1.0 + erf(x * M_SQRT1_2)); }
+__device__ inline double gelu_grad_d(double x) {
+  return 0.5 * (1.0 + erf(x * M_SQRT1_2)) + x * exp(-0.5 * x * x) * 0.3989422804014327;
+}
+
+template <typename T>
+__global__ void unary_kernel(Unary op, const T* x, T* out, int64_t n, T alpha, bool acc) {
+  GRID_STRIDE(i, n) {
+    const T v = x[i];
+    T r;
+    switch (op) {
+      case Unary::Scale: r = alpha * v; break;
+      case Unary::Relu: r = v > T(0) ? v : T(0); break;
+      case Unary::Gelu: r = static_cast<T>(gelu_d(v)); break;
+      case Unary::Exp: r = exp(v); break;
+      default: r = v * v; break;  // Square
+    }
+    out[i] = acc ? out[i] + r : r;
+  }
+}
+
+template <typename T>
+__global__ void unary_backward_kernel(Unary op, const T* x, const T* dy, T* dx, int64_t n) {
+  GRID_STRIDE(i, n) {
+    if (op == Unary::Relu) dx[i] += x[i] > T(0) ? dy[i] : T(0);
+    else dx[i] += dy[i] * static_cast<T>(gelu_grad_d(x[i]));
+  }
+}
+
+template <typename T>
+__global__ void binary_kernel(Binary op, const T* a, const T* b, T* out, int64_t n, int64_t K,
+                              int64_t I, bool acc) {
+  GRID_STRIDE(e, n) {
+    const T y = b[(e / I) % K];
+    const T r = op == Binary::Add ? a[e] + y : op == Binary::Sub ? a[e] - y : a[e] * y;
+    out[e] = acc ? out[e] + r : r;
+  }
+}
+
+// out[k] (+)= sum over a, i of f(x[(a*K + k)*I + i]): one block per k.
+template <typename T>
+__global__ void reduce_kernel(bool squares, const T* x, T* out, int64_t A, int64_t K, int64_t I,
+                              bool acc) {
+  __shared__ double shared[kThreads];
+  const int64_t k = blockIdx.x;
+  double s = 0;
+  for (int64_t e = threadIdx.x; e < A * I; e += kThreads) {
+    const double v = x[((e / I) * K + k) * I + e % I];
+    s += squares ? v * v : v;
+  }
+  s = block_reduce(s, Plus{}, shared);
+  if (threadIdx.x == 0) out[k] = static_cast<T>((acc ? double(out[k]) : 0.0) + s);
+}
+
+template <typename T>
+__global__ void softmax_forward_kernel(const T* x, T* y, int64_t W, BandMask mask) {
+  __shared__ double shared[kThreads];
+  const int64_t r = blockIdx.x;
+  const T* xr = x + r * W;
+  T* yr = y + r * W;
+  double mx = -INFINITY;
+  for (int64_t j = threadIdx.x; j < W; j += kThreads)
+    if (mask.visible(r, j)) mx = fmax(mx, double(xr[j]));
+  mx = block_reduce(mx, Max{}, shared);
+  double sum = 0;
+  for (int64_t j = threadIdx.x; j < W; j += kThreads) {
+    const T e = mask.visible(r, j) ? static_cast<T>(exp(double(xr[j]) - mx)) : T(0);
+    yr[j] = e;
+    sum += e;
+  }
+  sum = block_reduce(sum, Plus{}, shared);
+  const T inv = static_cast<T>(1.0 / sum);
+  for (int64_t j = threadIdx.x; j < W; j += kThreads) yr[j] *= inv;
+}
+
+template <typename T>
+__global__ void softmax_backward_kernel(const T* y, const T* dy, T* dx, int64_t W) {
+  __shared__ double shared[kThreads];
+  const int64_t r = blockIdx.x;
+  double dot = 0;
+  for (int64_t j = threadIdx.x; j < W; j += kThreads) dot += double(dy[r * W + j]) * y[r * W + j];
+  const T d = static_cast<T>(block_reduce(dot, Plus{}, shared));
+  for (int64_t j = threadIdx.x; j < W; j += kThreads)
+    dx[r * W + j] += y[r * W + j] * (dy[r * W + j] - d);
+}
+
+template <typename T>
+__global__ void layernorm_forward_kernel(const T* x, const T* w, const T* b, double eps, T* y,
+                                         T* mean, T* rstd, int64_t C) {
+  __shared__ double shared[kThreads];
+  const int64_t r = blockIdx.x;
+  const T* xr = x + r * C;
+  double m = 0;
+  for (int64_t c = threadIdx.x; c < C; c += kThreads) m += xr[c];
+  m = block_reduce(m, Plus{}, shared) / C;
+  double var = 0;
+  for (int64_t c = threadIdx.x; c < C; c += kThreads) var += (xr[c] - m) * (xr[c] - m);
+  var = block_reduce(var, Plus{}, shared) / C;
+  const double s = 1.0 / sqrt(var + eps);
+  if (threadIdx.x == 0) {
+    mean[r] = static_cast<T>(m);
+    rstd[r] = static_cast<T>(s);
+  }
+  const T tm = static_cast<T>(m), ts = static_cast<T>(s);
+  for (int64_t c = threadIdx.x; c < C; c += kThreads) y[r * C + c] = (xr[c] - tm) * ts * w[c] + b[c];
+}
+
+// dx for one row per block: dx = s * (g - mean(g) - xhat * mean(g * xhat)), g = dy * w.
+template <typename T>
+__global__ void layernorm_backward_dx_kernel(const T* x, const T* w, const T* mean, const T* rstd,
+                                             const T* dy, T* dx, int64_t C) {
+  __shared__ double shared[kThreads];
+  const int64_t r = blockIdx.x;
+  const double m = mean[r], s = rstd[r];
+  double mg = 0, mgx = 0;
+  for (int64_t c = threadIdx.x; c < C; c += kThreads) {
+    const double g = double(dy[r * C + c]) * w[c], xhat = (x[r * C + c] - m) * s;
+    mg += g;
+    mgx += g * xhat;
+  }
+  mg = block_reduce(mg, Plus{}, shared) / C;
+  mgx = block_reduce(mgx, Plus{}, shared) / C;
+  for (int64_t c = threadIdx.x; c < C; c += kThreads) {
+    const double g = double(dy[r * C + c]) * w[c], xhat = (x[r * C + c] - m) * s;
+    dx[r * C + c] += static_cast<T>(s * (g - mg - xhat * mgx));
+  }
+}
+
+// dw, db: one thread per column, rows in order.
+template <typename T>
+__global__ void layernorm_backward_dw_kernel(const T* x, const T* mean, const T* rstd, const T* dy,
+                                             T* dw, T* db, int64_t R, int64_t C) {
+  GRID_STRIDE(c, C) {
+    double sw = 0, sb = 0;
+    for (int64_t r = 0; r < R; ++r) {
+      const double g = dy[r * C + c];
+      sw += g * (x[r * C + c] - double(mean[r])) * double(rstd[r]);
+      sb += g;
+    }
+    dw[c] += static_cast<T>(sw);
+    db[c] += static_cast<T>(sb);
+  }
+}
+
+template <typename T>
+__global__ void embedding_forward_kernel(const T* table, const int64_t* ids, T* out, int64_t R,
+                                         int64_t C) {
+  GRID_STRIDE(e, R * C) out[e] = table[ids[e / C] * C + e % C];
+}
+
+// One thread per column walks the rows in order: repeated tokens add up in
+// a fixed order, without atomics.
+template <typename T>
+__global__ void embedding_backward_kernel(const int64_t* ids, const T* dout, T* dtable, int64_t R,
+                                          int64_t C) {
+  GRID_STRIDE(c, C) {
+    for (int64_t r = 0; r < R; ++r) dtable[ids[r] * C + c] += dout[r * C + c];
+  }
+}
+
+template <typename T>
+__global__ void cross_entropy_forward_kernel(const T* logits, const int64_t* targets,
+                                             int64_t ignore, T* loss, T* lse, int64_t V) {
+  __shared__ double shared[kThreads];
+  const int64_t r = blockIdx.x;
+  const T* lr = logits + r * V;
+  double mx = -INFINITY;
+  for (int64_t v = threadIdx.x; v < V; v += kThreads) mx = fmax(mx, double(lr[v]));
+  mx = block_reduce(mx, Max{}, shared);
+  double s = 0;
+  for (int64_t v = threadIdx.x; v < V; v += kThreads) s += exp(double(lr[v]) - mx);
+  s = block_reduce(s, Plus{}, shared);
+  if (threadIdx.x == 0) {
+    const double l = mx + log(s);
+    lse[r] = static_cast<T>(l);
+    loss[r] = targets[r] == ignore ? T(0) : static_cast<T>(l - double(lr[targets[r]]));
+  }
+}
+
+template <typename T>
+__global__ void cross_entropy_backward_kernel(const T* logits, const T* lse, const int64_t* targets,
+                                              int64_t ignore, const T* dloss, double scale,
+                                              T* dlogits, int64_t V) {
+  const int64_t r = blockIdx.x;
+  if (targets[r] == ignore) return;
+  const T g = static_cast<T>(double(dloss[0]) * scale);
+  for (int64_t v = threadIdx.x; v < V; v += kThreads) {
+    const T p = exp(logits[r * V + v] - lse[r]);
+    dlogits[r * V + v] += g * (p - (v == targets[r] ? T(1) : T(0)));
+  }
+}
+
+template <typename T>
+__global__ void random_uniform_kernel(T* out, int64_t n, uint64_t seed, uint64_t offset) {
+  GRID_STRIDE(i, n) out[i] = static_cast<T>(philox::uniform(philox::bits(seed, offset, i)));
+}
+
+template <typename T>
+__global__ void dropout_mask_kernel(T* out, int64_t n, float p, T keep, uint64_t seed,
+                                    uint64_t offset) {
+  GRID_STRIDE(i, n) out[i] = philox::uniform(philox::bits(seed, offset, i)) >= p ? keep : T(0);
+}
+
+template <typename T>
+__global__ void adam_kernel(T* p, const T* g, T* m, T* v, T* u_out, int64_t n, T b1, T b2, T eps,
+                            T wd, T lr, T inv_bc1, T inv_bc2) {
+  GRID_STRIDE(i, n) {
+    m[i] = b1 * m[i] + (T(1) - b1) * g[i];
+    v[i] = b2 * v[i] + (T(1) - b2) * g[i] * g[i];
+    const T u = (m[i] * inv_bc1) / (sqrt(v[i] * inv_bc2) + eps) + wd * p[i];
+    if (u_out) u_out[i] = u;
+    else p[i] -= lr * u;
+  }
+}
+
+// ---------------------------------------------------------------- dispatch
+
+template <typename F>
+void by_float_type(DType t, const char* what, F&& f) {
+  if (t == DType::F32) f(float{});
+  else if (t == DType::F64) f(double{});
+  else throw std::invalid_argument(std::string(what) + ": needs F32 or F64, got " + dtype_name(t));
 }
 
 class CudaBackend final : public Backend {
@@ -66,13 +340,44 @@ class CudaBackend final : public Backend {
   void fill(const Tensor& out, double value) override {
     const int64_t n = out.numel();
     if (n == 0) return;
-    const unsigned blocks = static_cast<unsigned>((n + 255) / 256);
     switch (out.dtype()) {
-      case DType::F32: fill_kernel<<<blocks, 256>>>(out.data<float>(), n, float(value)); break;
-      case DType::F64: fill_kernel<<<blocks, 256>>>(out.data<double>(), n, value); break;
-      case DType::I64: fill_kernel<<<blocks, 256>>>(out.data<int64_t>(), n, int64_t(value)); break;
+      case DType::F32: fill_kernel<<<blocks_for(n), kThreads>>>(out.data<float>(), n, float(value)); break;
+      case DType::F64: fill_kernel<<<blocks_for(n), kThreads>>>(out.data<double>(), n, value); break;
+      case DType::I64:
+        fill_kernel<<<blocks_for(n), kThreads>>>(out.data<int64_t>(), n, int64_t(value));
+        break;
     }
-    CUDA_CHECK(cudaGetLastError());
+    LAUNCH_CHECK("fill_kernel");
+  }
+
+  void strided_copy(const Tensor& dst, int64_t dst_offset, const Shape& dst_strides,
+                    const Tensor& src, int64_t src_offset, const Shape& src_strides,
+                    const Shape& shape, bool accumulate) override {
+    check(dst.dtype() == src.dtype(), "strided_copy: dtypes differ");
+    check(shape.size() == dst_strides.size() && shape.size() == src_strides.size() &&
+              !shape.empty() && shape.size() <= 6,
+          "strided_copy: shape and strides must have the same rank, 1 to 6");
+    StridedArgs a{};
+    a.rank = static_cast<int>(shape.size());
+    for (int k = 0; k < a.rank; ++k) {
+      a.shape[k] = shape[k];
+      a.dst_strides[k] = dst_strides[k];
+      a.src_strides[k] = src_strides[k];
+    }
+    const int64_t n = numel_of(shape);
+    if (n == 0) return;
+    if (dst.dtype() == DType::I64) {
+      check(!accumulate, "strided_copy: cannot accumulate I64");
+      strided_copy_kernel<<<blocks_for(n), kThreads>>>(dst.data<int64_t>() + dst_offset,
+                                                       src.data<int64_t>() + src_offset, a, n, false);
+    } else {
+      by_float_type(dst.dtype(), "strided_copy", [&](auto zero) {
+        using T = decltype(zero);
+        strided_copy_kernel<<<blocks_for(n), kThreads>>>(dst.data<T>() + dst_offset,
+                                                         src.data<T>() + src_offset, a, n, accumulate);
+      });
+    }
+    LAUNCH_CHECK("strided_copy_kernel");
   }
 
   // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the
@@ -98,44 +403,193 @@ class CudaBackend final : public Backend {
     }
   }
 
-  void strided_copy(const Tensor&, int64_t, const Shape&, const Tensor&, int64_t, const Shape&,
-                    const Shape&, bool) override { not_yet("strided_copy"); }
-  void unary(Unary, const Tensor&, const Tensor&, double, bool) override { not_yet("unary"); }
-  void unary_backward(Unary, const Tensor&, const Tensor&, const Tensor&) override {
-    not_yet("unary_backward");
+  void unary(Unary op, const Tensor& x, const Tensor& out, double alpha, bool acc) override {
+    check_same_shape(x, out, "unary");
+    const int64_t n = x.numel();
+    if (n == 0) return;
+    by_float_type(x.dtype(), "unary", [&](auto zero) {
+      using T = decltype(zero);
+      unary_kernel<<<blocks_for(n), kThreads>>>(op, x.data<T>(), out.data<T>(), n, T(alpha), acc);
+    });
+    LAUNCH_CHECK("unary_kernel");
   }
-  void binary(Binary, const Tensor&, const Tensor&, const Tensor&, Broadcast, bool) override {
-    not_yet("binary");
+
+  void unary_backward(Unary op, const Tensor& x, const Tensor& dy, const Tensor& dx) override {
+    check(op == Unary::Relu || op == Unary::Gelu, "unary_backward: only Relu and Gelu");
+    const int64_t n = x.numel();
+    if (n == 0) return;
+    by_float_type(x.dtype(), "unary_backward", [&](auto zero) {
+      using T = decltype(zero);
+      unary_backward_kernel<<<blocks_for(n), kThreads>>>(op, x.data<T>(), dy.data<T>(), dx.data<T>(), n);
+    });
+    LAUNCH_CHECK("unary_backward_kernel");
   }
-  void reduce(Reduce, const Tensor&, const Tensor&, Broadcast, bool) override { not_yet("reduce"); }
-  void softmax_forward(const Tensor&, const Tensor&, BandMask) override {
-    not_yet("softmax_forward");
+
+  void binary(Binary op, const Tensor& a, const Tensor& b, const Tensor& out, Broadcast bc,
+              bool acc) override {
+    check_same_shape(a, out, "binary");
+    const int64_t K = b.numel(), n = a.numel();
+    check(bc.outer * K * bc.inner == n,
+          "binary: " + b.describe() + " does not broadcast over " + a.describe());
+    if (n == 0) return;
+    by_float_type(a.dtype(), "binary", [&](auto zero) {
+      using T = decltype(zero);
+      binary_kernel<<<blocks_for(n), kThreads>>>(op, a.data<T>(), b.data<T>(), out.data<T>(), n, K,
+                                                 bc.inner, acc);
+    });
+    LAUNCH_CHECK("binary_kernel");
   }
-  void softmax_backward(const Tensor&, const Tensor&, const Tensor&) override {
-    not_yet("softmax_backward");
+
+  void reduce(Reduce op, const Tensor& x, const Tensor& out, Broadcast bc, bool acc) override {
+    const int64_t K = out.numel();
+    check(bc.outer * K * bc.inner == x.numel(),
+          "reduce: " + x.describe() + " does not reduce to " + out.describe());
+    if (K == 0) return;
+    by_float_type(x.dtype(), "reduce", [&](auto zero) {
+      using T = decltype(zero);
+      reduce_kernel<<<static_cast<unsigned>(K), kThreads>>>(op == Reduce::SumSquares, x.data<T>(),
+                                                            out.data<T>(), bc.outer, K, bc.inner, acc);
+    });
+    LAUNCH_CHECK("reduce_kernel");
   }
-  void layernorm_forward(const Tensor&, const Tensor&, const Tensor&, double, const Tensor&,
-                         const Tensor&, const Tensor&) override { not_yet("layernorm_forward"); }
-  void layernorm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                          const Tensor&, const Tensor&, const Tensor&, const Tensor&) override {
-    not_yet("layernorm_backward");
+
+  void softmax_forward(const Tensor& x, const Tensor& y, BandMask mask) override {
+    check_same_shape(x, y, "softmax_forward");
+    const int64_t W = x.size(-1), R = x.numel() / W;
+    if (R == 0) return;
+    by_float_type(x.dtype(), "softmax_forward", [&](auto zero) {
+      using T = decltype(zero);
+      softmax_forward_kernel<<<static_cast<unsigned>(R), kThreads>>>(x.data<T>(), y.data<T>(), W, mask);
+    });
+    LAUNCH_CHECK("softmax_forward_kernel");
   }
-  void embedding_forward(const Tensor&, const Tensor&, const Tensor&) override {
-    not_yet("embedding_forward");
+
+  void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx) override {
+    const int64_t W = y.size(-1), R = y.numel() / W;
+    if (R == 0) return;
+    by_float_type(y.dtype(), "softmax_backward", [&](auto zero) {
+      using T = decltype(zero);
+      softmax_backward_kernel<<<static_cast<unsigned>(R), kThreads>>>(y.data<T>(), dy.data<T>(),
+                                                                      dx.data<T>(), W);
+    });
+    LAUNCH_CHECK("softmax_backward_kernel");
   }
-  void embedding_backward(const Tensor&, const Tensor&, const Tensor&) override {
-    not_yet("embedding_backward");
+
+  void layernorm_forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps,
+                         const Tensor& y, const Tensor& mean, const Tensor& rstd) override {
+    const int64_t C = x.size(-1), R = x.numel() / C;
+    if (R == 0) return;
+    by_float_type(x.dtype(), "layernorm_forward", [&](auto zero) {
+      using T = decltype(zero);
+      layernorm_forward_kernel<<<static_cast<unsigned>(R), kThreads>>>(
+          x.data<T>(), w.data<T>(), b.data<T>(), eps, y.data<T>(), mean.data<T>(), rstd.data<T>(), C);
+    });
+    LAUNCH_CHECK("layernorm_forward_kernel");
   }
-  void cross_entropy_forward(const Tensor&, const Tensor&, int64_t, const Tensor&,
-                             const Tensor&) override { not_yet("cross_entropy_forward"); }
-  void cross_entropy_backward(const Tensor&, const Tensor&, const Tensor&, int64_t,
-                              const Tensor&, double, const Tensor&) override {
-    not_yet("cross_entropy_backward");
+
+  void layernorm_backward(const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd,
+                          const Tensor& dy, const Tensor& dx, const Tensor& dw,
+                          const Tensor& db) override {
+    const int64_t C = x.size(-1), R = x.numel() / C;
+    if (R == 0) return;
+    by_float_type(x.dtype(), "layernorm_backward", [&](auto zero) {
+      using T = decltype(zero);
+      layernorm_backward_dx_kernel<<<static_cast<unsigned>(R), kThreads>>>(
+          x.data<T>(), w.data<T>(), mean.data<T>(), rstd.data<T>(), dy.data<T>(), dx.data<T>(), C);
+      LAUNCH_CHECK("layernorm_backward_dx_kernel");
+      layernorm_backward_dw_kernel<<<blocks_for(C), kThreads>>>(
+          x.data<T>(), mean.data<T>(), rstd.data<T>(), dy.data<T>(), dw.data<T>(), db.data<T>(), R, C);
+      LAUNCH_CHECK("layernorm_backward_dw_kernel");
+    });
   }
-  void random_uniform(const Tensor&, RandomKey) override { not_yet("random_uniform"); }
-  void dropout_mask(const Tensor&, double, RandomKey) override { not_yet("dropout_mask"); }
-  void adam_update(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const AdamStep&,
-                   const Tensor&) override { not_yet("adam_update"); }
+
+  void embedding_forward(const Tensor& table, const Tensor& ids, const Tensor& out) override {
+    const int64_t C = table.size(1), R = ids.numel();
+    check(ids.dtype() == DType::I64 && out.numel() == R * C,
+          "embedding_forward: ids must be I64 and out (R, C)");
+    if (R == 0) return;
+    by_float_type(table.dtype(), "embedding_forward", [&](auto zero) {
+      using T = decltype(zero);
+      embedding_forward_kernel<<<blocks_for(R * C), kThreads>>>(table.data<T>(), ids.data<int64_t>(),
+                                                                out.data<T>(), R, C);
+    });
+    LAUNCH_CHECK("embedding_forward_kernel");
+  }
+
+  void embedding_backward(const Tensor& ids, const Tensor& dout, const Tensor& dtable) override {
+    const int64_t C = dtable.size(1), R = ids.numel();
+    if (R == 0) return;
+    by_float_type(dtable.dtype(), "embedding_backward", [&](auto zero) {
+      using T = decltype(zero);
+      embedding_backward_kernel<<<blocks_for(C), kThreads>>>(ids.data<int64_t>(), dout.data<T>(),
+                                                             dtable.data<T>(), R, C);
+    });
+    LAUNCH_CHECK("embedding_backward_kernel");
+  }
+
+  void cross_entropy_forward(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
+                             const Tensor& loss, const Tensor& lse) override {
+    const int64_t V = logits.size(-1), R = logits.numel() / V;
+    if (R == 0) return;
+    by_float_type(logits.dtype(), "cross_entropy_forward", [&](auto zero) {
+      using T = decltype(zero);
+      cross_entropy_forward_kernel<<<static_cast<unsigned>(R), kThreads>>>(
+          logits.data<T>(), targets.data<int64_t>(), ignore_index, loss.data<T>(), lse.data<T>(), V);
+    });
+    LAUNCH_CHECK("cross_entropy_forward_kernel");
+  }
+
+  void cross_entropy_backward(const Tensor& logits, const Tensor& lse, const Tensor& targets,
+                              int64_t ignore_index, const Tensor& dloss, double scale,
+                              const Tensor& dlogits) override {
+    const int64_t V = logits.size(-1), R = logits.numel() / V;
+    if (R == 0) return;
+    by_float_type(logits.dtype(), "cross_entropy_backward", [&](auto zero) {
+      using T = decltype(zero);
+      cross_entropy_backward_kernel<<<static_cast<unsigned>(R), kThreads>>>(
+          logits.data<T>(), lse.data<T>(), targets.data<int64_t>(), ignore_index, dloss.data<T>(),
+          scale, dlogits.data<T>(), V);
+    });
+    LAUNCH_CHECK("cross_entropy_backward_kernel");
+  }
+
+  void random_uniform(const Tensor& out, RandomKey key) override {
+    const int64_t n = out.numel();
+    if (n == 0) return;
+    by_float_type(out.dtype(), "random_uniform", [&](auto zero) {
+      using T = decltype(zero);
+      random_uniform_kernel<<<blocks_for(n), kThreads>>>(out.data<T>(), n, key.seed, key.offset);
+    });
+    LAUNCH_CHECK("random_uniform_kernel");
+  }
+
+  void dropout_mask(const Tensor& out, double p, RandomKey key) override {
+    check(p >= 0 && p < 1, "dropout_mask: p must be in [0, 1)");
+    const int64_t n = out.numel();
+    if (n == 0) return;
+    by_float_type(out.dtype(), "dropout_mask", [&](auto zero) {
+      using T = decltype(zero);
+      dropout_mask_kernel<<<blocks_for(n), kThreads>>>(out.data<T>(), n, static_cast<float>(p),
+                                                       static_cast<T>(1.0 / (1.0 - p)), key.seed,
+                                                       key.offset);
+    });
+    LAUNCH_CHECK("dropout_mask_kernel");
+  }
+
+  void adam_update(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v,
+                   const AdamStep& s, const Tensor& update) override {
+    check_same_shape(p, g, "adam_update");
+    const int64_t n = p.numel();
+    if (n == 0) return;
+    by_float_type(p.dtype(), "adam_update", [&](auto zero) {
+      using T = decltype(zero);
+      adam_kernel<<<blocks_for(n), kThreads>>>(
+          p.data<T>(), g.data<T>(), m.data<T>(), v.data<T>(),
+          update.defined() ? update.data<T>() : nullptr, n, T(s.beta1), T(s.beta2), T(s.eps),
+          T(s.weight_decay), T(s.lr), T(1.0 / s.bias_correction1), T(1.0 / s.bias_correction2));
+    });
+    LAUNCH_CHECK("adam_kernel");
+  }
 
  private:
   cublasHandle_t handle_ = nullptr;

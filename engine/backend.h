@@ -18,6 +18,7 @@
 
 #include <cstdint>
 
+#include "engine/rng.h"  // HC_HOST_DEVICE, and RandomKey's meaning
 #include "engine/tensor.h"
 
 namespace hc {
@@ -56,7 +57,7 @@ struct BandMask {
   int64_t ctx_cols = 0;
   int64_t lo = 0;
   int64_t hi = 0;
-  bool visible(int64_t row, int64_t col) const {
+  HC_HOST_DEVICE bool visible(int64_t row, int64_t col) const {
     if (rows == 0 || col >= ctx_cols) return true;
     const int64_t i = row % rows;
     return col >= i + lo && col <= i + hi;
