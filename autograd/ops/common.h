@@ -14,6 +14,19 @@ namespace hc::detail {
 // not fit the pattern.
 Broadcast broadcast_of(const Shape& a, const Shape& b, const char* op);
 
+// Row-major strides of a contiguous tensor of this shape.
+Shape contiguous_strides(const Shape& shape);
+
+// An axis argument: negative counts from the end; throws if out of range.
+int normalize_axis(int axis, size_t rank, const char* op);
+
+// A tensor seen as (outer, len, inner) around `axis`: the view concat and
+// slice use to move whole runs of memory at once.
+struct AxisView {
+  int64_t outer = 1, len = 0, inner = 1;
+};
+AxisView axis_view(const Shape& shape, int axis);
+
 // "name(2,3,4)" for profiler records.
 inline std::string shape_of(const char* name, const Variable& v) {
   return std::string(name) + shape_str(v.shape());

@@ -1,5 +1,6 @@
-// Broadcast resolution for add/sub/mul: which (outer, K, inner) view of `a`
-// lets the vector b repeat over it.
+// Shape helpers shared by the ops: broadcast resolution for add/sub/mul
+// (which (outer, K, inner) view of `a` lets the vector b repeat over it),
+// strides and axis views.
 #include "autograd/ops/common.h"
 
 namespace hc::detail {
@@ -41,6 +42,28 @@ Broadcast broadcast_of(const Shape& a, const Shape& b, const char* op) {
   for (int64_t j = 0; j < first; ++j) bc.outer *= a[j];
   for (size_t j = last + 1; j < a.size(); ++j) bc.inner *= a[j];
   return bc;
+}
+
+Shape contiguous_strides(const Shape& shape) {
+  Shape s(shape.size(), 1);
+  for (int64_t d = static_cast<int64_t>(shape.size()) - 2; d >= 0; --d) s[d] = s[d + 1] * shape[d + 1];
+  return s;
+}
+
+int normalize_axis(int axis, size_t rank, const char* op) {
+  const int r = static_cast<int>(rank);
+  if (axis < -r || axis >= r)
+    throw std::invalid_argument(std::string(op) + ": axis " + std::to_string(axis) +
+                                " out of range for " + std::to_string(r) + " dims");
+  return axis < 0 ? axis + r : axis;
+}
+
+AxisView axis_view(const Shape& shape, int axis) {
+  AxisView v;
+  for (int d = 0; d < axis; ++d) v.outer *= shape[d];
+  v.len = shape[axis];
+  for (size_t d = axis + 1; d < shape.size(); ++d) v.inner *= shape[d];
+  return v;
 }
 
 }  // namespace hc::detail

@@ -1,0 +1,131 @@
+// Harness cases: layernorm, masked_softmax, cross_entropy, embedding, dropout.
+#include <cmath>
+
+#include "engine/rng.h"
+#include "tests/op_harness.h"
+
+namespace hc::test {
+namespace {
+
+OpCase layernorm_case(int64_t R, int64_t C) {
+  OpCase c;
+  c.name = "layernorm " + shape_str({R, C});
+  c.inputs = {{R, C}, {C}, {C}};
+  c.run = [](const std::vector<Variable>& v) { return layernorm(v[0], v[1], v[2], 1e-5); };
+  c.reference = [=](const HostInputs& in) {
+    std::vector<double> y(R * C);
+    for (int64_t r = 0; r < R; ++r) {
+      double m = 0, var = 0;
+      for (int64_t k = 0; k < C; ++k) m += in[0][r * C + k] / C;
+      for (int64_t k = 0; k < C; ++k) var += (in[0][r * C + k] - m) * (in[0][r * C + k] - m) / C;
+      for (int64_t k = 0; k < C; ++k)
+        y[r * C + k] = (in[0][r * C + k] - m) / std::sqrt(var + 1e-5) * in[1][k] + in[2][k];
+    }
+    return y;
+  };
+  return c;
+}
+
+OpCase softmax_case(const std::string& what, int64_t G, int64_t T, int64_t W, BandMask mask) {
+  OpCase c;
+  c.name = "masked_softmax " + what + " " + shape_str({G, T, W});
+  c.inputs = {{G, T, W}};
+  c.run = [mask](const std::vector<Variable>& v) { return masked_softmax(v[0], mask); };
+  c.reference = [=](const HostInputs& in) {
+    std::vector<double> y(G * T * W, 0.0);
+    for (int64_t r = 0; r < G * T; ++r) {
+      // Visible: no mask, or persistent columns, or the band i+lo <= j <= i+hi.
+      auto seen = [&](int64_t j) {
+        if (mask.rows == 0 || j >= mask.ctx_cols) return true;
+        const int64_t i = r % mask.rows;
+        return j >= i + mask.lo && j <= i + mask.hi;
+      };
+      double z = 0;
+      for (int64_t j = 0; j < W; ++j)
+        if (seen(j)) z += std::exp(in[0][r * W + j]);
+      for (int64_t j = 0; j < W; ++j)
+        if (seen(j)) y[r * W + j] = std::exp(in[0][r * W + j]) / z;
+    }
+    return y;
+  };
+  return c;
+}
+
+OpCase cross_entropy_case(bool with_ignored) {
+  const int64_t R = 6, V = 7;
+  std::vector<int64_t> t{3, 0, 6, 3, 1, 5};
+  if (with_ignored) t[2] = t[4] = -100;
+  OpCase c;
+  c.name = std::string("cross_entropy ") + (with_ignored ? "with ignored rows" : "all rows");
+  c.inputs = {{R, V}};
+  c.run = [=](const std::vector<Variable>& v) {
+    return cross_entropy(v[0], Tensor::from_ids({R}, t), -100);
+  };
+  c.reference = [=](const HostInputs& in) {
+    double total = 0;
+    int count = 0;
+    for (int64_t r = 0; r < R; ++r) {
+      if (t[r] == -100) continue;
+      double z = 0;
+      for (int64_t v = 0; v < V; ++v) z += std::exp(in[0][r * V + v]);
+      total += std::log(z) - in[0][r * V + t[r]];
+      ++count;
+    }
+    return std::vector<double>{total / count};
+  };
+  return c;
+}
+
+OpCase embedding_case() {
+  const int64_t V = 5, C = 3;
+  const std::vector<int64_t> ids{4, 1, 1, 0, 4, 4, 2};  // repeats: the backward must sum them
+  OpCase c;
+  c.name = "embedding (5,3) with repeated ids";
+  c.inputs = {{V, C}};
+  c.run = [=](const std::vector<Variable>& v) {
+    return embedding(v[0], Tensor::from_ids({7}, ids));
+  };
+  c.reference = [=](const HostInputs& in) {
+    std::vector<double> y;
+    for (int64_t id : ids)
+      for (int64_t k = 0; k < C; ++k) y.push_back(in[0][id * C + k]);
+    return y;
+  };
+  return c;
+}
+
+OpCase dropout_case() {
+  const Shape shape{5, 9};
+  const RandomKey key{1234, 56};
+  const double p = 0.3;
+  OpCase c;
+  c.name = "dropout p=0.3 " + shape_str(shape);
+  c.inputs = {shape};
+  c.run = [=](const std::vector<Variable>& v) { return dropout(v[0], p, key, true); };
+  c.reference = [=](const HostInputs& in) {
+    // The mask recomputed from the Philox stream: keep where u >= p, scale 1/(1-p).
+    std::vector<double> y(in[0].size());
+    for (size_t i = 0; i < y.size(); ++i) {
+      const float u = philox::uniform(philox::bits(key.seed, key.offset, i));
+      y[i] = u >= static_cast<float>(p) ? in[0][i] * (1.0 / (1.0 - p)) : 0.0;
+    }
+    return y;
+  };
+  return c;
+}
+
+const RegisterOpCases cases({
+    layernorm_case(7, 9),
+    layernorm_case(3, 33),
+    softmax_case("no mask", 2, 3, 7, BandMask{}),
+    // The model's mask: T=4 queries, M=3 memory, S=7 context columns, 5 persistent.
+    softmax_case("same-length band + persistent", 3, 4, 12, BandMask{4, 7, 0, 3}),
+    softmax_case("plain causal", 2, 5, 5, BandMask{5, 5, -1000, 0}),
+    cross_entropy_case(false),
+    cross_entropy_case(true),
+    embedding_case(),
+    dropout_case(),
+});
+
+}  // namespace
+}  // namespace hc::test
