@@ -19,7 +19,7 @@ double weighted_sum(const Variable& y, const Tensor& w) {
 }  // namespace
 
 GradCheckResult gradcheck(const std::function<Variable(const std::vector<Variable>&)>& f,
-                          const std::vector<Variable>& inputs, uint64_t seed, double eps) {
+                          const std::vector<Variable>& inputs, uint64_t seed, double h) {
   for (const Variable& x : inputs)
     check(x.value().dtype() == DType::F64 && x.value().device() == Device::CPU,
           "gradcheck: inputs must be F64 on the CPU");
@@ -45,12 +45,13 @@ GradCheckResult gradcheck(const std::function<Variable(const std::vector<Variabl
     const double floor = std::max(1e-3 * scale, 1e-12);
     for (int64_t i = 0; i < x.numel(); ++i) {
       const double saved = xs[i];
-      xs[i] = saved + eps;
-      const double up = weighted_sum(f(inputs), w);
-      xs[i] = saved - eps;
-      const double down = weighted_sum(f(inputs), w);
+      auto at = [&](double step) {
+        xs[i] = saved + step;
+        return weighted_sum(f(inputs), w);
+      };
+      const double near = at(h) - at(-h), far = at(2 * h) - at(-2 * h);
       xs[i] = saved;
-      const double numeric = (up - down) / (2 * eps);
+      const double numeric = (8 * near - far) / (12 * h);
       const double err = std::fabs(g[i] - numeric) /
                          std::max({std::fabs(g[i]), std::fabs(numeric), floor});
       if (err > result.max_error || result.worst.empty()) {

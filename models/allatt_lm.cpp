@@ -28,6 +28,16 @@ void AllAttConfig::validate() const {
     check(p >= 0 && p < 1, "config: every dropout must be in [0, 1)");
 }
 
+int64_t AllAttConfig::analytic_parameters(bool include_embedding) const {
+  const int64_t C = d_model, D = d_head, N = persist;
+  int64_t n = include_embedding ? vocab * C + max_len * C : 0;
+  for (int64_t l = 0; l < layers; ++l) {
+    const int64_t H = heads_in(l);
+    n += H == 0 ? C : 4 * H * D * C + 2 * H * D + 2 * H * N * D + C * H * D + C + 2 * C;
+  }
+  return n;
+}
+
 namespace {
 // Fill with U(-bound, bound) from Philox(seed, offset), advancing the offset.
 void init_uniform(const Variable& v, double bound, RngStream& rng) {

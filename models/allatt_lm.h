@@ -34,6 +34,12 @@ struct AllAttConfig {
     return heads_per_layer.empty() ? heads : heads_per_layer.at(layer);
   }
   void validate() const;  // throws std::invalid_argument naming the bad field
+  // Parameters from the formula: per layer with H heads,
+  //   4 H D C (q, k, v, r) + 2 H D (u, v biases) + 2 H N D (persistent)
+  //   + C H D + C (output projection) + 2 C (LayerNorm);
+  // a layer with no heads keeps only its output bias C. The embedding side
+  // adds V C (tied input/output) and max_len C (position table).
+  int64_t analytic_parameters(bool include_embedding) const;
 };
 
 // Hidden states carried from one segment to the next: for each layer, its

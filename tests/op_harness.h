@@ -1,6 +1,6 @@
 // The op harness: one table of ops, run in several modes by tests/test_ops.cpp.
 //
-//   grad     float64 central finite differences against backward()
+//   grad     float64 four-point central differences against backward()
 //   forward  the engine (float32 and float64) against a naive loop reference
 //   backend  every op on CUDA against the CPU (tests/test_cuda.cpp, when a GPU is visible)
 //
