@@ -1,0 +1,93 @@
+// The counter-based RNG (engine/rng.h) and the random primitives built on it.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "engine/backend.h"
+#include "engine/rng.h"
+
+using namespace hc;
+
+TEST_CASE("philox4x32-10 reproduces the Random123 known-answer vectors") {
+  // From Random123's examples/kat_vectors (D. E. Shaw Research), the three
+  // "philox4x32 10" lines: counter (4 words), key (2 words) -> output (4 words).
+  struct Kat {
+    uint32_t ctr[4], key[2], out[4];
+  };
+  const Kat kats[] = {
+      {{0, 0, 0, 0}, {0, 0}, {0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}},
+      {{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff},
+       {0xffffffff, 0xffffffff},
+       {0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}},
+      {{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344},
+       {0xa4093822, 0x299f31d0},
+       {0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}},
+  };
+  for (const Kat& k : kats) {
+    const philox::Block b =
+        philox::philox4x32_10(k.ctr[0], k.ctr[1], k.ctr[2], k.ctr[3], k.key[0], k.key[1]);
+    for (int i = 0; i < 4; ++i) CHECK(b.v[i] == k.out[i]);
+  }
+}
+
+TEST_CASE("uniform(): open interval, exact extremes") {
+  CHECK(philox::uniform(0u) > 0.0f);
+  CHECK(philox::uniform(0xffffffffu) < 1.0f);
+  CHECK(philox::uniform(0u) == 0.5f / 8388608.0f);
+  CHECK(philox::uniform(0xffffffffu) == 1.0f - 0.5f / 8388608.0f);
+}
+
+TEST_CASE("random_uniform: mean and variance of a million draws, streams differ by offset") {
+  const int64_t n = 1 << 20;
+  Tensor u = Tensor::empty({n}, DType::F64);
+  backend(Device::CPU).random_uniform(u, RandomKey{42, 7});
+  double s = 0, s2 = 0;
+  for (double x : u.to_vector()) {
+    REQUIRE(x > 0.0);
+    REQUIRE(x < 1.0);
+    s += x;
+    s2 += x * x;
+  }
+  const double mean = s / n, var = s2 / n - mean * mean;
+  // Standard errors: sqrt(1/12 / n) for the mean, sqrt(1/180 / n) for the variance.
+  CHECK(std::fabs(mean - 0.5) < 4 * std::sqrt(1.0 / 12 / n));
+  CHECK(std::fabs(var - 1.0 / 12) < 4 * std::sqrt(1.0 / 180 / n));
+
+  Tensor other = Tensor::empty({n}, DType::F64);
+  backend(Device::CPU).random_uniform(other, RandomKey{42, 8});
+  // Offset 8 is offset 7 shifted by one block of four numbers: same stream, new position.
+  CHECK(other.to_vector()[0] == u.to_vector()[4]);
+  CHECK(other.to_vector()[0] != u.to_vector()[0]);
+  Tensor reseeded = Tensor::empty({4}, DType::F64);
+  backend(Device::CPU).random_uniform(reseeded, RandomKey{43, 7});
+  CHECK(reseeded.to_vector()[0] != u.to_vector()[0]);
+}
+
+TEST_CASE("dropout_mask: keeps 1-p of the elements, values 0 or 1/(1-p), any thread count") {
+  const int64_t n = 1 << 20;
+  const double p = 0.3;
+  Tensor mask = Tensor::empty({n}, DType::F32);
+#ifdef _OPENMP
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+#endif
+  backend(Device::CPU).dropout_mask(mask, p, RandomKey{5, 0});
+  const std::vector<double> one_thread = mask.to_vector();
+#ifdef _OPENMP
+  omp_set_num_threads(2);
+  backend(Device::CPU).dropout_mask(mask, p, RandomKey{5, 0});
+  omp_set_num_threads(threads);
+#endif
+  CHECK(mask.to_vector() == one_thread);
+  int64_t kept = 0;
+  const float keep = static_cast<float>(1.0 / (1.0 - p));
+  for (double v : one_thread) {
+    REQUIRE((v == 0.0 || v == keep));
+    kept += v != 0.0;
+  }
+  const double frac = double(kept) / n;
+  CHECK(std::fabs(frac - (1 - p)) < 4 * std::sqrt(p * (1 - p) / n));
+}
