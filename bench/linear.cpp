@@ -1,0 +1,85 @@
+// Benchmark: a linear layer's forward + backward (the three GEMMs of
+// training), raw Eigen SGEMM (the CPU ceiling) against the engine's `linear`
+// through autograd, at transformer shapes. PyTorch runs beside it from
+// bench/linear.sh; this program prints a table, or JSON with --json.
+//
+// FLOPs per iteration: forward y = x W^T is 2 R C OC; backward dx = dy W and
+// dW = dy^T x are 2 R C OC each: 6 R C OC in all (the bias adds R OC, ignored).
+#include <Eigen/Core>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <vector>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "autograd/ops.h"
+
+using namespace hc;
+using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+namespace {
+
+// Median seconds of `reps` runs of f, after `warmup` untimed runs.
+template <typename F>
+double median_seconds(F&& f, int warmup = 20, int reps = 30) {
+  for (int i = 0; i < warmup; ++i) f();
+  std::vector<double> t;
+  for (int i = 0; i < reps; ++i) {
+    const auto a = std::chrono::steady_clock::now();
+    f();
+    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool as_json = argc > 1 && std::strcmp(argv[1], "--json") == 0;
+  int threads = 1;
+#ifdef _OPENMP
+  threads = omp_get_max_threads();
+#endif
+  nlohmann::json rows = nlohmann::json::array();
+  if (!as_json)
+    std::printf("threads %d (Eigen uses %d)\n%6s %6s %14s %14s %8s\n", threads, Eigen::nbThreads(), "C",
+                "R", "Eigen GF/s", "engine GF/s", "ratio");
+  for (int64_t R : {1024, 4096})
+    for (int64_t C : {128, 256, 512}) {
+      const int64_t OC = C;
+      const double flops = 6.0 * R * C * OC;
+      // Raw Eigen: the three products, written into preallocated matrices.
+      Mat x = Mat::Random(R, C), w = Mat::Random(OC, C), dy = Mat::Random(R, OC);
+      Mat y(R, OC), dx(R, C), dw(OC, C);
+      const double eigen_s = median_seconds([&] {
+        y.noalias() = x * w.transpose();
+        dx.noalias() = dy * w;
+        dw.noalias() = dy.transpose() * x;
+      });
+      // The engine: Variables, the graph, backward accumulating into grads.
+      Variable xv(Tensor::empty({R, C}), true, "x"), wv(Tensor::empty({OC, C}), true, "w"),
+          bv(Tensor::zeros({OC}), true, "b");
+      std::memcpy(xv.value().raw(), x.data(), R * C * sizeof(float));
+      std::memcpy(wv.value().raw(), w.data(), OC * C * sizeof(float));
+      const Tensor seed = Tensor::full({R, OC}, 0.01);
+      const double engine_s = median_seconds([&] {
+        xv.zero_grad();
+        wv.zero_grad();
+        bv.zero_grad();
+        linear(xv, wv, bv).backward(seed);
+      });
+      const double eigen_gf = flops / eigen_s * 1e-9, engine_gf = flops / engine_s * 1e-9;
+      rows.push_back({{"C", C}, {"R", R}, {"threads", threads}, {"eigen_gflops", eigen_gf},
+                      {"engine_gflops", engine_gf}, {"engine_ms", engine_s * 1e3}});
+      if (!as_json)
+        std::printf("%6lld %6lld %14.1f %14.1f %7.1f%%\n", static_cast<long long>(C),
+                    static_cast<long long>(R), eigen_gf, engine_gf, 100 * engine_gf / eigen_gf);
+    }
+  if (as_json) std::printf("%s\n", rows.dump().c_str());
+  return 0;
+}
