@@ -8,7 +8,6 @@ void AllAttConfig::validate() const {
   auto positive = [](int64_t v, const char* name) {
     check(v > 0, std::string("config: ") + name + " must be positive, got " + std::to_string(v));
   };
-  positive(vocab, "vocab");
   positive(layers, "layers");
   positive(d_model, "d_model");
   positive(d_head, "d_head");
@@ -51,6 +50,7 @@ void init_uniform(const Variable& v, double bound, RngStream& rng) {
 
 AllAttLM::AllAttLM(const AllAttConfig& c, uint64_t seed, DType dtype, Device device) : config_(c) {
   c.validate();
+  check(c.vocab > 0, "model: the vocabulary is empty");
   embed = Variable(Tensor::empty({c.vocab, c.d_model}, dtype, device), true, "embed.weight");
   pos = Variable(Tensor::empty({c.max_len, c.d_model}, dtype, device), true, "pos.weight");
   for (int64_t l = 0; l < c.layers; ++l)

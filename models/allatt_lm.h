@@ -33,7 +33,9 @@ struct AllAttConfig {
   int64_t heads_in(int64_t layer) const {
     return heads_per_layer.empty() ? heads : heads_per_layer.at(layer);
   }
-  void validate() const;  // throws std::invalid_argument naming the bad field
+  // Throws std::invalid_argument naming the bad field (vocab, which comes
+  // from the tokenizer, is checked by the model itself).
+  void validate() const;
   // Parameters from the formula: per layer with H heads,
   //   4 H D C (q, k, v, r) + 2 H D (u, v biases) + 2 H N D (persistent)
   //   + C H D + C (output projection) + 2 C (LayerNorm);

@@ -1,0 +1,38 @@
+// The command line shared by every subcommand (../shared/design.md):
+//   --config FILE, --set key=value (repeatable), --from CKPT, --device cpu|cuda,
+//   --threads K, --help, plus the flags a subcommand declares.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace hc {
+
+struct CommandLine {
+  std::string command;
+  std::string config;
+  std::vector<std::string> sets;
+  std::string from;
+  Device device = Device::CPU;
+  int threads = 0;  // 0: OpenMP's default
+  bool help = false;
+  std::map<std::string, std::string> flags;  // subcommand flags: name -> value ("1" for switches)
+
+  bool has(const std::string& flag) const { return flags.count(flag) > 0; }
+  std::string get(const std::string& flag, const std::string& fallback) const;
+  double number(const std::string& flag, double fallback) const;  // throws naming the flag
+};
+
+// A subcommand's own flags: name (without --) -> true if it takes a value.
+using FlagSpec = std::map<std::string, bool>;
+
+// Throws std::invalid_argument for an unknown flag or a missing value.
+CommandLine parse_command_line(const std::string& command, int argc, char** argv, const FlagSpec& own);
+
+// Apply --threads and --device to the process (OpenMP thread count).
+void apply_threads(const CommandLine& cl);
+
+}  // namespace hc

@@ -1,0 +1,36 @@
+// `headcount eval`: the loss of a checkpoint on a split, with memory carried
+// over exactly as in training: bits per byte (char level) or perplexity.
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "app/commands.h"
+#include "app/progress.h"
+#include "app/run.h"
+
+namespace hc {
+
+int eval_command(const CommandLine& cl) {
+  check(!cl.from.empty(), "headcount eval: --from CHECKPOINT is required");
+  const std::string split = cl.get("split", "valid");
+  check(split == "valid" || split == "test" || split == "train",
+        "--split must be valid, test or train, got '" + split + "'");
+  LoadedModel m = load_model(cl.from, cl.device, cl.sets);
+  const RunConfig& cfg = m.checkpoint.config;
+  const RunData data = load_data(cfg, &m.tokenizer);
+  const std::vector<int64_t>& tokens = split == "valid" ? data.valid : split == "test" ? data.test : data.train;
+  std::unique_ptr<Progress> bar;
+  const double per_segment = static_cast<double>(cfg.batch * cfg.model.seg_len);
+  const double loss = evaluate_loss(*m.model, tokens, cfg.batch, cfg.eval_segments,
+                                    [&](int64_t done, int64_t total) {
+                                      if (!bar) bar = std::make_unique<Progress>("eval " + split, total, 100);
+                                      bar->update(done, static_cast<double>(done) * per_segment, "");
+                                    });
+  if (bar) bar->finish();
+  std::printf("%s\n", describe_loss(cfg, split, loss).c_str());
+  if (cl.has("json"))
+    std::printf("%s\n", nlohmann::json{{"split", split}, {"loss", loss}, {"step", m.checkpoint.step}}.dump().c_str());
+  return 0;
+}
+
+}  // namespace hc

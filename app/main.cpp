@@ -1,0 +1,103 @@
+// headcount: train, evaluate and sample from All-attention language models.
+// One binary, one subcommand per step of the pipeline (../shared/design.md).
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <stdexcept>
+#include <string>
+
+#include "app/commands.h"
+#include "app/config.h"
+
+namespace {
+
+const char* kUsage = R"(usage: headcount COMMAND [options]
+
+commands:
+  train      train a model:            headcount train --config configs/moby-char-small.json
+  eval       loss of a checkpoint:     headcount eval --from runs/x/best.safetensors [--split test]
+  generate   sample a continuation:    headcount generate --from runs/x/best.safetensors --prompt "Call me"
+
+options for every command:
+  --config FILE      a JSON config (configs/*.json); keys are listed by `headcount train --help`
+  --set key=value    override one config key (repeatable; the value is JSON, or a plain string)
+  --from CKPT        a checkpoint (.safetensors; its .json sidecar sits beside it)
+  --device cpu|cuda  where to run (default cpu)
+  --threads K        CPU threads (default: all cores, or OMP_NUM_THREADS)
+  --help             this text, or a command's own
+
+exit status: 0 success, 1 failure while running, 2 bad usage or input, 130 interrupted (checkpoint saved)
+)";
+
+const char* kTrainHelp = R"(usage: headcount train --config FILE [--set key=value ...] [--resume] [--device cpu|cuda] [--threads K]
+
+Trains an All-attention language model. Writes into the config's out_dir:
+metrics.jsonl (one JSON object per step: step, loss, lr, grad_norm, tok_s, and
+valid_loss when measured), vocab.txt, checkpoints step-N.*, last.* (newest) and
+best.* (lowest validation loss). Ctrl-C or SIGTERM writes a checkpoint and
+stops; the same command with --resume continues bit for bit.
+
+  --resume           continue from out_dir/last.safetensors
+  --stop-at N        checkpoint and stop after step N, as Ctrl-C would (exit status 130)
+
+config keys:
+)";
+
+const char* kEvalHelp = R"(usage: headcount eval --from CKPT [--split valid|test|train] [--set key=value ...] [--json]
+
+Measures the mean next-token loss of the checkpoint on a split, with memory
+carried across segments as in training: bits per byte (char level) or
+perplexity (word level). --set may change batch or eval_segments.
+)";
+
+const char* kGenerateHelp = R"(usage: headcount generate --from CKPT [--prompt TEXT] [--tokens N] [--temperature T] [--top-k K] [--seed S]
+
+Feeds the prompt, then samples N tokens (default 200) one at a time, each from
+softmax(logits / T) over the K most likely tokens (default T=1, all tokens).
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace hc;
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string command = argv[1];
+  try {
+    FlagSpec own;
+    const char* help = nullptr;
+    int (*run)(const CommandLine&) = nullptr;
+    if (command == "train") {
+      own = {{"resume", false}, {"stop-at", true}};
+      help = kTrainHelp;
+      run = train_command;
+    } else if (command == "eval") {
+      own = {{"split", true}, {"json", false}};
+      help = kEvalHelp;
+      run = eval_command;
+    } else if (command == "generate") {
+      own = {{"prompt", true}, {"tokens", true}, {"temperature", true}, {"top-k", true}, {"seed", true}};
+      help = kGenerateHelp;
+      run = generate_command;
+    } else {
+      std::fprintf(stderr, "headcount: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+      return 2;
+    }
+    const CommandLine cl = parse_command_line(command, argc - 2, argv + 2, own);
+    if (cl.help) {
+      std::fputs(help, stdout);
+      if (command == "train") std::fputs(RunConfig::help().c_str(), stdout);
+      return 0;
+    }
+    apply_threads(cl);
+    return run(cl);
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "headcount %s: %s\n", command.c_str(), e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "headcount %s: error: %s\n", command.c_str(), e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,91 @@
+#include "app/run.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "data/batcher.h"
+#include "data/corpus.h"
+
+namespace hc {
+
+RunData load_data(const RunConfig& config, const Tokenizer* vocabulary) {
+  const Corpus corpus = read_corpus(config.corpus);
+  RunData d{vocabulary ? *vocabulary
+                       : Tokenizer::build(tokenizer_kind(config.tokenizer), corpus.train, config.min_count),
+            {}, {}, {}};
+  d.train = d.tokenizer.encode(corpus.train);
+  d.valid = d.tokenizer.encode(corpus.valid);
+  d.test = d.tokenizer.encode(corpus.test);
+  return d;
+}
+
+AllAttConfig model_config(const RunConfig& config, int64_t vocab) {
+  AllAttConfig m = config.model;
+  m.vocab = vocab;
+  return m;
+}
+
+std::map<std::string, Tensor> parameter_tensors(const AllAttLM& model) {
+  std::map<std::string, Tensor> out;
+  for (const Variable& p : model.parameters()) out[p.name()] = p.value();
+  return out;
+}
+
+void load_parameters(const AllAttLM& model, const std::map<std::string, Tensor>& tensors,
+                     const std::string& source) {
+  for (const Variable& p : model.parameters()) {
+    auto it = tensors.find(p.name());
+    check(it != tensors.end(), source + ": no tensor '" + p.name() + "' (a checkpoint of a different model?)");
+    check(it->second.shape() == p.shape() && it->second.dtype() == p.value().dtype(),
+          source + ": tensor '" + p.name() + "' is " + it->second.describe() + ", the model needs " +
+              dtype_name(p.value().dtype()) + shape_str(p.shape()) +
+              " (a checkpoint of a different config or vocabulary?)");
+    p.value().copy_from(it->second);
+  }
+}
+
+double evaluate_loss(const AllAttLM& model, const std::vector<int64_t>& tokens, int64_t B,
+                     int64_t max_segments, const std::function<void(int64_t, int64_t)>& progress) {
+  const int64_t T = model.config().seg_len;
+  // Use fewer streams when the split is short: each needs at least T+1 tokens.
+  B = std::max<int64_t>(1, std::min<int64_t>(B, static_cast<int64_t>(tokens.size()) / (T + 1)));
+  Batcher batcher(tokens, B, T);
+  const int64_t segments =
+      max_segments > 0 ? std::min(max_segments, batcher.steps_per_epoch()) : batcher.steps_per_epoch();
+  NoGrad no_grad;
+  Memory mem = model.initial_memory(B);
+  RngStream unused{0, 0};  // no dropout in evaluation
+  double total = 0;
+  for (int64_t s = 0; s < segments; ++s) {
+    const Batcher::Batch b = batcher.next();
+    total += model.loss(b.inputs, b.targets, mem, false, unused).value().item();
+    if (progress) progress(s + 1, segments);
+  }
+  return total / static_cast<double>(segments);  // every segment has B*T tokens
+}
+
+std::string describe_loss(const RunConfig& config, const std::string& split, double loss) {
+  char buf[96];
+  if (config.tokenizer == "char")
+    std::snprintf(buf, sizeof buf, "%s loss %.4f nats, %.4f bits per byte", split.c_str(), loss, loss / std::log(2.0));
+  else
+    std::snprintf(buf, sizeof buf, "%s loss %.4f nats, perplexity %.2f", split.c_str(), loss, std::exp(loss));
+  return buf;
+}
+
+LoadedModel load_model(const std::string& path, Device device, const std::vector<std::string>& overrides) {
+  LoadedModel m;
+  m.checkpoint = load_checkpoint(path);
+  for (const std::string& o : overrides) m.checkpoint.config.apply_override(o);
+  m.checkpoint.config.validate();
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  m.tokenizer = Tokenizer::load((dir / m.checkpoint.vocab).string());
+  m.model = std::make_unique<AllAttLM>(model_config(m.checkpoint.config, m.tokenizer.size()),
+                                       static_cast<uint64_t>(m.checkpoint.config.seed), DType::F32, device);
+  load_parameters(*m.model, m.checkpoint.tensors, "checkpoint " + path);
+  return m;
+}
+
+}  // namespace hc

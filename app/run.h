@@ -1,0 +1,53 @@
+// What the subcommands share: turning a config into data, a model and back
+// into checkpoint tensors, and measuring the loss of a split.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "app/checkpoint.h"
+#include "app/config.h"
+#include "data/tokenizer.h"
+#include "models/allatt_lm.h"
+
+namespace hc {
+
+struct RunData {
+  Tokenizer tokenizer;
+  std::vector<int64_t> train, valid, test;
+};
+
+// Read the corpus and tokenize it; the vocabulary is built from the training
+// split unless a saved one is given (resume, eval, generate).
+RunData load_data(const RunConfig& config, const Tokenizer* vocabulary = nullptr);
+
+// The model's config with the vocabulary size filled in.
+AllAttConfig model_config(const RunConfig& config, int64_t vocab);
+
+// Parameters as checkpoint tensors, and back. Loading checks that every
+// parameter is present with the right shape, and names what does not match.
+std::map<std::string, Tensor> parameter_tensors(const AllAttLM& model);
+void load_parameters(const AllAttLM& model, const std::map<std::string, Tensor>& tensors,
+                     const std::string& source);
+
+// Mean next-token loss (nats) over `tokens`, read as B streams of segments
+// of T with memory carried, exactly as training computes it (no dropout).
+// max_segments > 0 stops early. `progress(done, total)` is called per segment.
+double evaluate_loss(const AllAttLM& model, const std::vector<int64_t>& tokens, int64_t B,
+                     int64_t max_segments, const std::function<void(int64_t, int64_t)>& progress = {});
+
+// "valid bpc 2.13" for char level (bits per byte), "valid ppl 143.2" for words.
+std::string describe_loss(const RunConfig& config, const std::string& split, double loss);
+
+// A checkpoint's model, ready for eval/generate: config, vocabulary, weights.
+struct LoadedModel {
+  Checkpoint checkpoint;
+  Tokenizer tokenizer;
+  std::unique_ptr<AllAttLM> model;
+};
+LoadedModel load_model(const std::string& path, Device device, const std::vector<std::string>& overrides);
+
+}  // namespace hc
