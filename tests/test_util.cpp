@@ -28,9 +28,8 @@ bool python_has(const std::string& module) {
   return known[module] = std::system(cmd.c_str()) == 0;
 }
 
-int run_python(const std::string& script, const std::string& args, std::string& output) {
-  const std::string cmd = "/usr/bin/python3 " HEADCOUNT_SOURCE_DIR "/tests/reference/" + script +
-                          " " + args + " 2>&1";
+namespace {
+int run(const std::string& cmd, std::string& output) {
   FILE* pipe = ::popen(cmd.c_str(), "r");
   if (!pipe) throw std::runtime_error("cannot run " + cmd);
   output.clear();
@@ -39,6 +38,15 @@ int run_python(const std::string& script, const std::string& args, std::string& 
   while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) output.append(buf.data(), n);
   const int status = ::pclose(pipe);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+}  // namespace
+
+int run_python(const std::string& script, const std::string& args, std::string& output) {
+  return run("/usr/bin/python3 " HEADCOUNT_SOURCE_DIR "/tests/reference/" + script + " " + args + " 2>&1", output);
+}
+
+int run_headcount(const std::string& args, std::string& output) {
+  return run(std::string(HEADCOUNT_BINARY) + " " + args + " 2>&1 </dev/null", output);
 }
 
 }  // namespace hc::test

@@ -23,5 +23,7 @@ bool python_has(const std::string& module);
 // Run /usr/bin/python3 with the script at tests/reference/<script> and the
 // arguments; returns its exit status and puts stdout (+stderr) in `output`.
 int run_python(const std::string& script, const std::string& args, std::string& output);
+// Run the headcount binary with `args`; returns its exit status, output in `output`.
+int run_headcount(const std::string& args, std::string& output);
 
 }  // namespace hc::test

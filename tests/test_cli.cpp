@@ -1,0 +1,136 @@
+// The headcount command line end to end, on a tiny corpus written by the
+// test: exact resume, and every kind of bad input refused with exit status 2
+// and a message that names the problem.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "tests/test_util.h"
+
+using namespace hc;
+using nlohmann::json;
+
+namespace {
+
+// A corpus with a few kilobytes of text in train, valid and test.
+std::string write_corpus(const test::TempDir& dir) {
+  const std::string c = dir.file("corpus");
+  std::filesystem::create_directories(c);
+  std::string text;
+  for (int i = 0; i < 300; ++i) text += "the whale " + std::to_string(i % 17) + " swam on and on.\n";
+  for (const char* s : {"train", "valid", "test"}) std::ofstream(c + "/" + s + ".txt") << text;
+  return c;
+}
+
+// A tiny model trained on it for a few steps.
+std::string tiny(const std::string& corpus, const std::string& out, int steps = 12) {
+  return "--config " HEADCOUNT_SOURCE_DIR "/configs/moby-char-tiny.json --set corpus=" + corpus +
+         " --set out_dir=" + out + " --set steps=" + std::to_string(steps) +
+         " --set eval_every=4 --set checkpoint_every=4 --set eval_segments=2 --threads 2";
+}
+
+std::vector<json> metrics(const std::string& path) {
+  std::vector<json> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) out.push_back(json::parse(line));
+  return out;
+}
+
+void expect_refusal(const std::string& args, const std::string& words) {
+  std::string out;
+  CAPTURE(args);
+  CHECK(test::run_headcount(args, out) == 2);
+  CAPTURE(out);
+  CHECK(out.find(words) != std::string::npos);
+}
+
+}  // namespace
+
+TEST_CASE("cli: interrupted and resumed training repeats the uninterrupted run bit for bit") {
+  test::TempDir dir;
+  const std::string corpus = write_corpus(dir);
+  std::string out;
+  REQUIRE(test::run_headcount("train " + tiny(corpus, dir.file("whole")), out) == 0);
+  CHECK(test::run_headcount("train " + tiny(corpus, dir.file("split")) + " --stop-at 6", out) == 130);
+  CHECK(out.find("interrupted at step 6") != std::string::npos);
+  REQUIRE(test::run_headcount("train " + tiny(corpus, dir.file("split")) + " --resume", out) == 0);
+  const auto a = metrics(dir.file("whole/metrics.jsonl")), b = metrics(dir.file("split/metrics.jsonl"));
+  REQUIRE(a.size() == 12);
+  REQUIRE(b.size() == 12);
+  for (size_t i = 0; i < a.size(); ++i) {
+    CAPTURE(i);
+    CHECK(a[i]["loss"] == b[i]["loss"]);  // exact: the same bits
+    CHECK(a[i]["grad_norm"] == b[i]["grad_norm"]);
+    CHECK(a[i].value("valid_loss", -1.0) == b[i].value("valid_loss", -1.0));
+  }
+  // Learning happened, and eval/generate read the checkpoints.
+  CHECK(a.back()["loss"].get<double>() < a.front()["loss"].get<double>());
+  REQUIRE(test::run_headcount("eval --from " + dir.file("whole/best.safetensors") + " --split test --json", out) == 0);
+  CHECK(out.find("bits per byte") != std::string::npos);
+  REQUIRE(test::run_headcount("generate --from " + dir.file("whole/last.safetensors") +
+                                  " --prompt 'the whale' --tokens 20 --seed 3", out) == 0);
+  CHECK(out.rfind("the whale", 0) == 0);
+}
+
+TEST_CASE("cli: bad input is refused with exit status 2 and a message naming it") {
+  test::TempDir dir;
+  const std::string corpus = write_corpus(dir);
+  std::string out;
+  REQUIRE(test::run_headcount("train " + tiny(corpus, dir.file("run"), 4), out) == 0);
+  const std::string ckpt = dir.file("run/last.safetensors");
+
+  SUBCASE("config") {
+    expect_refusal("train " + tiny(corpus, dir.file("x")) + " --set heads_count=3", "unknown config key 'heads_count'");
+    expect_refusal("train " + tiny(corpus, dir.file("x")) + " --set layers=two", "config key 'layers': expected an integer");
+    expect_refusal("train " + tiny(corpus, dir.file("x")) + " --set seg_len=60 --set mem_len=60",
+                   "exceeds max_len");
+    std::ofstream(dir.file("bad.json")) << "{\"layers\": 2,";
+    expect_refusal("train --config " + dir.file("bad.json"), "not valid JSON");
+    expect_refusal("train --config " + dir.file("none.json"), "cannot open");
+    expect_refusal("train --bogus", "unknown argument '--bogus'");
+    expect_refusal("fly", "unknown command 'fly'");
+  }
+  SUBCASE("corpus") {
+    expect_refusal("train " + tiny(dir.file("nowhere"), dir.file("x")), "is not a directory");
+    std::filesystem::create_directories(dir.file("empty"));
+    for (const char* s : {"train", "valid", "test"}) std::ofstream(dir.file("empty/") + s + ".txt");
+    expect_refusal("train " + tiny(dir.file("empty"), dir.file("x")), "train.txt is empty");
+    std::filesystem::create_directories(dir.file("small"));
+    for (const char* s : {"train", "valid", "test"}) std::ofstream(dir.file("small/") + s + ".txt") << "a few words\n";
+    expect_refusal("train " + tiny(dir.file("small"), dir.file("x")), "fewer than one batch");
+  }
+  SUBCASE("checkpoint") {
+    expect_refusal("eval --from " + dir.file("nothing.safetensors"), "cannot open the sidecar");
+    expect_refusal("eval --from " + ckpt + " --set d_model=48", "a checkpoint of a different config or vocabulary");
+    // Another vocabulary beside the checkpoint: the embedding no longer fits.
+    std::ofstream(dir.file("run/vocab.txt"), std::ios::trunc) << "headcount-vocab char\n<unk>\n97\n98\n";
+    expect_refusal("eval --from " + ckpt, "embed.weight");
+    // A truncated tensor file.
+    const auto size = std::filesystem::file_size(ckpt);
+    std::filesystem::resize_file(ckpt, size - 100);
+    expect_refusal("eval --from " + ckpt, "truncated");
+  }
+  SUBCASE("generate") {
+    expect_refusal("generate --from " + ckpt + " --prompt 'the whale Z'", "is not in the model's vocabulary");
+    expect_refusal("generate --from " + ckpt + " --temperature 0", "--temperature must be positive");
+    expect_refusal("generate --from " + ckpt + " --tokens many", "--tokens: expected a number");
+  }
+}
+
+TEST_CASE("cli: a NaN loss stops training and leaves the last good checkpoint") {
+  test::TempDir dir;
+  const std::string corpus = write_corpus(dir);
+  std::string out;
+  // A learning rate of 1e30 sends the weights to infinity within a few steps.
+  const int rc = test::run_headcount("train " + tiny(corpus, dir.file("run"), 40) + " --set lr=1e30 --set min_lr=1e30", out);
+  CAPTURE(out);
+  CHECK(rc == 1);
+  CHECK(out.find("NaN/Inf") != std::string::npos);
+  CHECK(out.find("last good checkpoint") != std::string::npos);
+  if (std::filesystem::exists(dir.file("run/last.safetensors"))) {
+    REQUIRE(test::run_headcount("eval --from " + dir.file("run/last.safetensors"), out) == 0);
+  }
+}
