@@ -8,6 +8,8 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <limits>
+#include <mutex>
+#include <unordered_map>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -75,14 +77,32 @@ class CpuBackend final : public Backend {
  public:
   Device device() const override { return Device::CPU; }
 
+  // A caching allocator. A training step allocates the same sizes every
+  // time; handing freed blocks back out avoids asking the kernel for fresh
+  // pages (and paying a page fault on every first touch) each step, which
+  // cost as much as the attention itself. Blocks are kept per exact size
+  // and never returned to the system: the cache holds at most the peak of
+  // one step's live tensors.
   void* allocate(size_t bytes) override {
+    const size_t rounded = rounded_size(bytes);
+    {
+      std::lock_guard<std::mutex> lock(cache_mutex_);
+      auto it = cache_.find(rounded);
+      if (it != cache_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        return p;
+      }
+    }
     // 64-byte alignment: one cache line, and what AVX-512 loads like.
-    const size_t rounded = std::max<size_t>(64, (bytes + 63) / 64 * 64);
     void* p = std::aligned_alloc(64, rounded);
     if (!p) throw std::bad_alloc();
     return p;
   }
-  void deallocate(void* ptr, size_t) override { std::free(ptr); }
+  void deallocate(void* ptr, size_t bytes) override {
+    std::lock_guard<std::mutex> lock(cache_mutex_);
+    cache_[rounded_size(bytes)].push_back(ptr);
+  }
   void copy_to_host(void* dst, const void* src, size_t n) override { std::memcpy(dst, src, n); }
   void copy_from_host(void* dst, const void* src, size_t n) override { std::memcpy(dst, src, n); }
   void copy_bytes(void* dst, const void* src, size_t n) override { std::memmove(dst, src, n); }
@@ -419,10 +439,7 @@ class CpuBackend final : public Backend {
     by_float_type(out.dtype(), "random_uniform", [&](auto zero) {
       using T = decltype(zero);
       T* o = ptr<T>(out);
-      const int64_t n = out.numel();
-#pragma omp parallel for if (n > 16384)
-      for (int64_t i = 0; i < n; ++i)
-        o[i] = static_cast<T>(philox::uniform(philox::bits(key.seed, key.offset, i)));
+      for_each_uniform(out.numel(), key, [o](int64_t i, float u) { o[i] = static_cast<T>(u); });
     });
   }
 
@@ -431,12 +448,9 @@ class CpuBackend final : public Backend {
     by_float_type(out.dtype(), "dropout_mask", [&](auto zero) {
       using T = decltype(zero);
       T* o = ptr<T>(out);
-      const int64_t n = out.numel();
       const float pf = static_cast<float>(p);
       const T keep = static_cast<T>(1.0 / (1.0 - p));
-#pragma omp parallel for if (n > 16384)
-      for (int64_t i = 0; i < n; ++i)
-        o[i] = philox::uniform(philox::bits(key.seed, key.offset, i)) >= pf ? keep : T(0);
+      for_each_uniform(out.numel(), key, [=](int64_t i, float u) { o[i] = u >= pf ? keep : T(0); });
     });
   }
 
@@ -464,6 +478,24 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  // f(i, u_i) for the n uniforms of the stream `key`: one Philox block
+  // gives the four numbers of elements 4b..4b+3 (engine/rng.h's layout).
+  template <typename F>
+  static void for_each_uniform(int64_t n, RandomKey key, F f) {
+    const int64_t blocks = (n + 3) / 4;
+    const uint32_t k0 = static_cast<uint32_t>(key.seed), k1 = static_cast<uint32_t>(key.seed >> 32);
+#pragma omp parallel for schedule(static) if (n > 16384)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const uint64_t c = key.offset + static_cast<uint64_t>(b);
+      const philox::Block r = philox::philox4x32_10(static_cast<uint32_t>(c), static_cast<uint32_t>(c >> 32), 0, 0, k0, k1);
+      for (int64_t lane = 0; lane < 4 && 4 * b + lane < n; ++lane) f(4 * b + lane, philox::uniform(r.v[lane]));
+    }
+  }
+
+  static size_t rounded_size(size_t bytes) { return std::max<size_t>(64, (bytes + 63) / 64 * 64); }
+  std::mutex cache_mutex_;
+  std::unordered_map<size_t, std::vector<void*>> cache_;
+
   template <typename T>
   static void copy_strided(T* dst, const Shape& ds, const T* src, const Shape& ss,
                            const Shape& shape, bool acc) {

@@ -1,0 +1,88 @@
+// Benchmark: one training step (forward, backward, optimizer) of the
+// All-attention model at a config's sizes, on random tokens. Prints ms/step,
+// tokens/s, achieved GFLOP/s (from the profiler's analytic op FLOPs) and,
+// with --profile, the per-op table. bench/train_step.sh runs PyTorch beside it.
+//
+// usage: bench_train_step CONFIG.json [--vocab V] [--steps N] [--profile] [--json]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "app/config.h"
+#include "autograd/optim.h"
+#include "engine/profiler.h"
+#include "models/allatt_lm.h"
+
+using namespace hc;
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: bench_train_step CONFIG.json [--vocab V] [--steps N] [--profile] [--json]\n");
+    return 2;
+  }
+  int64_t vocab = 86, steps = 10;
+  bool profile = false, as_json = false;
+  for (int i = 2; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--vocab") && i + 1 < argc) vocab = std::atoll(argv[++i]);
+    else if (!std::strcmp(argv[i], "--steps") && i + 1 < argc) steps = std::atoll(argv[++i]);
+    else if (!std::strcmp(argv[i], "--profile")) profile = true;
+    else if (!std::strcmp(argv[i], "--json")) as_json = true;
+  }
+  const RunConfig cfg = load_config(argv[1], {});
+  AllAttConfig mc = cfg.model;
+  mc.vocab = vocab;
+  AllAttLM model(mc, 1);
+  const std::vector<Variable> params = model.parameters();
+  Optimizer opt({ParamGroup{params, 1.0, 0.0}}, OptimizerConfig{cfg.optimizer});
+  const int64_t B = cfg.batch, T = mc.seg_len;
+  std::vector<int64_t> ids(B * T), next(B * T);
+  for (int64_t i = 0; i < B * T; ++i) {
+    ids[i] = (i * 7919) % vocab;
+    next[i] = (i * 104729 + 3) % vocab;
+  }
+  const Tensor x = Tensor::from_ids({B, T}, ids), y = Tensor::from_ids({B, T}, next);
+  Memory mem = model.initial_memory(B);
+  RngStream rng{1, 0};
+  auto step = [&] {
+    model.loss(x, y, mem, true, rng).backward();
+    clip_grad_norm(params, cfg.grad_clip);
+    opt.step(1e-4);
+    opt.zero_grad();
+  };
+  for (int i = 0; i < 3; ++i) step();  // warm-up: allocations, memory filled
+  // FLOPs of one step, from the ops' analytic counts.
+  profiler::clear();
+  profiler::enable(true);
+  step();
+  profiler::enable(false);
+  double flops = 0;
+  for (const auto& e : profiler::events()) flops += e.cost.flops;
+  const std::string table = profiler::table();
+  std::vector<double> ms;
+  for (int64_t i = 0; i < steps; ++i) {
+    const auto a = std::chrono::steady_clock::now();
+    step();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  const double med = ms[ms.size() / 2], tok_s = B * T / (med * 1e-3), gflops = flops / (med * 1e-3) * 1e-9;
+  int threads = 1;
+#ifdef _OPENMP
+  threads = omp_get_max_threads();
+#endif
+  if (as_json) {
+    std::printf("%s\n", nlohmann::json{{"config", argv[1]}, {"threads", threads}, {"ms_per_step", med},
+                                       {"tok_s", tok_s}, {"gflops", gflops}, {"flops_per_step", flops},
+                                       {"parameters", model.parameter_count(true)}}.dump().c_str());
+  } else {
+    std::printf("%s: B=%lld T=%lld, %d threads: %.1f ms/step, %.0f tok/s, %.1f GFLOP/s (%.2f GFLOP/step)\n",
+                argv[1], static_cast<long long>(B), static_cast<long long>(T), threads, med, tok_s, gflops, flops * 1e-9);
+    if (profile) std::printf("%s", table.c_str());
+  }
+  return 0;
+}
