@@ -6,7 +6,9 @@ Transformer-XL's pad-and-reshape relative shift, a boolean mask filled with
 -inf), so that agreement with the engine's head-major, strided-copy version is
 evidence that both compute the model of the spec.
 
-Dropout is not modelled: parity runs use dropout 0 on both sides.
+Dropout sits where the engine has it (cfg["dropout_*"], when training=True);
+it uses torch's own random numbers, so parity runs use dropout 0 on both sides
+and benchmarks compare the same amount of work.
 """
 import math
 
@@ -32,7 +34,7 @@ def same_length_mask(T, M, N, device):
     return torch.cat([ctx, torch.ones(T, N, dtype=torch.bool, device=device)], dim=1)
 
 
-def layer_forward(p, prefix, x, mem, r_table, cfg, gate=None):
+def layer_forward(p, prefix, x, mem, r_table, cfg, gate=None, training=False):
     """x (B,T,C), mem (B,M,C), r_table (S,C) -> (B,T,C)."""
     B, T, C = x.shape
     M = mem.shape[1]
@@ -53,27 +55,46 @@ def layer_forward(p, prefix, x, mem, r_table, cfg, gate=None):
     pers = torch.einsum("bihd,hnd->bhin", q, p[prefix + "attn.persist_k"])
     logits = torch.cat([ctx, pers], dim=-1)
     logits = logits.masked_fill(~same_length_mask(T, M, N, x.device), float("-inf"))
-    probs = torch.softmax(logits, dim=-1)
+    probs = F.dropout(torch.softmax(logits, dim=-1), cfg.get("dropout_attn", 0.0), training)
     out = torch.einsum("bhij,bjhd->bihd", probs[..., :S], v)
     out = out + torch.einsum("bhin,hnd->bihd", probs[..., S:],
                              p[prefix + "attn.persist_v"] * math.sqrt(N))
     if gate is not None:
         out = out * gate.view(1, 1, H, 1)
     out = out.reshape(B, T, H * D) @ p[prefix + "attn.out.weight"].t() + p[prefix + "attn.out.bias"]
-    return x + out
+    return x + F.dropout(out, cfg.get("dropout_residual", 0.0), training)
 
 
-def model_forward(p, cfg, tokens, mems, gates=None):
+def model_forward(p, cfg, tokens, mems, gates=None, training=False):
     """tokens (B,T) long, mems: list of (B,M,C) -> logits (B,T,V), new mems."""
     B, T = tokens.shape
     M, L, C = cfg["mem_len"], cfg["layers"], cfg["d_model"]
     S = M + T
-    h = F.embedding(tokens, p["embed.weight"]) * math.sqrt(C)
-    r_table = p["pos.weight"][-S:]
+    h = F.dropout(F.embedding(tokens, p["embed.weight"]), cfg.get("dropout_embed", 0.0), training) * math.sqrt(C)
+    r_table = F.dropout(p["pos.weight"], cfg.get("dropout_pos", 0.0), training)[-S:]
     new_mems = []
     for l in range(L):
         joined = torch.cat([mems[l], h], dim=1)
         new_mems.append(joined[:, joined.shape[1] - M:].detach())
         h = layer_forward(p, f"layers.{l}.", h, mems[l], r_table, cfg,
-                          None if gates is None else gates[l])
+                          None if gates is None else gates[l], training)
+    h = F.dropout(h, cfg.get("dropout_proj", 0.0), training)
+    h = F.dropout(h, cfg.get("dropout_output", 0.0), training)
     return h @ p["embed.weight"].t(), new_mems
+
+
+def init_params(cfg, vocab, generator=None):
+    """Parameters with the shapes and names of the engine's checkpoints."""
+    C, H, D, N, L = cfg["d_model"], cfg["heads"], cfg["d_head"], cfg["persist"], cfg["layers"]
+    u = lambda *shape, b: (torch.rand(*shape, generator=generator) * 2 - 1) * b
+    wide, narrow = 1 / math.sqrt(C), math.sqrt(1 / (C * L))
+    p = {"embed.weight": u(vocab, C, b=wide), "pos.weight": u(cfg["max_len"], C, b=wide)}
+    for l in range(L):
+        pre = f"layers.{l}."
+        p[pre + "norm.weight"], p[pre + "norm.bias"] = torch.ones(C), torch.zeros(C)
+        for k in "qkvr":
+            p[pre + f"attn.{k}.weight"] = u(H * D, C, b=narrow)
+        p[pre + "attn.u_bias"], p[pre + "attn.v_bias"] = torch.zeros(H, D), torch.zeros(H, D)
+        p[pre + "attn.persist_k"], p[pre + "attn.persist_v"] = u(H, N, D, b=narrow), u(H, N, D, b=narrow)
+        p[pre + "attn.out.weight"], p[pre + "attn.out.bias"] = u(C, H * D, b=wide), torch.zeros(C)
+    return p

@@ -1,0 +1,64 @@
+"""The PyTorch peer of bench/train_step.cpp: the same All-attention model
+(tests/reference/allatt_ref.py), same config, batch, tokens and optimizer,
+one training step (forward, backward, clipping, Adam) timed the same way
+(median of N after 3 warm-up steps). Prints one JSON object.
+
+usage: /usr/bin/python3 bench/train_step_torch.py CONFIG.json [--vocab V] [--steps N]
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "reference"))
+import allatt_ref  # noqa: E402
+
+DEFAULTS = {"layers": 2, "d_model": 64, "heads": 4, "d_head": 16, "persist": 64, "seg_len": 32,
+            "mem_len": 32, "max_len": 512, "batch": 16, "grad_clip": 0.5, "layernorm_eps": 1e-5,
+            "dropout_embed": 0.1, "dropout_pos": 0.1, "dropout_attn": 0.2, "dropout_residual": 0.1,
+            "dropout_proj": 0.1, "dropout_output": 0.1}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("config")
+    ap.add_argument("--vocab", type=int, default=86)
+    ap.add_argument("--steps", type=int, default=10)
+    args = ap.parse_args()
+    cfg = dict(DEFAULTS)
+    cfg.update(json.load(open(args.config)))
+    threads = int(os.environ.get("OMP_NUM_THREADS", os.cpu_count()))
+    torch.set_num_threads(threads)
+    params = {k: v.requires_grad_() for k, v in allatt_ref.init_params(cfg, args.vocab).items()}
+    opt = torch.optim.Adam(params.values(), lr=1e-4)
+    B, T, M, C, V = cfg["batch"], cfg["seg_len"], cfg["mem_len"], cfg["d_model"], args.vocab
+    i = torch.arange(B * T)
+    x, y = ((i * 7919) % V).view(B, T), ((i * 104729 + 3) % V).view(B, T)
+    mems = [torch.zeros(B, M, C) for _ in range(cfg["layers"])]
+
+    def step():
+        nonlocal mems
+        logits, mems = allatt_ref.model_forward(params, cfg, x, mems, training=True)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params.values(), cfg["grad_clip"])
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    for _ in range(3):
+        step()
+    ms = []
+    for _ in range(args.steps):
+        a = time.perf_counter()
+        step()
+        ms.append((time.perf_counter() - a) * 1e3)
+    med = sorted(ms)[len(ms) // 2]
+    print(json.dumps({"config": args.config, "threads": threads, "ms_per_step": med,
+                      "tok_s": B * T / (med * 1e-3), "torch": torch.__version__}))
+
+
+if __name__ == "__main__":
+    main()
