@@ -124,7 +124,8 @@ int train_command(const CommandLine& cl) {
   std::fprintf(stderr, "model: %lld parameters (%lld without the embedding and position table), vocabulary %lld\n",
                static_cast<long long>(model.parameter_count(true)), static_cast<long long>(model.parameter_count(false)),
                static_cast<long long>(data.tokenizer.size()));
-  std::ofstream metrics(out + "/metrics.jsonl", std::ios::app);
+  // A fresh run starts a fresh metrics file; a resumed one continues it.
+  std::ofstream metrics(out + "/metrics.jsonl", resume ? std::ios::app : std::ios::trunc);
   g_stop = false;
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);

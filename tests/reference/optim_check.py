@@ -16,6 +16,23 @@ import sys
 import torch
 
 
+def lamb_step(params, grads, m, v, t, lr, betas, eps, bias_correction, weight_decay=0.0):
+    """One LAMB step over dicts of tensors (in place), from the formula."""
+    b1, b2 = betas
+    with torch.no_grad():
+        for n, w in params.items():
+            g = grads[n]
+            m[n] = b1 * m[n] + (1 - b1) * g
+            v[n] = b2 * v[n] + (1 - b2) * g * g
+            m_hat, v_hat = m[n], v[n]
+            if bias_correction:
+                m_hat = m_hat / (1 - b1 ** t)
+                v_hat = v_hat / (1 - b2 ** t)
+            u = m_hat / (v_hat.sqrt() + eps) + weight_decay * w
+            wn, un = min(float(w.norm()), 10.0), float(u.norm())
+            w -= lr * (wn / un if wn > 0 and un > 0 else 1.0) * u
+
+
 def main():
     cfg = json.load(open(sys.argv[1]))
     params = {n: torch.tensor(p["values"], dtype=torch.float64).reshape(p["shape"]).requires_grad_()
@@ -41,29 +58,16 @@ def main():
             history.append({n: p.detach().flatten().tolist() for n, p in params.items()})
         out = {"params": history}
     else:  # lamb
-        b1, b2 = cfg["betas"]
         m = {n: torch.zeros_like(p) for n, p in params.items()}
         v = {n: torch.zeros_like(p) for n, p in params.items()}
         history = []
-        with torch.no_grad():
-            for step, grads in enumerate(cfg["grads"]):
-                t = step + 1
-                for g in cfg["groups"]:
-                    lr = cfg["lr"][step] * g["lr_scale"]
-                    for n in g["names"]:
-                        w = params[n]
-                        grad = torch.tensor(grads[n], dtype=torch.float64).reshape(w.shape)
-                        m[n] = b1 * m[n] + (1 - b1) * grad
-                        v[n] = b2 * v[n] + (1 - b2) * grad * grad
-                        m_hat, v_hat = m[n], v[n]
-                        if cfg["bias_correction"]:
-                            m_hat = m_hat / (1 - b1 ** t)
-                            v_hat = v_hat / (1 - b2 ** t)
-                        u = m_hat / (v_hat.sqrt() + cfg["eps"]) + g["weight_decay"] * w
-                        wn, un = min(float(w.norm()), 10.0), float(u.norm())
-                        ratio = wn / un if wn > 0 and un > 0 else 1.0
-                        w -= lr * ratio * u
-                history.append({n: p.detach().flatten().tolist() for n, p in params.items()})
+        for step, grads in enumerate(cfg["grads"]):
+            for g in cfg["groups"]:
+                group = {n: params[n] for n in g["names"]}
+                grad = {n: torch.tensor(grads[n], dtype=torch.float64).reshape(params[n].shape) for n in group}
+                lamb_step(group, grad, m, v, step + 1, cfg["lr"][step] * g["lr_scale"], cfg["betas"],
+                          cfg["eps"], cfg["bias_correction"], g["weight_decay"])
+            history.append({n: p.detach().flatten().tolist() for n, p in params.items()})
         out = {"params": history}
     json.dump(out, open(sys.argv[2], "w"))
 

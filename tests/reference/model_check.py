@@ -1,0 +1,77 @@
+"""PyTorch side of tests/test_model_parity.cpp.
+
+Loads the engine's initial checkpoint (safetensors) and a batch description
+(JSON: config, two segments of tokens), and computes with the independent
+model of allatt_ref.py, in float32:
+  - the loss of segment 1 (zero memory) and of segment 2 (memory of segment 1),
+  - the gradient of the segment-2 loss with respect to every parameter,
+  - 10 optimizer steps (Adam, and LAMB without bias correction), each on
+    segment 1 then segment 2, reporting every step's segment-2 loss.
+Writes the gradients to a safetensors file and the losses to JSON.
+usage: model_check.py params.safetensors batch.json grads.safetensors out.json
+"""
+import json
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(__file__))
+import allatt_ref  # noqa: E402
+import optim_check  # noqa: E402
+import safetensors_np  # noqa: E402
+
+
+def losses(p, cfg, batch):
+    V = p["embed.weight"].shape[0]
+    B, M, C = len(batch["x1"]), cfg["mem_len"], cfg["d_model"]
+    mems = [torch.zeros(B, M, C) for _ in range(cfg["layers"])]
+    out = []
+    for x, y in (("x1", "y1"), ("x2", "y2")):
+        logits, mems = allatt_ref.model_forward(p, cfg, torch.tensor(batch[x]), mems)
+        out.append(F.cross_entropy(logits.reshape(-1, V), torch.tensor(batch[y]).reshape(-1)))
+    return out
+
+
+def fresh(arrays):
+    return {k: torch.tensor(v).requires_grad_() for k, v in arrays.items()}
+
+
+def main():
+    arrays, _ = safetensors_np.load(sys.argv[1])
+    batch = json.load(open(sys.argv[2]))
+    cfg = batch["config"]
+    p = fresh(arrays)
+    l1, l2 = losses(p, cfg, batch)
+    l2.backward()
+    safetensors_np.save(sys.argv[3], {k: v.grad.numpy() for k, v in p.items()})
+    result = {"loss1": float(l1), "loss2": float(l2)}
+
+    p = fresh(arrays)
+    opt = torch.optim.Adam(p.values(), lr=batch["lr"])
+    result["adam"] = []
+    for _ in range(10):
+        l2 = losses(p, cfg, batch)[1]
+        result["adam"].append(float(l2))
+        opt.zero_grad()
+        l2.backward()
+        opt.step()
+
+    p = fresh(arrays)
+    m = {n: torch.zeros_like(w) for n, w in p.items()}
+    v = {n: torch.zeros_like(w) for n, w in p.items()}
+    result["lamb"] = []
+    for t in range(1, 11):
+        for w in p.values():
+            w.grad = None
+        l2 = losses(p, cfg, batch)[1]
+        result["lamb"].append(float(l2))
+        l2.backward()
+        optim_check.lamb_step(p, {n: w.grad for n, w in p.items()}, m, v, t, batch["lr"],
+                              (0.9, 0.999), 1e-8, False)
+    json.dump(result, open(sys.argv[4], "w"))
+
+
+if __name__ == "__main__":
+    main()
