@@ -3,11 +3,12 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps test bench data clean help
+.PHONY: all build deps test bench data demo clean help
 
 all: build
 
 help:
+	@echo "make demo     install, build, fetch data, train moby-char-small (~10 min on 2 cores), sample"
 	@echo "make          build (Release, -march=native; CUDA backend too when nvcc is found)"
 	@echo "make test     install missing Debian packages, build, run every test"
 	@echo "make deps     install the Debian packages headcount needs"
@@ -39,3 +40,13 @@ clean:
 
 data:
 	bash data/fetch.sh
+
+# The main job: an All-attention model learns Moby-Dick on the CPU. Run it
+# again after Ctrl-C and it resumes where it stopped.
+DEMO_DIR ?= runs/demo
+demo: build data
+	./$(BUILD)/headcount train --config configs/moby-char-small.json --set out_dir=$(DEMO_DIR) \
+	  $$(test -f $(DEMO_DIR)/last.json && echo --resume)
+	./$(BUILD)/headcount eval --from $(DEMO_DIR)/best.safetensors --split test
+	./$(BUILD)/headcount generate --from $(DEMO_DIR)/best.safetensors --prompt "Call me Ishmael." \
+	  --tokens 400 --temperature 0.8 --top-k 20
