@@ -34,6 +34,7 @@ test: build
 
 bench: build
 	bench/linear.sh $(BUILD)
+	bench/train_step.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)
