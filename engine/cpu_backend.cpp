@@ -248,16 +248,27 @@ class CpuBackend final : public Backend {
       for (int64_t r = 0; r < R; ++r) {
         const T* xr = ptr<T>(x) + r * W;
         T* yr = ptr<T>(y) + r * W;
+        // The visible columns of this row: one window of the context, then
+        // every column from ctx_cols on (see BandMask).
+        int64_t lo = 0, hi = W, rest = W;
+        if (mask.rows != 0) {
+          const int64_t i = r % mask.rows;
+          lo = std::clamp<int64_t>(i + mask.lo, 0, mask.ctx_cols);
+          hi = std::clamp<int64_t>(i + mask.hi + 1, lo, mask.ctx_cols);
+          rest = mask.ctx_cols;
+        }
         T mx = -std::numeric_limits<T>::infinity();
-        for (int64_t j = 0; j < W; ++j)
-          if (mask.visible(r, j)) mx = std::max(mx, xr[j]);
-        double sum = 0;
+        for (int64_t j = lo; j < hi; ++j) mx = std::max(mx, xr[j]);
+        for (int64_t j = rest; j < W; ++j) mx = std::max(mx, xr[j]);
+        T sum = 0;
         for (int64_t j = 0; j < W; ++j) {
-          const T e = mask.visible(r, j) ? std::exp(xr[j] - mx) : T(0);
+          const bool seen = (j >= lo && j < hi) || j >= rest;
+          const T e = seen ? std::exp(xr[j] - mx) : T(0);
           yr[j] = e;
           sum += e;
         }
-        const T inv = static_cast<T>(1.0 / sum);
+        const T inv = T(1) / sum;
+#pragma omp simd
         for (int64_t j = 0; j < W; ++j) yr[j] *= inv;
       }
     });
@@ -274,9 +285,10 @@ class CpuBackend final : public Backend {
         const T* yr = ptr<T>(y) + r * W;
         const T* gr = ptr<T>(dy) + r * W;
         T* dr = ptr<T>(dx) + r * W;
-        double dot = 0;
-        for (int64_t j = 0; j < W; ++j) dot += double(gr[j]) * double(yr[j]);
-        const T d = static_cast<T>(dot);
+        T d = 0;
+#pragma omp simd reduction(+ : d)
+        for (int64_t j = 0; j < W; ++j) d += gr[j] * yr[j];
+#pragma omp simd
         for (int64_t j = 0; j < W; ++j) dr[j] += yr[j] * (gr[j] - d);
       }
     });
@@ -289,21 +301,25 @@ class CpuBackend final : public Backend {
           "layernorm_forward: parameter or statistics sizes do not match " + x.describe());
     by_float_type(x.dtype(), "layernorm_forward", [&](auto zero) {
       using T = decltype(zero);
+      const T* ws = ptr<T>(w);
+      const T* bs = ptr<T>(b);
 #pragma omp parallel for schedule(static)
       for (int64_t r = 0; r < R; ++r) {
         const T* xr = ptr<T>(x) + r * C;
         T* yr = ptr<T>(y) + r * C;
-        double m = 0;
+        T m = 0;
+#pragma omp simd reduction(+ : m)
         for (int64_t c = 0; c < C; ++c) m += xr[c];
-        m /= C;
-        double var = 0;  // two passes: no cancellation from E[x^2] - E[x]^2
+        m /= static_cast<T>(C);
+        T var = 0;  // two passes: no cancellation from E[x^2] - E[x]^2
+#pragma omp simd reduction(+ : var)
         for (int64_t c = 0; c < C; ++c) var += (xr[c] - m) * (xr[c] - m);
-        var /= C;
-        const double s = 1.0 / std::sqrt(var + eps);
-        ptr<T>(mean)[r] = static_cast<T>(m);
-        ptr<T>(rstd)[r] = static_cast<T>(s);
-        const T tm = static_cast<T>(m), ts = static_cast<T>(s);
-        for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - tm) * ts * ptr<T>(w)[c] + ptr<T>(b)[c];
+        var /= static_cast<T>(C);
+        const T s = T(1) / std::sqrt(var + static_cast<T>(eps));
+        ptr<T>(mean)[r] = m;
+        ptr<T>(rstd)[r] = s;
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - m) * s * ws[c] + bs[c];
       }
     });
   }
@@ -314,39 +330,42 @@ class CpuBackend final : public Backend {
     const int64_t C = x.size(-1), R = x.numel() / C;
     by_float_type(x.dtype(), "layernorm_backward", [&](auto zero) {
       using T = decltype(zero);
+      const T* ws = ptr<T>(w);
       const int64_t chunks = std::min<int64_t>(kSumChunks, std::max<int64_t>(R, 1));
-      std::vector<double> part_w(chunks * C, 0.0), part_b(chunks * C, 0.0);
+      std::vector<T> part_w(chunks * C, T(0)), part_b(chunks * C, T(0));
 #pragma omp parallel for schedule(static)
       for (int64_t ch = 0; ch < chunks; ++ch) {
-        double* pw = part_w.data() + ch * C;
-        double* pb = part_b.data() + ch * C;
+        T* pw = part_w.data() + ch * C;
+        T* pb = part_b.data() + ch * C;
         for (int64_t r = R * ch / chunks; r < R * (ch + 1) / chunks; ++r) {
           const T* xr = ptr<T>(x) + r * C;
           const T* gr = ptr<T>(dy) + r * C;
           T* dr = ptr<T>(dx) + r * C;
-          const double m = ptr<T>(mean)[r], s = ptr<T>(rstd)[r];
+          const T m = ptr<T>(mean)[r], s = ptr<T>(rstd)[r];
           // With xhat = (x - m) s and g = dy * w:
           // dx = s * (g - mean(g) - xhat * mean(g * xhat)).
-          double mean_g = 0, mean_gx = 0;
+          T mean_g = 0, mean_gx = 0;
+#pragma omp simd reduction(+ : mean_g, mean_gx)
           for (int64_t c = 0; c < C; ++c) {
-            const double xhat = (xr[c] - m) * s, g = double(gr[c]) * ptr<T>(w)[c];
+            const T xhat = (xr[c] - m) * s, g = gr[c] * ws[c];
             mean_g += g;
             mean_gx += g * xhat;
-            pw[c] += double(gr[c]) * xhat;
+            pw[c] += gr[c] * xhat;
             pb[c] += gr[c];
           }
-          mean_g /= C;
-          mean_gx /= C;
+          mean_g /= static_cast<T>(C);
+          mean_gx /= static_cast<T>(C);
+#pragma omp simd
           for (int64_t c = 0; c < C; ++c) {
-            const double xhat = (xr[c] - m) * s, g = double(gr[c]) * ptr<T>(w)[c];
-            dr[c] += static_cast<T>(s * (g - mean_g - xhat * mean_gx));
+            const T xhat = (xr[c] - m) * s, g = gr[c] * ws[c];
+            dr[c] += s * (g - mean_g - xhat * mean_gx);
           }
         }
       }
       for (int64_t ch = 0; ch < chunks; ++ch)
         for (int64_t c = 0; c < C; ++c) {
-          ptr<T>(dw)[c] += static_cast<T>(part_w[ch * C + c]);
-          ptr<T>(db)[c] += static_cast<T>(part_b[ch * C + c]);
+          ptr<T>(dw)[c] += part_w[ch * C + c];
+          ptr<T>(db)[c] += part_b[ch * C + c];
         }
     });
   }
