@@ -18,6 +18,9 @@ Variable add_or_sub(const char* op, const Variable& a, const Variable& b, bool s
   Tensor y = Tensor::empty(a.shape(), a.value().dtype(), a.value().device());
   backend_of(y).binary(subtract ? Binary::Sub : Binary::Add, a.value(), b.value(), y, bc, false);
   return make_result(y, op, {a, b}, [a, b, bc, subtract](const Tensor& dy) {
+    profiler::Scope prof(subtract ? "sub.backward" : "add.backward", [&] {
+      return profiler::Cost{detail::shape_of("a", a), double(a.numel()), detail::bytes_of(dy, 3.0 * a.numel())};
+    });
     Backend& be = backend_of(dy);
     if (a.requires_grad())
       be.unary(Unary::Scale, dy, a.grad_buffer(), 1.0, true);

@@ -38,6 +38,9 @@ Variable concat(const std::vector<Variable>& xs, int axis) {
     at += width;
   }
   return make_result(y, "concat", xs, [xs, offsets, out, row, axis](const Tensor& dy) {
+    profiler::Scope prof("concat.backward", [&] {
+      return profiler::Cost{"dy" + shape_str(dy.shape()), 0.0, detail::bytes_of(dy, 3.0 * dy.numel())};
+    });
     for (size_t k = 0; k < xs.size(); ++k) {
       const int64_t width = xs[k].size(axis) * out.inner;
       if (!xs[k].requires_grad() || width == 0 || out.outer == 0) continue;

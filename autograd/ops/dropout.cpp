@@ -21,6 +21,9 @@ Variable dropout(const Variable& x, double p, RandomKey key, bool training) {
   be.dropout_mask(mask, p, key);
   be.binary(Binary::Mul, xv, mask, y, Broadcast{}, false);
   return make_result(y, "dropout", {x}, [x, mask](const Tensor& dy) {
+    profiler::Scope prof("dropout.backward", [&] {
+      return profiler::Cost{detail::shape_of("x", x), 0.0, detail::bytes_of(dy, 3.0 * dy.numel())};
+    });
     backend_of(dy).binary(Binary::Mul, dy, mask, x.grad_buffer(), Broadcast{}, true);
   });
 }

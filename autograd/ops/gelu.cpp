@@ -14,6 +14,9 @@ Variable gelu(const Variable& x) {
   Tensor y = Tensor::empty(x.shape(), x.value().dtype(), x.value().device());
   backend_of(y).unary(Unary::Gelu, x.value(), y, 1.0, false);
   return make_result(y, "gelu", {x}, [x](const Tensor& dy) {
+    profiler::Scope prof("gelu.backward", [&] {
+      return profiler::Cost{detail::shape_of("x", x), 0.0, detail::bytes_of(dy, 3.0 * dy.numel())};
+    });
     backend_of(dy).unary_backward(Unary::Gelu, x.value(), dy, x.grad_buffer());
   });
 }

@@ -15,6 +15,9 @@ Variable mul(const Variable& a, const Variable& b) {
   Tensor y = Tensor::empty(a.shape(), a.value().dtype(), a.value().device());
   backend_of(y).binary(Binary::Mul, a.value(), b.value(), y, bc, false);
   return make_result(y, "mul", {a, b}, [a, b, bc](const Tensor& dy) {
+    profiler::Scope prof("mul.backward", [&] {
+      return profiler::Cost{detail::shape_of("a", a), 4.0 * a.numel(), detail::bytes_of(dy, 5.0 * a.numel())};
+    });
     Backend& be = backend_of(dy);
     if (a.requires_grad()) be.binary(Binary::Mul, dy, b.value(), a.grad_buffer(), bc, true);
     if (b.requires_grad()) {

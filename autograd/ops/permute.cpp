@@ -35,6 +35,9 @@ Variable permute(const Variable& x, const std::vector<int>& dims) {
   if (y.numel() > 0)
     backend_of(y).strided_copy(y, 0, detail::contiguous_strides(ys), x.value(), 0, read_strides, ys, false);
   return make_result(y, "permute", {x}, [x, ys, read_strides](const Tensor& dy) {
+    profiler::Scope prof("permute.backward", [&] {
+      return profiler::Cost{detail::shape_of("x", x), 0.0, detail::bytes_of(dy, 3.0 * dy.numel())};
+    });
     if (dy.numel() == 0) return;
     backend_of(dy).strided_copy(x.grad_buffer(), 0, read_strides, dy, 0, detail::contiguous_strides(ys), ys, true);
   });

@@ -29,6 +29,9 @@ Variable rel_shift(const Variable& x) {
   Tensor y = Tensor::empty(x.shape(), x.value().dtype(), x.value().device());
   backend_of(y).strided_copy(y, 0, plain_strides, x.value(), T - 1, view_strides, x.shape(), false);
   return make_result(y, "rel_shift", {x}, [x, view_strides, plain_strides](const Tensor& dy) {
+    profiler::Scope prof("rel_shift.backward", [&] {
+      return profiler::Cost{detail::shape_of("x", x), 0.0, detail::bytes_of(dy, 3.0 * dy.numel())};
+    });
     const int64_t G = x.size(0), T = x.size(1), S = x.size(2);
     Backend& be = backend_of(dy);
     be.strided_copy(x.grad_buffer(), T - 1, view_strides, dy, 0, plain_strides, {G, T, S - 1}, true);

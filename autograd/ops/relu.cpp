@@ -11,6 +11,9 @@ Variable relu(const Variable& x) {
   Tensor y = Tensor::empty(x.shape(), x.value().dtype(), x.value().device());
   backend_of(y).unary(Unary::Relu, x.value(), y, 1.0, false);
   return make_result(y, "relu", {x}, [x](const Tensor& dy) {
+    profiler::Scope prof("relu.backward", [&] {
+      return profiler::Cost{detail::shape_of("x", x), 0.0, detail::bytes_of(dy, 3.0 * dy.numel())};
+    });
     backend_of(dy).unary_backward(Unary::Relu, x.value(), dy, x.grad_buffer());
   });
 }

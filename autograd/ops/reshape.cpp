@@ -8,6 +8,9 @@ namespace hc {
 Variable reshape(const Variable& x, const Shape& shape) {
   Tensor y = x.value().reshape(shape);
   return make_result(y, "reshape", {x}, [x](const Tensor& dy) {
+    profiler::Scope prof("reshape.backward", [&] {
+      return profiler::Cost{detail::shape_of("x", x), 0.0, detail::bytes_of(dy, 3.0 * dy.numel())};
+    });
     backend_of(dy).unary(Unary::Scale, dy.reshape(x.shape()), x.grad_buffer(), 1.0, true);
   });
 }

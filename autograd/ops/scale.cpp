@@ -11,6 +11,9 @@ Variable scale(const Variable& x, double alpha) {
   Tensor y = Tensor::empty(x.shape(), x.value().dtype(), x.value().device());
   backend_of(y).unary(Unary::Scale, x.value(), y, alpha, false);
   return make_result(y, "scale", {x}, [x, alpha](const Tensor& dy) {
+    profiler::Scope prof("scale.backward", [&] {
+      return profiler::Cost{detail::shape_of("x", x), double(x.numel()), detail::bytes_of(dy, 3.0 * x.numel())};
+    });
     backend_of(dy).unary(Unary::Scale, dy, x.grad_buffer(), alpha, true);
   });
 }

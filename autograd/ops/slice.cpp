@@ -23,6 +23,9 @@ Variable slice(const Variable& x, int axis, int64_t begin, int64_t end) {
   if (width > 0 && v.outer > 0)
     backend_of(y).strided_copy(y, 0, {width, 1}, x.value(), start, {row, 1}, {v.outer, width}, false);
   return make_result(y, "slice", {x}, [x, width, row, start, v](const Tensor& dy) {
+    profiler::Scope prof("slice.backward", [&] {
+      return profiler::Cost{detail::shape_of("x", x), 0.0, detail::bytes_of(dy, 3.0 * dy.numel())};
+    });
     if (width == 0 || v.outer == 0) return;
     backend_of(dy).strided_copy(x.grad_buffer(), start, {row, 1}, dy, 0, {width, 1},
                                 {v.outer, width}, true);

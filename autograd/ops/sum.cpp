@@ -19,6 +19,9 @@ Variable total(const char* op, const Variable& x, double factor) {
   be.reduce(Reduce::Sum, x.value(), y, Broadcast{n, 1}, false);
   if (factor != 1.0) be.unary(Unary::Scale, y, y, factor, false);
   return make_result(y, op, {x}, [x, n, factor](const Tensor& dy) {
+    profiler::Scope prof("sum.backward", [&] {
+      return profiler::Cost{detail::shape_of("x", x), 0.0, detail::bytes_of(dy, 3.0 * dy.numel())};
+    });
     Backend& be = backend_of(dy);
     const Tensor& dx = x.grad_buffer().reshape({n});
     if (factor == 1.0) {
