@@ -45,6 +45,21 @@ const Tensor& Variable::grad_buffer() const {
   return data_->grad;
 }
 
+const Tensor& Variable::grad_target(bool& accumulate) const {
+  accumulate = data_->grad.defined();
+  if (!accumulate) data_->grad = Tensor::empty(value().shape(), value().dtype(), value().device());
+  return data_->grad;
+}
+
+void Variable::add_grad(const Tensor& g) const {
+  check(g.numel() == value().numel(), "add_grad: gradient " + g.describe() + " for " + value().describe());
+  if (!data_->grad.defined()) {
+    data_->grad = g.reshape(value().shape());
+    return;
+  }
+  backend_of(g).unary(Unary::Scale, g.reshape(value().shape()), data_->grad, 1.0, true);
+}
+
 void Variable::zero_grad() const {
   if (data_->grad.defined()) data_->grad.fill_(0.0);
 }

@@ -65,8 +65,18 @@ class Variable {
   const std::string& name() const { return data_->name; }
   const std::shared_ptr<VarData>& data() const { return data_; }
 
-  // The gradient buffer to add into, created as zeros on first use.
+  // Three ways for a backward closure to deliver a contribution g:
+  // - grad_buffer(): the gradient, created as zeros on first use, to ADD into
+  //   (for primitives that always accumulate).
+  // - grad_target(accumulate): the buffer to write into; on first use it is
+  //   created uninitialised and `accumulate` is false, so the closure
+  //   overwrites (GEMM beta = 0) instead of zero-filling and adding.
+  // - add_grad(g): on first use the gradient BECOMES g (shared, no copy);
+  //   afterwards g is added. Only for a g that nothing else will write into,
+  //   and that the closure hands to no other input.
   const Tensor& grad_buffer() const;
+  const Tensor& grad_target(bool& accumulate) const;
+  void add_grad(const Tensor& g) const;
   // Set every element of the gradient to zero (keeps the buffer).
   void zero_grad() const;
 

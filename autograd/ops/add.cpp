@@ -22,18 +22,22 @@ Variable add_or_sub(const char* op, const Variable& a, const Variable& b, bool s
       return profiler::Cost{detail::shape_of("a", a), double(a.numel()), detail::bytes_of(dy, 3.0 * a.numel())};
     });
     Backend& be = backend_of(dy);
-    if (a.requires_grad())
-      be.unary(Unary::Scale, dy, a.grad_buffer(), 1.0, true);
-    if (b.requires_grad()) {
-      if (!subtract) {
-        be.reduce(Reduce::Sum, dy, b.grad_buffer(), bc, true);
+    const double sign = subtract ? -1.0 : 1.0;
+    if (b.requires_grad()) {  // before a, which may take dy over as its own gradient
+      bool acc = false;
+      const Tensor& db = b.grad_target(acc);
+      if (bc.outer * bc.inner == 1) {
+        be.unary(Unary::Scale, dy, db, sign, acc);
+      } else if (!subtract) {
+        be.reduce(Reduce::Sum, dy, db, bc, acc);
       } else {
         // db -= sum(dy): reduce into a scratch vector, then subtract it.
         Tensor s = Tensor::empty(b.shape(), dy.dtype(), dy.device());
         be.reduce(Reduce::Sum, dy, s, bc, false);
-        be.unary(Unary::Scale, s, b.grad_buffer(), -1.0, true);
+        be.unary(Unary::Scale, s, db, -1.0, acc);
       }
     }
+    if (a.requires_grad()) a.add_grad(dy);
   });
 }
 

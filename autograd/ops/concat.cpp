@@ -44,8 +44,9 @@ Variable concat(const std::vector<Variable>& xs, int axis) {
     for (size_t k = 0; k < xs.size(); ++k) {
       const int64_t width = xs[k].size(axis) * out.inner;
       if (!xs[k].requires_grad() || width == 0 || out.outer == 0) continue;
-      backend_of(dy).strided_copy(xs[k].grad_buffer(), 0, {width, 1}, dy, offsets[k], {row, 1},
-                                  {out.outer, width}, true);
+      bool acc = false;
+      const Tensor& dx = xs[k].grad_target(acc);  // its block of dy covers all of it
+      backend_of(dy).strided_copy(dx, 0, {width, 1}, dy, offsets[k], {row, 1}, {out.outer, width}, acc);
     }
   });
 }

@@ -24,7 +24,9 @@ Variable dropout(const Variable& x, double p, RandomKey key, bool training) {
     profiler::Scope prof("dropout.backward", [&] {
       return profiler::Cost{detail::shape_of("x", x), 0.0, detail::bytes_of(dy, 3.0 * dy.numel())};
     });
-    backend_of(dy).binary(Binary::Mul, dy, mask, x.grad_buffer(), Broadcast{}, true);
+    bool acc = false;
+    const Tensor& dx = x.grad_target(acc);
+    backend_of(dy).binary(Binary::Mul, dy, mask, dx, Broadcast{}, acc);
   });
 }
 

@@ -4,8 +4,8 @@
 // Backward: dx = dy w        (R,OC)·(OC,C)
 //           dw = dy^T x      (OC,R)·(R,C): summed over all R rows
 //           db = sum_r dy    the column sums of dy
-// All three are GEMMs or a reduction that add into existing gradients
-// (beta = 1), so accumulation costs nothing extra.
+// All three are GEMMs or a reduction that write a first gradient (beta = 0)
+// or add into an existing one (beta = 1), so accumulation costs nothing extra.
 #include "autograd/ops/common.h"
 
 namespace hc {
@@ -32,14 +32,19 @@ Variable linear(const Variable& x, const Variable& w, const Variable& b) {
                             4.0 * R * C * OC, detail::bytes_of(dy, 2.0 * (R * C + C * OC + R * OC))};
     });
     Backend& be = backend_of(dy);
-    if (x.requires_grad())
-      be.gemm(false, false, R, C, OC, 1.0, {dy, 0, OC}, {w.value(), 0, C}, 1.0,
-              {x.grad_buffer(), 0, C}, 1);
-    if (w.requires_grad())
-      be.gemm(true, false, OC, C, R, 1.0, {dy, 0, OC}, {x.value(), 0, C}, 1.0,
-              {w.grad_buffer(), 0, C}, 1);
-    if (b.defined() && b.requires_grad())
-      be.reduce(Reduce::Sum, dy, b.grad_buffer(), Broadcast{R, 1}, true);
+    bool acc = false;  // a first gradient is written (beta = 0), later ones added (beta = 1)
+    if (x.requires_grad()) {
+      const Tensor& dx = x.grad_target(acc);
+      be.gemm(false, false, R, C, OC, 1.0, {dy, 0, OC}, {w.value(), 0, C}, acc ? 1.0 : 0.0, {dx, 0, C}, 1);
+    }
+    if (w.requires_grad()) {
+      const Tensor& dw = w.grad_target(acc);
+      be.gemm(true, false, OC, C, R, 1.0, {dy, 0, OC}, {x.value(), 0, C}, acc ? 1.0 : 0.0, {dw, 0, C}, 1);
+    }
+    if (b.defined() && b.requires_grad()) {
+      const Tensor& db = b.grad_target(acc);
+      be.reduce(Reduce::Sum, dy, db, Broadcast{R, 1}, acc);
+    }
   });
 }
 

@@ -5,7 +5,7 @@
 // With c = op(a) op(b):  d op(a) = dc op(b)^T  and  d op(b) = op(a)^T dc.
 // When a is stored transposed, da = (d op(a))^T = op(b) dc^T, and so on: each
 // of the four cases is one GEMM with the flags chosen so that the gradient
-// lands in the stored layout, added into the existing gradient (beta = 1).
+// lands in the stored layout, written (beta = 0) or added (beta = 1).
 #include "autograd/ops/common.h"
 
 namespace hc {
@@ -41,15 +41,18 @@ Variable batched_product(const char* op, const Variable& a, const Variable& b, b
     Backend& be = backend_of(dc);
     const Matrix dC{dc, 0, N, M * N};
     const Matrix A{a.value(), 0, lda, M * K}, B{b.value(), 0, ldb, K * N};
+    bool acc = false;  // a first gradient is written (beta = 0), later ones added
     if (a.requires_grad()) {
-      const Matrix dA{a.grad_buffer(), 0, lda, M * K};
-      if (!ta) be.gemm(false, !tb, M, K, N, 1.0, dC, B, 1.0, dA, G);  // da = dc op(b)^T
-      else be.gemm(tb, true, K, M, N, 1.0, B, dC, 1.0, dA, G);        // da = op(b) dc^T
+      const Matrix dA{a.grad_target(acc), 0, lda, M * K};
+      const double beta = acc ? 1.0 : 0.0;
+      if (!ta) be.gemm(false, !tb, M, K, N, 1.0, dC, B, beta, dA, G);  // da = dc op(b)^T
+      else be.gemm(tb, true, K, M, N, 1.0, B, dC, beta, dA, G);        // da = op(b) dc^T
     }
     if (b.requires_grad()) {
-      const Matrix dB{b.grad_buffer(), 0, ldb, K * N};
-      if (!tb) be.gemm(!ta, false, K, N, M, 1.0, A, dC, 1.0, dB, G);  // db = op(a)^T dc
-      else be.gemm(true, ta, N, K, M, 1.0, dC, A, 1.0, dB, G);        // db = dc^T op(a)
+      const Matrix dB{b.grad_target(acc), 0, ldb, K * N};
+      const double beta = acc ? 1.0 : 0.0;
+      if (!tb) be.gemm(!ta, false, K, N, M, 1.0, A, dC, beta, dB, G);  // db = op(a)^T dc
+      else be.gemm(true, ta, N, K, M, 1.0, dC, A, beta, dB, G);        // db = dc^T op(a)
     }
   });
 }

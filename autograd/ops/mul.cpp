@@ -19,14 +19,19 @@ Variable mul(const Variable& a, const Variable& b) {
       return profiler::Cost{detail::shape_of("a", a), 4.0 * a.numel(), detail::bytes_of(dy, 5.0 * a.numel())};
     });
     Backend& be = backend_of(dy);
-    if (a.requires_grad()) be.binary(Binary::Mul, dy, b.value(), a.grad_buffer(), bc, true);
+    bool acc = false;
+    if (a.requires_grad()) {
+      const Tensor& da = a.grad_target(acc);
+      be.binary(Binary::Mul, dy, b.value(), da, bc, acc);
+    }
     if (b.requires_grad()) {
+      const Tensor& db = b.grad_target(acc);
       if (bc.outer == 1 && bc.inner == 1) {  // same shape: db += dy * a directly
-        be.binary(Binary::Mul, dy, a.value(), b.grad_buffer(), bc, true);
+        be.binary(Binary::Mul, dy, a.value(), db, bc, acc);
       } else {
         Tensor prod = Tensor::empty(a.shape(), dy.dtype(), dy.device());
         be.binary(Binary::Mul, dy, a.value(), prod, Broadcast{}, false);
-        be.reduce(Reduce::Sum, prod, b.grad_buffer(), bc, true);
+        be.reduce(Reduce::Sum, prod, db, bc, acc);
       }
     }
   });

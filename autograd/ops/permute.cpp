@@ -39,7 +39,9 @@ Variable permute(const Variable& x, const std::vector<int>& dims) {
       return profiler::Cost{detail::shape_of("x", x), 0.0, detail::bytes_of(dy, 3.0 * dy.numel())};
     });
     if (dy.numel() == 0) return;
-    backend_of(dy).strided_copy(x.grad_buffer(), 0, read_strides, dy, 0, detail::contiguous_strides(ys), ys, true);
+    bool acc = false;
+    const Tensor& dx = x.grad_target(acc);  // every element is written: no zero fill needed
+    backend_of(dy).strided_copy(dx, 0, read_strides, dy, 0, detail::contiguous_strides(ys), ys, acc);
   });
 }
 

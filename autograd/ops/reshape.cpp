@@ -1,6 +1,6 @@
 // reshape: x (any shape) -> the same elements viewed as `shape` (one -1 may
 // be inferred). No copy: the output shares x's storage, so it costs nothing.
-// Backward: dx += dy viewed back in x's shape.
+// Backward: dx += dy viewed back in x's shape (on first use dx simply is dy).
 #include "autograd/ops/common.h"
 
 namespace hc {
@@ -11,7 +11,7 @@ Variable reshape(const Variable& x, const Shape& shape) {
     profiler::Scope prof("reshape.backward", [&] {
       return profiler::Cost{detail::shape_of("x", x), 0.0, detail::bytes_of(dy, 3.0 * dy.numel())};
     });
-    backend_of(dy).unary(Unary::Scale, dy.reshape(x.shape()), x.grad_buffer(), 1.0, true);
+    x.add_grad(dy);  // the output's gradient, viewed in x's shape: no copy
   });
 }
 

@@ -14,7 +14,9 @@ Variable scale(const Variable& x, double alpha) {
     profiler::Scope prof("scale.backward", [&] {
       return profiler::Cost{detail::shape_of("x", x), double(x.numel()), detail::bytes_of(dy, 3.0 * x.numel())};
     });
-    backend_of(dy).unary(Unary::Scale, dy, x.grad_buffer(), alpha, true);
+    bool acc = false;
+    const Tensor& dx = x.grad_target(acc);
+    backend_of(dy).unary(Unary::Scale, dy, dx, alpha, acc);
   });
 }
 
