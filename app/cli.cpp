@@ -1,6 +1,8 @@
 #include "app/cli.h"
 
 #include <stdexcept>
+
+#include "engine/backend.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -44,6 +46,7 @@ CommandLine parse_command_line(const std::string& command, int argc, char** argv
     }
     auto take = [&] { return has_inline ? inline_value : value(i, arg); };
     if (arg == "--help" || arg == "-h") cl.help = true;
+    else if (arg == "--tf32") cl.tf32 = true;
     else if (arg == "--config") cl.config = take();
     else if (arg == "--set") cl.sets.push_back(value(i, arg));
     else if (arg.rfind("--set=", 0) == 0) cl.sets.push_back(arg.substr(6));
@@ -73,10 +76,14 @@ CommandLine parse_command_line(const std::string& command, int argc, char** argv
   return cl;
 }
 
-void apply_threads(const CommandLine& cl) {
+void apply_runtime_options(const CommandLine& cl) {
 #ifdef _OPENMP
   if (cl.threads > 0) omp_set_num_threads(cl.threads);
 #endif
+  if (cl.tf32) {
+    if (cl.device != Device::CUDA) throw std::invalid_argument("--tf32 applies to --device cuda only");
+    set_tf32(true);
+  }
 }
 
 }  // namespace hc

@@ -1,6 +1,6 @@
 // The command line shared by every subcommand (../shared/design.md):
 //   --config FILE, --set key=value (repeatable), --from CKPT, --device cpu|cuda,
-//   --threads K, --help, plus the flags a subcommand declares.
+//   --threads K, --tf32, --help, plus the flags a subcommand declares.
 #pragma once
 
 #include <map>
@@ -18,6 +18,7 @@ struct CommandLine {
   std::string from;
   Device device = Device::CPU;
   int threads = 0;  // 0: OpenMP's default
+  bool tf32 = false;  // TF32 tensor cores for float32 GEMMs on the GPU
   bool help = false;
   std::map<std::string, std::string> flags;  // subcommand flags: name -> value ("1" for switches)
 
@@ -32,7 +33,7 @@ using FlagSpec = std::map<std::string, bool>;
 // Throws std::invalid_argument for an unknown flag or a missing value.
 CommandLine parse_command_line(const std::string& command, int argc, char** argv, const FlagSpec& own);
 
-// Apply --threads and --device to the process (OpenMP thread count).
-void apply_threads(const CommandLine& cl);
+// Apply --threads (OpenMP thread count) and --tf32 to the process.
+void apply_runtime_options(const CommandLine& cl);
 
 }  // namespace hc

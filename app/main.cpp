@@ -24,6 +24,7 @@ options for every command:
   --from CKPT        a checkpoint (.safetensors; its .json sidecar sits beside it)
   --device cpu|cuda  where to run (default cpu)
   --threads K        CPU threads (default: all cores, or OMP_NUM_THREADS)
+  --tf32             with --device cuda: TF32 tensor cores for float32 GEMMs (about 1e-3 relative)
   --help             this text, or a command's own
 
 exit status: 0 success, 1 failure while running, 2 bad usage or input, 130 interrupted (checkpoint saved)
@@ -91,7 +92,7 @@ int main(int argc, char** argv) {
       if (command == "train") std::fputs(RunConfig::help().c_str(), stdout);
       return 0;
     }
-    apply_threads(cl);
+    apply_runtime_options(cl);
     return run(cl);
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "headcount %s: %s\n", command.c_str(), e.what());

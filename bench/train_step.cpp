@@ -3,7 +3,8 @@
 // tokens/s, achieved GFLOP/s (from the profiler's analytic op FLOPs) and,
 // with --profile, the per-op table. bench/train_step.sh runs PyTorch beside it.
 //
-// usage: bench_train_step CONFIG.json [--vocab V] [--steps N] [--profile] [--json]
+// usage: bench_train_step CONFIG.json [--vocab V] [--steps N] [--batch B] [--device cpu|cuda]
+//                        [--tf32] [--profile] [--json]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -22,24 +23,30 @@ using namespace hc;
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: bench_train_step CONFIG.json [--vocab V] [--steps N] [--profile] [--json]\n");
+    std::fprintf(stderr, "usage: bench_train_step CONFIG.json [--vocab V] [--steps N] [--batch B] "
+                         "[--device cpu|cuda] [--tf32] [--profile] [--json]\n");
     return 2;
   }
-  int64_t vocab = 86, steps = 10;
-  bool profile = false, as_json = false;
+  int64_t vocab = 86, steps = 10, batch = 0;
+  bool profile = false, as_json = false, tf32 = false;
+  Device device = Device::CPU;
   for (int i = 2; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--vocab") && i + 1 < argc) vocab = std::atoll(argv[++i]);
     else if (!std::strcmp(argv[i], "--steps") && i + 1 < argc) steps = std::atoll(argv[++i]);
+    else if (!std::strcmp(argv[i], "--batch") && i + 1 < argc) batch = std::atoll(argv[++i]);
+    else if (!std::strcmp(argv[i], "--device") && i + 1 < argc) device = std::strcmp(argv[++i], "cuda") ? Device::CPU : Device::CUDA;
+    else if (!std::strcmp(argv[i], "--tf32")) tf32 = true;
     else if (!std::strcmp(argv[i], "--profile")) profile = true;
     else if (!std::strcmp(argv[i], "--json")) as_json = true;
   }
   const RunConfig cfg = load_config(argv[1], {});
   AllAttConfig mc = cfg.model;
   mc.vocab = vocab;
-  AllAttLM model(mc, 1);
+  if (tf32) set_tf32(true);
+  AllAttLM model(mc, 1, DType::F32, device);
   const std::vector<Variable> params = model.parameters();
   Optimizer opt({ParamGroup{params, 1.0, 0.0}}, OptimizerConfig{cfg.optimizer});
-  const int64_t B = cfg.batch, T = mc.seg_len;
+  const int64_t B = batch > 0 ? batch : cfg.batch, T = mc.seg_len;
   std::vector<int64_t> ids(B * T), next(B * T);
   for (int64_t i = 0; i < B * T; ++i) {
     ids[i] = (i * 7919) % vocab;
@@ -53,6 +60,7 @@ int main(int argc, char** argv) {
     clip_grad_norm(params, cfg.grad_clip);
     opt.step(1e-4);
     opt.zero_grad();
+    backend(device).synchronize();  // GPU work is asynchronous: time it to the end
   };
   for (int i = 0; i < 3; ++i) step();  // warm-up: allocations, memory filled
   // FLOPs of one step, from the ops' analytic counts.
@@ -76,7 +84,8 @@ int main(int argc, char** argv) {
   threads = omp_get_max_threads();
 #endif
   if (as_json) {
-    std::printf("%s\n", nlohmann::json{{"config", argv[1]}, {"threads", threads}, {"ms_per_step", med},
+    std::printf("%s\n", nlohmann::json{{"config", argv[1]}, {"threads", threads}, {"batch", B},
+                                       {"device", device_name(device)}, {"tf32", tf32}, {"ms_per_step", med},
                                        {"tok_s", tok_s}, {"gflops", gflops}, {"flops_per_step", flops},
                                        {"parameters", model.parameter_count(true)}}.dump().c_str());
   } else {

@@ -3,7 +3,9 @@
 one training step (forward, backward, clipping, Adam) timed the same way
 (median of N after 3 warm-up steps). Prints one JSON object.
 
-usage: /usr/bin/python3 bench/train_step_torch.py CONFIG.json [--vocab V] [--steps N]
+usage: python3 bench/train_step_torch.py CONFIG.json [--vocab V] [--steps N] [--batch B]
+       [--device cpu|cuda] [--tf32] [--compile]
+(--compile needs PyTorch 2; on the CPU machine Debian's 1.13 lacks it.)
 """
 import argparse
 import json
@@ -27,26 +29,41 @@ def main():
     ap.add_argument("config")
     ap.add_argument("--vocab", type=int, default=86)
     ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--batch", type=int, default=0)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--tf32", action="store_true")
+    ap.add_argument("--compile", action="store_true")
     args = ap.parse_args()
+    dev = torch.device(args.device)
+    torch.backends.cuda.matmul.allow_tf32 = args.tf32
+    torch.backends.cudnn.allow_tf32 = args.tf32
     cfg = dict(DEFAULTS)
-    cfg.update(json.load(open(args.config)))
+    text = "\n".join(l for l in open(args.config) if not l.lstrip().startswith("//"))
+    cfg.update(json.loads(text))
+    if args.batch:
+        cfg["batch"] = args.batch
     threads = int(os.environ.get("OMP_NUM_THREADS", os.cpu_count()))
     torch.set_num_threads(threads)
-    params = {k: v.requires_grad_() for k, v in allatt_ref.init_params(cfg, args.vocab).items()}
+    params = {k: v.to(dev).requires_grad_() for k, v in allatt_ref.init_params(cfg, args.vocab).items()}
     opt = torch.optim.Adam(params.values(), lr=1e-4)
     B, T, M, C, V = cfg["batch"], cfg["seg_len"], cfg["mem_len"], cfg["d_model"], args.vocab
-    i = torch.arange(B * T)
+    i = torch.arange(B * T, device=dev)
     x, y = ((i * 7919) % V).view(B, T), ((i * 104729 + 3) % V).view(B, T)
-    mems = [torch.zeros(B, M, C) for _ in range(cfg["layers"])]
+    mems = [torch.zeros(B, M, C, device=dev) for _ in range(cfg["layers"])]
+    forward = allatt_ref.model_forward
+    if args.compile:
+        forward = torch.compile(allatt_ref.model_forward)
 
     def step():
         nonlocal mems
-        logits, mems = allatt_ref.model_forward(params, cfg, x, mems, training=True)
+        logits, mems = forward(params, cfg, x, mems, training=True)
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params.values(), cfg["grad_clip"])
         opt.step()
         opt.zero_grad(set_to_none=True)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
 
     for _ in range(3):
         step()
@@ -56,7 +73,8 @@ def main():
         step()
         ms.append((time.perf_counter() - a) * 1e3)
     med = sorted(ms)[len(ms) // 2]
-    print(json.dumps({"config": args.config, "threads": threads, "ms_per_step": med,
+    print(json.dumps({"config": args.config, "threads": threads, "batch": B, "device": args.device,
+                      "tf32": args.tf32, "compile": args.compile, "ms_per_step": med,
                       "tok_s": B * T / (med * 1e-3), "torch": torch.__version__}))
 
 

@@ -11,6 +11,8 @@
 
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "engine/backend.h"
 #include "engine/rng.h"
@@ -318,13 +320,31 @@ class CudaBackend final : public Backend {
 
   Device device() const override { return Device::CUDA; }
 
+  // A caching allocator, like the CPU backend's: a training step asks for the
+  // same sizes every time, and cudaMalloc/cudaFree synchronise the device,
+  // so freed blocks are kept per size and handed out again. Nothing is
+  // returned to the driver; the cache holds at most one step's peak.
   void* allocate(size_t bytes) override {
+    if (bytes == 0) return nullptr;
+    const size_t rounded = (bytes + 255) / 256 * 256;
+    auto it = cache_.find(rounded);
+    if (it != cache_.end() && !it->second.empty()) {
+      void* p = it->second.back();
+      it->second.pop_back();
+      return p;
+    }
     void* p = nullptr;
-    if (bytes) CUDA_CHECK(cudaMalloc(&p, bytes));
+    CUDA_CHECK(cudaMalloc(&p, rounded));
     return p;
   }
-  void deallocate(void* p, size_t) override {
-    if (p) cudaFree(p);
+  void deallocate(void* p, size_t bytes) override {
+    if (p) cache_[(bytes + 255) / 256 * 256].push_back(p);
+  }
+
+  // TF32 tensor-core math for float32 GEMMs: faster, with a 10-bit mantissa
+  // in the products (results differ from strict fp32 around 1e-3 relative).
+  void set_tf32(bool on) {
+    CUBLAS_CHECK(cublasSetMathMode(handle_, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   }
   void copy_to_host(void* dst, const void* src, size_t n) override {
     CUDA_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyDeviceToHost));
@@ -593,6 +613,7 @@ class CudaBackend final : public Backend {
 
  private:
   cublasHandle_t handle_ = nullptr;
+  std::unordered_map<size_t, std::vector<void*>> cache_;
 };
 
 }  // namespace
@@ -602,11 +623,16 @@ bool cuda_device_visible() {
   return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
 }
 
-Backend& cuda_backend() {
+namespace {
+CudaBackend& instance() {
   if (!cuda_device_visible())
     throw std::runtime_error("--device cuda: no CUDA GPU is visible on this machine");
-  static CudaBackend instance;
-  return instance;
+  static CudaBackend backend;
+  return backend;
 }
+}  // namespace
+
+Backend& cuda_backend() { return instance(); }
+void cuda_set_tf32(bool on) { instance().set_tf32(on); }
 
 }  // namespace hc

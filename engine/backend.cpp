@@ -10,6 +10,7 @@ Backend& cpu_backend();  // engine/cpu_backend.cpp
 #ifdef HEADCOUNT_HAVE_CUDA
 Backend& cuda_backend();     // cuda/cuda_backend.cu; throws when no GPU is visible
 bool cuda_device_visible();  // cuda/cuda_backend.cu
+void cuda_set_tf32(bool on);  // cuda/cuda_backend.cu
 #endif
 
 Backend& backend(Device device) {
@@ -18,6 +19,14 @@ Backend& backend(Device device) {
   return cuda_backend();
 #else
   throw std::runtime_error("this build of headcount has no CUDA backend (nvcc was not found)");
+#endif
+}
+
+void set_tf32(bool on) {
+#ifdef HEADCOUNT_HAVE_CUDA
+  cuda_set_tf32(on);
+#else
+  if (on) throw std::runtime_error("--tf32: this build of headcount has no CUDA backend");
 #endif
 }
 

@@ -170,5 +170,8 @@ class Backend {
 Backend& backend(Device device);
 inline Backend& backend_of(const Tensor& t) { return backend(t.device()); }
 bool cuda_available();  // built with CUDA and a GPU is visible
+// Let float32 GEMMs on the GPU use TF32 tensor cores (an explicit opt-in:
+// 10-bit mantissa products, about 1e-3 relative difference from fp32).
+void set_tf32(bool on);
 
 }  // namespace hc

@@ -120,7 +120,7 @@ Variable AllAttLM::logits(const Tensor& tokens, Memory& mem, bool training, RngS
         "model: one gate vector per layer, or none");
 
   // Embedding, dropout, then scaled by sqrt(C) as in Transformer-XL.
-  Variable h = scale(dropout(embedding(embed, tokens.to(embed.value().device())), c.dropout_embed,
+  Variable h = scale(dropout(embedding(embed, tokens), c.dropout_embed,
                              rng.next(B * T * c.d_model), training),
                      std::sqrt(double(c.d_model)));
   // The shared position table, dropped out once per forward pass; the last S
