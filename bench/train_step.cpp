@@ -72,6 +72,20 @@ int main(int argc, char** argv) {
   for (const auto& e : profiler::events()) flops += e.cost.flops;
   const std::string table = profiler::table();
   std::vector<double> ms;
+  const size_t scopes_per_step = profiler::events().size();
+  // What a profiler scope costs when profiling is off: the same branch every
+  // op takes, timed over ten million scopes.
+  double off_ns = 0;
+  {
+    const int64_t n = 10000000;
+    volatile int64_t sink = 0;
+    const auto a = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < n; ++i) {
+      profiler::Scope scope("x", [&] { return profiler::Cost{"", double(i), 0}; });
+      sink = sink + 1;
+    }
+    off_ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - a).count() / n;
+  }
   for (int64_t i = 0; i < steps; ++i) {
     const auto a = std::chrono::steady_clock::now();
     step();
@@ -87,10 +101,14 @@ int main(int argc, char** argv) {
     std::printf("%s\n", nlohmann::json{{"config", argv[1]}, {"threads", threads}, {"batch", B},
                                        {"device", device_name(device)}, {"tf32", tf32}, {"ms_per_step", med},
                                        {"tok_s", tok_s}, {"gflops", gflops}, {"flops_per_step", flops},
-                                       {"parameters", model.parameter_count(true)}}.dump().c_str());
+                                       {"parameters", model.parameter_count(true)},
+                                       {"profiler_off_ns_per_scope", off_ns},
+                                       {"scopes_per_step", scopes_per_step}}.dump().c_str());
   } else {
     std::printf("%s: B=%lld T=%lld, %d threads: %.1f ms/step, %.0f tok/s, %.1f GFLOP/s (%.2f GFLOP/step)\n",
                 argv[1], static_cast<long long>(B), static_cast<long long>(T), threads, med, tok_s, gflops, flops * 1e-9);
+    std::printf("profiler off: %.2f ns per op scope x %zu scopes per step = %.5f%% of a step\n", off_ns,
+                scopes_per_step, 100.0 * off_ns * 1e-6 * static_cast<double>(scopes_per_step) / med);
     if (profile) std::printf("%s", table.c_str());
   }
   return 0;
