@@ -13,11 +13,14 @@ quiet() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$@"; }
 ceiling=$(quiet OMP_NUM_THREADS=$threads "$build/bench_linear" --json |
           /usr/bin/python3 -c "import json,sys; print(max(r['eigen_gflops'] for r in json.load(sys.stdin)))")
 rows=()
-for cfg in configs/moby-char-small.json; do
-  engine=$(quiet OMP_NUM_THREADS=$threads "$build/bench_train_step" "$cfg" --json)
+# Each config with the vocabulary size its corpus gets from `make data`
+# (86 bytes for Moby-Dick; 15645 words seen 5+ times in the SOTU training split).
+for run in configs/moby-char-small.json:86 configs/sotu-word-small.json:15645; do
+  cfg=${run%:*} vocab=${run##*:}
+  engine=$(quiet OMP_NUM_THREADS=$threads "$build/bench_train_step" "$cfg" --vocab "$vocab" --json)
   # The peer at its best: threads for torch's own ops or for OpenBLAS, the faster one.
-  t1=$(quiet OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/train_step_torch.py "$cfg")
-  t2=$(quiet OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=$threads /usr/bin/python3 bench/train_step_torch.py "$cfg")
+  t1=$(quiet OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/train_step_torch.py "$cfg" --vocab "$vocab")
+  t2=$(quiet OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=$threads /usr/bin/python3 bench/train_step_torch.py "$cfg" --vocab "$vocab")
   rows+=("{\"engine\": $engine, \"torch\": [$t1, $t2]}")
 done
 ROWS="$(IFS=,; echo "[${rows[*]}]")" CEILING="$ceiling" /usr/bin/python3 - <<'PY'
