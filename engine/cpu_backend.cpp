@@ -509,35 +509,37 @@ class CpuBackend final : public Backend {
     const uint32_t key0 = static_cast<uint32_t>(key.seed), key1 = static_cast<uint32_t>(key.seed >> 32);
 #pragma omp parallel for schedule(static) if (n > 16384)
     for (int64_t g = 0; g < groups; ++g) {
-      uint32_t c0[W], c1[W], c2[W], c3[W];
+      // 32-bit words held in 64-bit lanes: the 32x32->64 products are then
+      // plain 64-bit multiplies, which the vectoriser handles.
+      uint64_t c0[W], c1[W], c2[W], c3[W];
       for (int l = 0; l < W; ++l) {
         const uint64_t c = key.offset + static_cast<uint64_t>(g * W + l);
-        c0[l] = static_cast<uint32_t>(c);
-        c1[l] = static_cast<uint32_t>(c >> 32);
+        c0[l] = c & 0xffffffffu;
+        c1[l] = c >> 32;
         c2[l] = c3[l] = 0;
       }
-      uint32_t k0 = key0, k1 = key1;
+      uint64_t k0 = key0, k1 = key1;
       for (int round = 0; round < 10; ++round) {
         if (round > 0) {
-          k0 += philox::kBump0;
-          k1 += philox::kBump1;
+          k0 = (k0 + philox::kBump0) & 0xffffffffu;
+          k1 = (k1 + philox::kBump1) & 0xffffffffu;
         }
         for (int l = 0; l < W; ++l) {
-          const uint64_t p0 = static_cast<uint64_t>(philox::kMul0) * c0[l];
-          const uint64_t p1 = static_cast<uint64_t>(philox::kMul1) * c2[l];
-          const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1[l] ^ k0;
-          const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c3[l] ^ k1;
-          c1[l] = static_cast<uint32_t>(p1);
-          c3[l] = static_cast<uint32_t>(p0);
+          const uint64_t p0 = philox::kMul0 * c0[l];
+          const uint64_t p1 = philox::kMul1 * c2[l];
+          const uint64_t n0 = (p1 >> 32) ^ c1[l] ^ k0;
+          const uint64_t n2 = (p0 >> 32) ^ c3[l] ^ k1;
+          c1[l] = p1 & 0xffffffffu;
+          c3[l] = p0 & 0xffffffffu;
           c0[l] = n0;
           c2[l] = n2;
         }
       }
-      const uint32_t* lanes[4] = {c0, c1, c2, c3};
+      const uint64_t* lanes[4] = {c0, c1, c2, c3};
       for (int l = 0; l < W; ++l)
         for (int j = 0; j < 4; ++j) {
           const int64_t i = 4 * (g * W + l) + j;
-          if (i < n) f(i, philox::uniform(lanes[j][l]));
+          if (i < n) f(i, philox::uniform(static_cast<uint32_t>(lanes[j][l])));
         }
     }
   }
