@@ -90,6 +90,7 @@ std::vector<Field> fields(RunConfig& c) {
       field("mem_len", m.mem_len, "M, memory length carried across segments"),
       field("max_len", m.max_len, "rows of the relative-position table (>= seg_len + mem_len)"),
       field("heads_per_layer", m.heads_per_layer, "a compacted model's head count per layer ([] = heads everywhere)"),
+      field("dropout_word", m.dropout_word, "word dropout: whole rows of the input embedding"),
       field("dropout_embed", m.dropout_embed, "dropout on token embeddings"),
       field("dropout_pos", m.dropout_pos, "dropout on the position table"),
       field("dropout_attn", m.dropout_attn, "dropout on attention probabilities"),

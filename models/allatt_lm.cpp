@@ -22,8 +22,8 @@ void AllAttConfig::validate() const {
         "config: heads_per_layer has " + std::to_string(heads_per_layer.size()) +
             " entries for " + std::to_string(layers) + " layers");
   for (int64_t h : heads_per_layer) check(h >= 0, "config: heads_per_layer entries must be >= 0");
-  for (double p : {dropout_embed, dropout_pos, dropout_attn, dropout_residual, dropout_proj,
-                   dropout_output})
+  for (double p : {dropout_word, dropout_embed, dropout_pos, dropout_attn, dropout_residual,
+                   dropout_proj, dropout_output})
     check(p >= 0 && p < 1, "config: every dropout must be in [0, 1)");
 }
 
@@ -119,8 +119,18 @@ Variable AllAttLM::logits(const Tensor& tokens, Memory& mem, bool training, RngS
   check(gates.empty() || static_cast<int64_t>(gates.size()) == c.layers,
         "model: one gate vector per layer, or none");
 
+  // Word dropout: every occurrence of a dropped word loses its embedding
+  // (a whole row of the input table is zeroed, the others scaled by 1/(1-p)),
+  // so the model cannot lean on any single word being visible. The output
+  // layer keeps the full table.
+  Variable table_in = embed;
+  if (training && c.dropout_word > 0) {
+    const Variable keep = dropout(Variable(Tensor::full({c.vocab, 1}, 1.0, embed.value().dtype(), embed.value().device())),
+                                  c.dropout_word, rng.next(c.vocab), true);
+    table_in = mul(embed, keep);
+  }
   // Embedding, dropout, then scaled by sqrt(C) as in Transformer-XL.
-  Variable h = scale(dropout(embedding(embed, tokens), c.dropout_embed,
+  Variable h = scale(dropout(embedding(table_in, tokens), c.dropout_embed,
                              rng.next(B * T * c.d_model), training),
                      std::sqrt(double(c.d_model)));
   // The shared position table, dropped out once per forward pass; the last S

@@ -22,6 +22,7 @@ struct AllAttConfig {
   int64_t mem_len = 32;   // M
   int64_t max_len = 512;  // rows of the relative-position table; S = M+T must fit
   std::vector<int64_t> heads_per_layer;  // empty: `heads` in every layer
+  double dropout_word = 0.0;    // whole vocabulary rows of the input embedding (word dropout)
   double dropout_embed = 0.1;   // on the token embeddings
   double dropout_pos = 0.1;     // on the position table
   double dropout_attn = 0.2;    // on attention probabilities

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "autograd/gradcheck.h"
+#include "engine/rng.h"
 #include "models/allatt_lm.h"
 #include "tests/op_harness.h"
 
@@ -137,4 +138,33 @@ TEST_CASE("model: a query sees exactly itself and the M tokens before it (one la
     CAPTURE(pos);
     CHECK((logits_at(changed, t) != ref) == inside);
   }
+}
+
+TEST_CASE("model: word dropout zeroes every occurrence of a dropped word, scales the rest") {
+  AllAttConfig c = tiny_config();  // every other dropout is 0
+  c.dropout_word = 0.5;
+  c.seg_len = 6;
+  c.mem_len = 6;  // the memory then holds exactly this segment's layer-0 inputs
+  AllAttLM model(c, 9, DType::F64);
+  randomize(model, 400);
+  const std::vector<int64_t> ids{1, 5, 2, 6, 0, 3, 5, 5, 4, 1, 2, 0};
+  Memory mem = model.initial_memory(2);
+  RngStream rng{3, 0};
+  NoGrad no_grad;
+  model.loss(tokens_of(ids, 2), tokens_of(ids, 2), mem, true, rng);
+  // The word mask is the stream's first draw: word v is kept iff u_v >= p.
+  const std::vector<double> layer0 = mem.layers[0].to_vector(), table = model.embed.value().to_vector();
+  const int64_t C = c.d_model;
+  int dropped = 0, kept = 0;
+  for (size_t t = 0; t < ids.size(); ++t) {
+    const int64_t v = ids[t];
+    const bool keep = philox::uniform(philox::bits(3, 0, static_cast<uint64_t>(v))) >= 0.5f;
+    (keep ? kept : dropped) += 1;
+    for (int64_t k = 0; k < C; ++k) {
+      const double want = keep ? table[v * C + k] * 2.0 * std::sqrt(double(C)) : 0.0;
+      CHECK(layer0[t * C + k] == doctest::Approx(want).epsilon(1e-12));
+    }
+  }
+  CHECK(dropped > 0);  // the seed was chosen so that both cases occur
+  CHECK(kept > 0);
 }
