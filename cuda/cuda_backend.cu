@@ -102,9 +102,7 @@ __global__ void unary_kernel(Unary op, const T* x, T* out, int64_t n, T alpha, b
     switch (op) {
       case Unary::Scale: r = alpha * v; break;
       case Unary::Relu: r = v > T(0) ? v : T(0); break;
-      case Unary::Gelu: r = static_cast<T>(gelu_d(v)); break;
-      case Unary::Exp: r = exp(v); break;
-      default: r = v * v; break;  // Square
+      default: r = static_cast<T>(gelu_d(v)); break;  // Gelu
     }
     out[i] = acc ? out[i] + r : r;
   }

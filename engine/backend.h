@@ -33,8 +33,6 @@ enum class Unary : uint8_t {
   Scale,   // alpha * x
   Relu,    // max(x, 0)
   Gelu,    // x * Phi(x), the exact (erf) form PyTorch uses by default
-  Exp,
-  Square,
 };
 enum class Binary : uint8_t { Add, Sub, Mul };
 enum class Reduce : uint8_t { Sum, SumSquares };

@@ -185,8 +185,6 @@ class CpuBackend final : public Backend {
         case Unary::Scale: apply([a](T v) { return a * v; }); break;
         case Unary::Relu: apply([](T v) { return v > T(0) ? v : T(0); }); break;
         case Unary::Gelu: apply([](T v) { return static_cast<T>(gelu(v)); }); break;
-        case Unary::Exp: apply([](T v) { return std::exp(v); }); break;
-        case Unary::Square: apply([](T v) { return v * v; }); break;
       }
     });
   }
