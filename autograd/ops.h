@@ -58,6 +58,23 @@ Variable dropout(const Variable& x, double p, RandomKey key, bool training = tru
 // and must be masked by the caller, as in Transformer-XL.
 Variable rel_shift(const Variable& x);
 
+// Hard-concrete gates (Louizos et al. 2018; ../shared/reference/allatt-l0-spec.md
+// section 3): one gate per head. The constants are the seed paper's.
+struct HardConcrete {
+  double beta = 0.333;   // temperature
+  double gamma = -0.1;   // stretch interval (gamma, zeta)
+  double zeta = 1.1;
+};
+// log_alpha (H) -> z (H) in {0, 1}. Training: one noise draw per head from
+// `key`, z = 1[stretched sample >= 0.5], gradient straight through the soft
+// sample. Evaluation: z = 1[log_alpha >= 0], no noise, no gradient.
+Variable hard_concrete_gate(const Variable& log_alpha, RandomKey key, bool training,
+                            HardConcrete hc = HardConcrete{});
+// log_alpha (H) -> (1): the expected number of open gates, sum_h P(z_h != 0).
+Variable l0_penalty(const Variable& log_alpha, HardConcrete hc = HardConcrete{});
+// P(z_h != 0) for each head, as plain numbers (for logs and heatmaps).
+std::vector<double> open_probability(const Tensor& log_alpha, HardConcrete hc = HardConcrete{});
+
 // Activations.
 Variable relu(const Variable& x);
 Variable gelu(const Variable& x);  // exact erf form
