@@ -95,14 +95,22 @@ std::vector<Variable> AllAttLM::parameters() const {
   std::vector<Variable> ps{embed, pos};
   for (const AllAttLayer& layer : layers_)
     for (const Variable& p : layer.parameters()) ps.push_back(p);
+  for (const Variable& g : gates_) ps.push_back(g);
   return ps;
+}
+
+void AllAttLM::add_gates(double init) {
+  check(gates_.empty(), "model: gates already added");
+  for (int64_t l = 0; l < config_.layers; ++l)
+    gates_.emplace_back(Tensor::full({config_.heads_in(l)}, init, embed.value().dtype(), embed.value().device()),
+                        true, "layers." + std::to_string(l) + ".attn.gate.log_alpha");
 }
 
 int64_t AllAttLM::parameter_count(bool include_embedding) const {
   int64_t n = 0;
-  for (const Variable& p : parameters())
-    if (include_embedding || (p.name() != "embed.weight" && p.name() != "pos.weight"))
-      n += p.numel();
+  for (const AllAttLayer& layer : layers_)
+    for (const Variable& p : layer.parameters()) n += p.numel();
+  if (include_embedding) n += embed.numel() + pos.numel();
   return n;
 }
 

@@ -68,7 +68,12 @@ class AllAttLM {
   Variable loss(const Tensor& tokens, const Tensor& targets, Memory& mem, bool training,
                 RngStream& rng, const std::vector<Variable>& gates = {}) const;
 
-  std::vector<Variable> parameters() const;  // every trainable tensor, named
+  std::vector<Variable> parameters() const;  // every trainable tensor, named (gates included)
+
+  // Pruning: one hard-concrete gate logit per head, `layers.{i}.attn.gate.log_alpha` (H_i),
+  // all set to `init` (the paper's 2.0). A model has gates or not.
+  void add_gates(double init);
+  const std::vector<Variable>& gate_logits() const { return gates_; }
   int64_t parameter_count(bool include_embedding) const;
   const AllAttConfig& config() const { return config_; }
   const std::vector<AllAttLayer>& layers() const { return layers_; }
@@ -79,6 +84,7 @@ class AllAttLM {
  private:
   AllAttConfig config_;
   std::vector<AllAttLayer> layers_;
+  std::vector<Variable> gates_;
 };
 
 }  // namespace hc

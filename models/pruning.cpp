@@ -1,0 +1,88 @@
+#include "models/pruning.h"
+
+#include <algorithm>
+
+namespace hc {
+
+namespace {
+double output_scale(int64_t H, int64_t closed) {
+  return std::clamp(double(H) / (double(H - closed) + 1e-3), 1.0, double(H));
+}
+}  // namespace
+
+std::vector<Variable> layer_gates(const AllAttLM& model, RngStream& rng, bool training, bool output_scaling) {
+  std::vector<Variable> gates;
+  for (const Variable& log_alpha : model.gate_logits()) {
+    // One draw per head and step (advancing the stream even in evaluation
+    // keeps the dropout masks that follow where training puts them).
+    Variable z = hard_concrete_gate(log_alpha, rng.next(log_alpha.numel()), training);
+    if (output_scaling) {
+      int64_t closed = 0;
+      for (double v : z.value().to_vector()) closed += v == 0.0;
+      z = scale(z, output_scale(log_alpha.numel(), closed));
+    }
+    gates.push_back(z);
+  }
+  return gates;
+}
+
+std::vector<std::vector<bool>> kept_heads(const AllAttLM& model) {
+  std::vector<std::vector<bool>> kept;
+  for (const Variable& log_alpha : model.gate_logits()) {
+    std::vector<bool> k;
+    for (double a : log_alpha.value().to_vector()) k.push_back(a >= 0.0);
+    kept.push_back(k);
+  }
+  return kept;
+}
+
+std::unique_ptr<AllAttLM> compact(const AllAttLM& gated, bool output_scaling) {
+  check(!gated.gate_logits().empty(), "compact: the model has no gates (prune it first)");
+  const std::vector<std::vector<bool>> kept = kept_heads(gated);
+  AllAttConfig c = gated.config();
+  c.heads_per_layer.clear();
+  for (const auto& k : kept) c.heads_per_layer.push_back(std::count(k.begin(), k.end(), true));
+  auto small = std::make_unique<AllAttLM>(c, 0, gated.embed.value().dtype(), gated.embed.value().device());
+  small->embed.value().copy_from(gated.embed.value());
+  small->pos.value().copy_from(gated.pos.value());
+  const int64_t C = c.d_model, D = c.d_head, N = c.persist;
+  for (int64_t l = 0; l < c.layers; ++l) {
+    const AllAttLayer& from = gated.layers()[l];
+    const AllAttLayer& to = small->layers()[l];
+    const int64_t H = from.shape().H, kept_count = c.heads_per_layer[l];
+    // A block of `rows` elements per head, heads contiguous: copy the kept heads' blocks.
+    auto gather_heads = [&](const Variable& src, const Variable& dst, int64_t per_head) {
+      int64_t j = 0;
+      for (int64_t h = 0; h < H; ++h)
+        if (kept[l][h]) dst.value().reshape({kept_count, per_head}).row(j++).copy_from(src.value().reshape({H, per_head}).row(h));
+    };
+    to.out_b.value().copy_from(from.out_b.value());
+    if (kept_count == 0) continue;
+    to.norm_w.value().copy_from(from.norm_w.value());
+    to.norm_b.value().copy_from(from.norm_b.value());
+    for (auto [src, dst] : {std::pair{&from.q_w, &to.q_w}, {&from.k_w, &to.k_w}, {&from.v_w, &to.v_w},
+                            {&from.r_w, &to.r_w}})
+      gather_heads(*src, *dst, D * C);  // rows h*D..h*D+D-1 of (H*D, C)
+    gather_heads(from.u_bias, to.u_bias, D);
+    gather_heads(from.v_bias, to.v_bias, D);
+    gather_heads(from.persist_k, to.persist_k, N * D);
+    gather_heads(from.persist_v, to.persist_v, N * D);
+    // The output projection (C, H*D) takes head h in columns h*D..h*D+D-1:
+    // gather those columns, times the layer's output scaling.
+    const double scale_by = output_scaling ? output_scale(H, H - kept_count) : 1.0;
+    const std::vector<double> w = from.out_w.value().to_vector();
+    std::vector<double> out(C * kept_count * D);
+    int64_t j = 0;
+    for (int64_t h = 0; h < H; ++h) {
+      if (!kept[l][h]) continue;
+      for (int64_t r = 0; r < C; ++r)
+        for (int64_t d = 0; d < D; ++d)
+          out[r * kept_count * D + j * D + d] = w[r * H * D + h * D + d] * scale_by;
+      ++j;
+    }
+    to.out_w.value().copy_from(Tensor::from_vector({C, kept_count * D}, out, to.out_w.value().dtype()));
+  }
+  return small;
+}
+
+}  // namespace hc
