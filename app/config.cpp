@@ -116,6 +116,11 @@ std::vector<Field> fields(RunConfig& c) {
       field("checkpoint_every", c.checkpoint_every, "steps between checkpoints"),
       field("seed", c.seed, "seed of initialisation, dropout and data order"),
       field("out_dir", c.out_dir, "where metrics and checkpoints go"),
+      field("l0_coefficient", c.l0_coefficient, "prune: weight of the L0 penalty (expected open heads)"),
+      field("l0_warmup", c.l0_warmup, "prune: steps of the linear warm-up of the L0 coefficient (0 = none)"),
+      field("gate_init", c.gate_init, "prune: initial gate logit log_alpha"),
+      field("gate_lr_scale", c.gate_lr_scale, "prune: learning-rate multiplier of the gates"),
+      field("output_scaling", c.output_scaling, "prune: scale each layer's attention output by H / open heads"),
   };
 }
 
@@ -183,6 +188,8 @@ void RunConfig::validate() const {
   check(grad_clip >= 0, "config: grad_clip must be >= 0");
   check(min_count >= 1, "config: min_count must be >= 1");
   check(eval_segments >= 0, "config: eval_segments must be >= 0");
+  check(l0_coefficient >= 0 && l0_warmup >= 0 && gate_lr_scale > 0,
+        "config: need l0_coefficient >= 0, l0_warmup >= 0, gate_lr_scale > 0");
 }
 
 std::string RunConfig::help() {

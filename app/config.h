@@ -38,6 +38,13 @@ struct RunConfig {
   int64_t seed = 1;
   std::string out_dir = "runs/default";
 
+  // ---- pruning (headcount prune) ----
+  double l0_coefficient = 0.02;  // lambda: weight of the expected-open-gates penalty
+  int64_t l0_warmup = 1000;      // steps over which lambda ramps linearly from 0
+  double gate_init = 2.0;        // initial log_alpha of every gate
+  double gate_lr_scale = 10.0;   // gates learn this many times faster (no weight decay)
+  bool output_scaling = true;    // scale each layer's output by H / open heads
+
   // Apply a JSON object of keys; throws std::invalid_argument naming the key.
   void apply(const nlohmann::json& object, const std::string& origin);
   // Apply one `key=value` (the value is parsed as JSON, or taken as a string).

@@ -21,7 +21,7 @@ int eval_command(const CommandLine& cl) {
   const std::vector<int64_t>& tokens = split == "valid" ? data.valid : split == "test" ? data.test : data.train;
   std::unique_ptr<Progress> bar;
   const double per_segment = static_cast<double>(cfg.batch * cfg.model.seg_len);
-  const double loss = evaluate_loss(*m.model, tokens, cfg.batch, cfg.eval_segments,
+  const double loss = evaluate_loss(*m.model, tokens, cfg.batch, cfg.eval_segments, cfg.output_scaling,
                                     [&](int64_t done, int64_t total) {
                                       if (!bar) bar = std::make_unique<Progress>("eval " + split, total, 100);
                                       bar->update(done, static_cast<double>(done) * per_segment, "");

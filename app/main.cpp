@@ -17,6 +17,8 @@ commands:
   train      train a model:            headcount train --config configs/moby-char-small.json
   eval       loss of a checkpoint:     headcount eval --from runs/x/best.safetensors [--split test]
   generate   sample a continuation:    headcount generate --from runs/x/best.safetensors --prompt "Call me"
+  prune      learn which heads to keep: headcount prune --from runs/x/best.safetensors --config C
+  compact    remove the closed heads:   headcount compact --from runs/p/last.safetensors --out small.safetensors
 
 options for every command:
   --config FILE      a JSON config (configs/*.json); keys are listed by `headcount train --help`
@@ -42,6 +44,28 @@ stops; the same command with --resume continues bit for bit.
   --stop-at N        checkpoint and stop after step N, as Ctrl-C would (exit status 130)
 
 config keys:
+)";
+
+const char* kPruneHelp = R"(usage: headcount prune --from DENSE_CKPT --config FILE [--set key=value ...] [--resume] [--stop-at N]
+
+Fine-tunes all weights of a dense checkpoint together with one hard-concrete
+gate per head (layer-wise L0 pruning, Shim et al. 2021): the loss gains
+l0_coefficient x (expected number of open heads), the coefficient ramping up
+over l0_warmup steps; gates start at gate_init and learn gate_lr_scale times
+faster, without weight decay; output_scaling keeps each layer's output scale as
+heads close. The vocabulary is the dense model's. metrics.jsonl gains l0,
+lambda, sparsity (sampled gates that were 0), kept_heads (deterministic gates)
+and open_prob (per layer, per head). Then `headcount compact`.
+Keys are those of `headcount train --help`.
+)";
+
+const char* kCompactHelp = R"(usage: headcount compact --from GATED_CKPT --out PATH.safetensors
+
+Removes the heads whose gate is closed (log_alpha < 0): gathers the kept heads'
+q/k/v/r rows, u/v biases, persistent vectors and output-projection columns,
+folds the output scaling into the weights, and writes a smaller checkpoint
+(sidecar and vocabulary beside it) that eval and generate load with no gates.
+Prints heads, parameters and forward FLOPs before and after.
 )";
 
 const char* kEvalHelp = R"(usage: headcount eval --from CKPT [--split valid|test|train] [--set key=value ...] [--json]
@@ -74,6 +98,14 @@ int main(int argc, char** argv) {
       own = {{"resume", false}, {"stop-at", true}};
       help = kTrainHelp;
       run = train_command;
+    } else if (command == "prune") {
+      own = {{"resume", false}, {"stop-at", true}};
+      help = kPruneHelp;
+      run = prune_command;
+    } else if (command == "compact") {
+      own = {{"out", true}};
+      help = kCompactHelp;
+      run = compact_command;
     } else if (command == "eval") {
       own = {{"split", true}, {"json", false}};
       help = kEvalHelp;

@@ -7,6 +7,7 @@
 
 #include "data/batcher.h"
 #include "data/corpus.h"
+#include "models/pruning.h"
 
 namespace hc {
 
@@ -47,7 +48,8 @@ void load_parameters(const AllAttLM& model, const std::map<std::string, Tensor>&
 }
 
 double evaluate_loss(const AllAttLM& model, const std::vector<int64_t>& tokens, int64_t B,
-                     int64_t max_segments, const std::function<void(int64_t, int64_t)>& progress) {
+                     int64_t max_segments, bool output_scaling,
+                     const std::function<void(int64_t, int64_t)>& progress) {
   const int64_t T = model.config().seg_len;
   // Use fewer streams when the split is short: each needs at least T+1 tokens.
   B = std::max<int64_t>(1, std::min<int64_t>(B, static_cast<int64_t>(tokens.size()) / (T + 1)));
@@ -60,7 +62,8 @@ double evaluate_loss(const AllAttLM& model, const std::vector<int64_t>& tokens, 
   double total = 0;
   for (int64_t s = 0; s < segments; ++s) {
     const Batcher::Batch b = batcher.next();
-    total += model.loss(b.inputs, b.targets, mem, false, unused).value().item();
+    const std::vector<Variable> gates = layer_gates(model, unused, false, output_scaling);
+    total += model.loss(b.inputs, b.targets, mem, false, unused, gates).value().item();
     if (progress) progress(s + 1, segments);
   }
   return total / static_cast<double>(segments);  // every segment has B*T tokens
@@ -84,6 +87,7 @@ LoadedModel load_model(const std::string& path, Device device, const std::vector
   m.tokenizer = Tokenizer::load((dir / m.checkpoint.vocab).string());
   m.model = std::make_unique<AllAttLM>(model_config(m.checkpoint.config, m.tokenizer.size()),
                                        static_cast<uint64_t>(m.checkpoint.config.seed), DType::F32, device);
+  if (m.checkpoint.tensors.count("layers.0.attn.gate.log_alpha")) m.model->add_gates(0.0);  // a pruning checkpoint
   load_parameters(*m.model, m.checkpoint.tensors, "checkpoint " + path);
   return m;
 }

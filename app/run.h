@@ -36,8 +36,10 @@ void load_parameters(const AllAttLM& model, const std::map<std::string, Tensor>&
 // Mean next-token loss (nats) over `tokens`, read as B streams of segments
 // of T with memory carried, exactly as training computes it (no dropout).
 // max_segments > 0 stops early. `progress(done, total)` is called per segment.
+// A gated model is evaluated with its deterministic gates (and output scaling).
 double evaluate_loss(const AllAttLM& model, const std::vector<int64_t>& tokens, int64_t B,
-                     int64_t max_segments, const std::function<void(int64_t, int64_t)>& progress = {});
+                     int64_t max_segments, bool output_scaling,
+                     const std::function<void(int64_t, int64_t)>& progress = {});
 
 // "valid bpc 2.13" for char level (bits per byte), "valid ppl 143.2" for words.
 std::string describe_loss(const RunConfig& config, const std::string& split, double loss);

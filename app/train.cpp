@@ -1,4 +1,4 @@
-// `headcount train`: the training loop.
+// `headcount train` and `headcount prune`: the training loop.
 //
 // Each step: `accum` micro-batches of B streams x T tokens go forward with
 // the memory of the previous segment, backward (gradients accumulate), then
@@ -7,6 +7,13 @@
 // steps the validation loss is measured (best.* keeps the best model); every
 // checkpoint_every steps, at the end, and on Ctrl-C / SIGTERM, the whole run
 // state is checkpointed so that `--resume` continues bit for bit.
+//
+// `prune` is the same loop started from a dense checkpoint, with one
+// hard-concrete gate per head (models/pruning.h): the loss gains
+// lambda(t) * (expected number of open gates), lambda ramping up linearly
+// over l0_warmup steps, and the gates learn gate_lr_scale times faster
+// without weight decay (the paper's three techniques: warm-up, gate_init,
+// output_scaling).
 #include <atomic>
 #include <cmath>
 #include <csignal>
@@ -21,6 +28,7 @@
 #include "app/run.h"
 #include "autograd/optim.h"
 #include "data/batcher.h"
+#include "models/pruning.h"
 
 namespace hc {
 
@@ -53,7 +61,9 @@ void truncate_metrics(const std::string& path, int64_t step) {
 
 }  // namespace
 
-int train_command(const CommandLine& cl) {
+namespace {
+
+int run_training(const CommandLine& cl, bool prune) {
   RunConfig cfg = load_config(cl.config, cl.sets);
   namespace fs = std::filesystem;
   fs::create_directories(cfg.out_dir);
@@ -63,21 +73,45 @@ int train_command(const CommandLine& cl) {
   // time-sliced machines, and for the test that resuming is exact).
   const int64_t stop_at = static_cast<int64_t>(cl.number("stop-at", 0));
 
-  // Data and vocabulary: built from the training split, or the run's own on resume.
-  Checkpoint ckpt;
+  // Data and vocabulary: built from the training split, the run's own on
+  // resume, or the dense model's when pruning starts.
+  Checkpoint ckpt, dense;
   std::unique_ptr<Tokenizer> saved_vocab;
   if (resume) {
     ckpt = load_checkpoint(last);
     saved_vocab = std::make_unique<Tokenizer>(Tokenizer::load(vocab_path));
+  } else if (prune) {
+    check(!cl.from.empty(), "headcount prune: --from DENSE_CHECKPOINT is required");
+    dense = load_checkpoint(cl.from);
+    saved_vocab = std::make_unique<Tokenizer>(
+        Tokenizer::load((std::filesystem::path(cl.from).parent_path() / dense.vocab).string()));
   }
   const RunData data = load_data(cfg, saved_vocab.get());
   if (!resume) data.tokenizer.save(vocab_path);
 
   const AllAttConfig mcfg = model_config(cfg, data.tokenizer.size());
   AllAttLM model(mcfg, static_cast<uint64_t>(cfg.seed), DType::F32, cl.device);
+  if (prune && !resume) {
+    // The dense weights; gates come from the checkpoint if it has them,
+    // else start at gate_init.
+    load_parameters(model, dense.tensors, "checkpoint " + cl.from);
+    model.add_gates(cfg.gate_init);
+    for (const Variable& g : model.gate_logits()) {
+      auto it = dense.tensors.find(g.name());
+      if (it != dense.tensors.end()) g.value().copy_from(it->second);
+    }
+  } else if (prune) {
+    model.add_gates(cfg.gate_init);  // values come from the checkpoint below
+  }
   const std::vector<Variable> params = model.parameters();
+  std::vector<Variable> weights;
+  for (const AllAttLayer& layer : model.layers())
+    for (const Variable& p : layer.parameters()) weights.push_back(p);
+  weights.push_back(model.embed);
+  weights.push_back(model.pos);
   OptimizerConfig ocfg{cfg.optimizer, cfg.beta1, cfg.beta2, cfg.eps, cfg.bias_correction};
-  Optimizer opt({ParamGroup{params, 1.0, cfg.weight_decay}}, ocfg);
+  Optimizer opt({ParamGroup{weights, 1.0, cfg.weight_decay}, ParamGroup{model.gate_logits(), cfg.gate_lr_scale, 0.0}},
+                ocfg);
   Batcher batcher(data.train, cfg.batch, mcfg.seg_len, /*roll=*/true, static_cast<uint64_t>(cfg.seed));
   Memory mem = model.initial_memory(cfg.batch);
   RngStream rng{static_cast<uint64_t>(cfg.seed), 0};
@@ -133,13 +167,31 @@ int train_command(const CommandLine& cl) {
   Progress bar("train", cfg.steps);
   while (step < cfg.steps && !g_stop) {
     const double lr = scheduled_lr(cfg, step);
-    double loss_sum = 0;
+    // The L0 coefficient's warm-up: (t+1)/warmup of its value, then all of it.
+    const double lambda = cfg.l0_warmup > 0 ? cfg.l0_coefficient * std::min(1.0, double(step + 1) / double(cfg.l0_warmup))
+                                            : cfg.l0_coefficient;
+    double loss_sum = 0, l0 = 0;
+    int64_t closed = 0, gates_drawn = 0;
     const auto t0 = std::chrono::steady_clock::now();
     for (int64_t a = 0; a < cfg.accum; ++a) {
       const Batcher::Batch b = batcher.next();
-      const Variable loss = model.loss(b.inputs, b.targets, mem, /*training=*/true, rng);
+      const std::vector<Variable> gates = layer_gates(model, rng, /*training=*/true, cfg.output_scaling);
+      for (const Variable& z : gates)
+        for (double v : z.value().to_vector()) {
+          closed += v == 0.0;
+          ++gates_drawn;
+        }
+      const Variable loss = model.loss(b.inputs, b.targets, mem, /*training=*/true, rng, gates);
       loss_sum += loss.value().item();
-      scale(loss, 1.0 / static_cast<double>(cfg.accum)).backward();
+      Variable objective = loss;
+      if (prune) {
+        for (const Variable& log_alpha : model.gate_logits()) {
+          const Variable penalty = l0_penalty(log_alpha);
+          l0 += penalty.value().item() / static_cast<double>(cfg.accum);
+          objective = add(objective, scale(penalty, lambda));
+        }
+      }
+      scale(objective, 1.0 / static_cast<double>(cfg.accum)).backward();
     }
     const double loss = loss_sum / static_cast<double>(cfg.accum);
     const double norm = clip_grad_norm(params, cfg.grad_clip);
@@ -156,12 +208,28 @@ int train_command(const CommandLine& cl) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     nlohmann::json m = {{"step", step}, {"loss", loss}, {"lr", lr}, {"grad_norm", norm},
                         {"tok_s", tokens_per_step / seconds}};
+    if (prune) {
+      // Per-head P(open) per layer, the sampled sparsity, and the heads the
+      // deterministic gates keep: what `headcount compact` would keep now.
+      nlohmann::json open = nlohmann::json::array();
+      int64_t kept = 0;
+      for (const Variable& log_alpha : model.gate_logits()) {
+        open.push_back(open_probability(log_alpha.value()));
+        for (double a : log_alpha.value().to_vector()) kept += a >= 0.0;
+      }
+      m["l0"] = l0;
+      m["lambda"] = lambda;
+      m["sparsity"] = double(closed) / double(std::max<int64_t>(gates_drawn, 1));
+      m["kept_heads"] = kept;
+      m["open_prob"] = open;
+    }
     char text[80];
-    std::snprintf(text, sizeof text, "loss %.4f", loss);
+    if (prune) std::snprintf(text, sizeof text, "loss %.4f heads %lld", loss, static_cast<long long>(m["kept_heads"].get<int64_t>()));
+    else std::snprintf(text, sizeof text, "loss %.4f", loss);
     bar.update(step, static_cast<double>(step) * tokens_per_step, text);
 
     if (step % cfg.eval_every == 0 || step == cfg.steps) {
-      const double valid = evaluate_loss(model, data.valid, cfg.batch, cfg.eval_segments);
+      const double valid = evaluate_loss(model, data.valid, cfg.batch, cfg.eval_segments, cfg.output_scaling);
       m["valid_loss"] = valid;
       bar.finish();
       std::fprintf(stderr, "step %lld: %s\n", static_cast<long long>(step), describe_loss(cfg, "valid", valid).c_str());
@@ -194,5 +262,10 @@ int train_command(const CommandLine& cl) {
                describe_loss(cfg, "valid", best).c_str(), out.c_str());
   return 0;
 }
+
+}  // namespace
+
+int train_command(const CommandLine& cl) { return run_training(cl, false); }
+int prune_command(const CommandLine& cl) { return run_training(cl, true); }
 
 }  // namespace hc

@@ -134,3 +134,36 @@ TEST_CASE("cli: a NaN loss stops training and leaves the last good checkpoint") 
     REQUIRE(test::run_headcount("eval --from " + dir.file("run/last.safetensors"), out) == 0);
   }
 }
+
+TEST_CASE("cli: prune a dense checkpoint, compact it, and both evaluate to the same loss") {
+  test::TempDir dir;
+  const std::string corpus = write_corpus(dir);
+  std::string out;
+  REQUIRE(test::run_headcount("train " + tiny(corpus, dir.file("dense"), 8), out) == 0);
+  // A strong penalty with fast gates closes heads within a few dozen steps.
+  REQUIRE(test::run_headcount("prune --from " + dir.file("dense/last.safetensors") + " " + tiny(corpus, dir.file("pruned"), 40) +
+                                  " --set l0_coefficient=1 --set l0_warmup=5 --set lr=3e-3 --set min_lr=3e-3"
+                                  " --set gate_lr_scale=30",
+                              out) == 0);
+  const auto m = metrics(dir.file("pruned/metrics.jsonl"));
+  REQUIRE(m.size() == 40);
+  CHECK(m.front()["kept_heads"] == 4);  // log_alpha starts at 2: every head open
+  CHECK(m.back()["kept_heads"].get<int64_t>() < 4);
+  CHECK(m.back()["open_prob"].size() == 2);
+  CHECK(m.back()["lambda"].get<double>() == 1.0);
+  REQUIRE(test::run_headcount("compact --from " + dir.file("pruned/last.safetensors") + " --out " +
+                                  dir.file("small/model.safetensors"),
+                              out) == 0);
+  CHECK(out.find("parameters (no embedding)") != std::string::npos);
+  std::string gated_eval, small_eval;
+  REQUIRE(test::run_headcount("eval --json --from " + dir.file("pruned/last.safetensors"), gated_eval) == 0);
+  REQUIRE(test::run_headcount("eval --json --from " + dir.file("small/model.safetensors"), small_eval) == 0);
+  auto loss_of = [](const std::string& text) {
+    return nlohmann::json::parse(text.substr(text.rfind('{')))["loss"].get<double>();
+  };
+  // Closed gate == removed head: float32 through a different number of heads.
+  CHECK(loss_of(small_eval) == doctest::Approx(loss_of(gated_eval)).epsilon(1e-5));
+  expect_refusal("compact --from " + dir.file("dense/last.safetensors") + " --out " + dir.file("x.safetensors"),
+                 "has no gates");
+  expect_refusal("prune " + tiny(corpus, dir.file("p2")), "--from DENSE_CHECKPOINT is required");
+}
