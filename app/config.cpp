@@ -121,6 +121,8 @@ std::vector<Field> fields(RunConfig& c) {
       field("gate_init", c.gate_init, "prune: initial gate logit log_alpha"),
       field("gate_lr_scale", c.gate_lr_scale, "prune: learning-rate multiplier of the gates"),
       field("output_scaling", c.output_scaling, "prune: scale each layer's attention output by H / open heads"),
+      field("target_heads", c.target_heads, "prune: end with exactly this many heads (0 = coefficient mode)"),
+      field("target_fraction", c.target_fraction, "prune: end with this fraction of the heads (0 = off)"),
   };
 }
 
@@ -190,6 +192,8 @@ void RunConfig::validate() const {
   check(eval_segments >= 0, "config: eval_segments must be >= 0");
   check(l0_coefficient >= 0 && l0_warmup >= 0 && gate_lr_scale > 0,
         "config: need l0_coefficient >= 0, l0_warmup >= 0, gate_lr_scale > 0");
+  check(target_heads >= 0 && target_fraction >= 0 && target_fraction <= 1,
+        "config: target_heads must be >= 0 and target_fraction in [0, 1]");
 }
 
 std::string RunConfig::help() {

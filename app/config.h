@@ -44,6 +44,8 @@ struct RunConfig {
   double gate_init = 2.0;        // initial log_alpha of every gate
   double gate_lr_scale = 10.0;   // gates learn this many times faster (no weight decay)
   bool output_scaling = true;    // scale each layer's output by H / open heads
+  int64_t target_heads = 0;      // > 0: end with exactly this many heads (target mode)
+  double target_fraction = 0;    // > 0: the same, as a fraction of all heads
 
   // Apply a JSON object of keys; throws std::invalid_argument naming the key.
   void apply(const nlohmann::json& object, const std::string& origin);

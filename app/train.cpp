@@ -14,6 +14,16 @@
 // over l0_warmup steps, and the gates learn gate_lr_scale times faster
 // without weight decay (the paper's three techniques: warm-up, gate_init,
 // output_scaling).
+//
+// Target mode (target_heads or target_fraction) replaces the fixed
+// coefficient by a controller, the Lagrangian method of FLOP and CoFi: the
+// penalty is lambda * (E[open heads] - target), and after every step lambda
+// moves by l0_coefficient * (E[open] - target) / all heads (dual ascent): up
+// while too many heads are expected open, down (even below zero, reopening
+// gates) while too few. The target itself ramps from all heads down over
+// l0_warmup steps. At the last step the gates are read out exactly: the
+// `target` heads with the largest log_alpha are kept (their logits raised to
+// at least 0), the others closed, so compaction lands on the target.
 #include <atomic>
 #include <cmath>
 #include <csignal>
@@ -116,7 +126,14 @@ int run_training(const CommandLine& cl, bool prune) {
   Memory mem = model.initial_memory(cfg.batch);
   RngStream rng{static_cast<uint64_t>(cfg.seed), 0};
   int64_t step = 0;
-  double best = 0;
+  double best = 0, controller = 0;  // controller: target mode's lambda
+  int64_t total_heads = 0;
+  for (int64_t l = 0; l < mcfg.layers; ++l) total_heads += mcfg.heads_in(l);
+  const int64_t target = cfg.target_heads > 0 ? cfg.target_heads
+                         : cfg.target_fraction > 0 ? static_cast<int64_t>(std::llround(cfg.target_fraction * double(total_heads)))
+                                                   : 0;
+  check(!prune || target <= total_heads, "config: target of " + std::to_string(target) + " heads, the model has " +
+                                             std::to_string(total_heads));
 
   if (resume) {
     load_parameters(model, ckpt.tensors, "checkpoint " + last);
@@ -134,6 +151,7 @@ int run_training(const CommandLine& cl, bool prune) {
     batcher.seek({ckpt.data_epoch, ckpt.data_step});
     step = ckpt.step;
     best = ckpt.best_valid_loss;
+    controller = ckpt.l0_lambda;
     truncate_metrics(out + "/metrics.jsonl", step);
     std::fprintf(stderr, "resuming %s at step %lld\n", last.c_str(), static_cast<long long>(step));
   }
@@ -148,6 +166,7 @@ int run_training(const CommandLine& cl, bool prune) {
     c.data_epoch = batcher.position().epoch;
     c.data_step = batcher.position().step;
     c.best_valid_loss = best;
+    c.l0_lambda = controller;
     c.vocab = "vocab.txt";
     c.tensors = parameter_tensors(model);
     for (const auto& [k, t] : opt.state()) c.tensors["optim." + k] = t;
@@ -167,9 +186,10 @@ int run_training(const CommandLine& cl, bool prune) {
   Progress bar("train", cfg.steps);
   while (step < cfg.steps && !g_stop) {
     const double lr = scheduled_lr(cfg, step);
-    // The L0 coefficient's warm-up: (t+1)/warmup of its value, then all of it.
-    const double lambda = cfg.l0_warmup > 0 ? cfg.l0_coefficient * std::min(1.0, double(step + 1) / double(cfg.l0_warmup))
-                                            : cfg.l0_coefficient;
+    // The warm-up: (t+1)/warmup of the way, then all of it.
+    const double ramp = cfg.l0_warmup > 0 ? std::min(1.0, double(step + 1) / double(cfg.l0_warmup)) : 1.0;
+    const double lambda = target > 0 ? controller : cfg.l0_coefficient * ramp;
+    const double target_now = double(total_heads) - ramp * double(total_heads - target);
     double loss_sum = 0, l0 = 0;
     int64_t closed = 0, gates_drawn = 0;
     const auto t0 = std::chrono::steady_clock::now();
@@ -205,6 +225,25 @@ int run_training(const CommandLine& cl, bool prune) {
     opt.step(lr);
     opt.zero_grad();
     ++step;
+    if (prune && target > 0) {
+      controller += cfg.l0_coefficient * (l0 - target_now) / double(total_heads);
+      if (step == cfg.steps) {
+        // The exact readout: keep the `target` heads with the largest logits.
+        std::vector<std::pair<double, std::pair<size_t, int64_t>>> ranked;
+        for (size_t l = 0; l < model.gate_logits().size(); ++l) {
+          const std::vector<double> la = model.gate_logits()[l].value().to_vector();
+          for (size_t h = 0; h < la.size(); ++h) ranked.push_back({la[h], {l, static_cast<int64_t>(h)}});
+        }
+        std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+        for (size_t r = 0; r < ranked.size(); ++r) {
+          const auto [l, h] = ranked[r].second;
+          const Variable& g = model.gate_logits()[l];
+          std::vector<double> la = g.value().to_vector();
+          la[h] = static_cast<int64_t>(r) < target ? std::max(la[h], 0.0) : std::min(la[h], -1e-3);
+          g.value().copy_from(Tensor::from_vector(g.shape(), la, g.value().dtype()));
+        }
+      }
+    }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     nlohmann::json m = {{"step", step}, {"loss", loss}, {"lr", lr}, {"grad_norm", norm},
                         {"tok_s", tokens_per_step / seconds}};
@@ -219,6 +258,7 @@ int run_training(const CommandLine& cl, bool prune) {
       }
       m["l0"] = l0;
       m["lambda"] = lambda;
+      if (target > 0) m["target_heads"] = target_now;
       m["sparsity"] = double(closed) / double(std::max<int64_t>(gates_drawn, 1));
       m["kept_heads"] = kept;
       m["open_prob"] = open;

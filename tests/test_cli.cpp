@@ -167,3 +167,26 @@ TEST_CASE("cli: prune a dense checkpoint, compact it, and both evaluate to the s
                  "has no gates");
   expect_refusal("prune " + tiny(corpus, dir.file("p2")), "--from DENSE_CHECKPOINT is required");
 }
+
+TEST_CASE("cli: target mode ends at exactly the requested number of heads") {
+  test::TempDir dir;
+  const std::string corpus = write_corpus(dir);
+  std::string out;
+  REQUIRE(test::run_headcount("train " + tiny(corpus, dir.file("dense"), 8), out) == 0);
+  for (int target : {1, 3}) {
+    CAPTURE(target);
+    const std::string run = dir.file("t" + std::to_string(target));
+    REQUIRE(test::run_headcount("prune --from " + dir.file("dense/last.safetensors") + " " + tiny(corpus, run, 20) +
+                                    " --set target_heads=" + std::to_string(target) +
+                                    " --set l0_coefficient=2 --set l0_warmup=10 --set gate_lr_scale=30",
+                                out) == 0);
+    const auto m = metrics(run + "/metrics.jsonl");
+    REQUIRE(m.size() == 20);
+    CHECK(m.back()["kept_heads"] == target);
+    REQUIRE(test::run_headcount("compact --from " + run + "/last.safetensors --out " + run + "/small.safetensors", out) == 0);
+    CHECK(out.find("heads                                     4              " + std::to_string(target)) != std::string::npos);
+  }
+  expect_refusal("prune --from " + dir.file("dense/last.safetensors") + " " + tiny(corpus, dir.file("x")) +
+                     " --set target_heads=9",
+                 "target of 9 heads, the model has 4");
+}
