@@ -76,6 +76,10 @@ TEST_CASE("model parity with PyTorch: loss, every gradient, 10 Adam and LAMB ste
   for (const Variable& p : model.parameters()) initial[p.name()] = p.value().clone();
   safetensors::save(dir.file("params.safetensors"), initial);
   const double lr = 3e-3;
+  // Gate values as pruning feeds them: one closed head in layer 0 with the
+  // output scaling 4 / (3 + 1e-3) on the open ones, all open in layer 1.
+  const double c0 = 4.0 / (3.0 + 1e-3);
+  const std::vector<std::vector<double>> gate_values{{c0, 0.0, c0, c0}, {1.0, 1.0, 1.0, 1.0}};
   auto rows = [&](const Tensor& t) {
     std::vector<std::vector<int64_t>> r;
     const auto v = t.to_ids();
@@ -87,7 +91,8 @@ TEST_CASE("model parity with PyTorch: loss, every gradient, 10 Adam and LAMB ste
                                                             {"persist", c.persist}, {"mem_len", c.mem_len},
                                                             {"max_len", c.max_len}}},
                                                 {"x1", rows(x1)}, {"y1", rows(y1)}, {"x2", rows(x2)},
-                                                {"y2", rows(y2)}, {"lr", lr}}.dump();
+                                                {"y2", rows(y2)}, {"lr", lr},
+                                                {"gates", gate_values}}.dump();
   std::string log;
   const int rc = test::run_python("model_check.py",
                                   dir.file("params.safetensors") + " " + dir.file("batch.json") + " " +
@@ -119,6 +124,31 @@ TEST_CASE("model parity with PyTorch: loss, every gradient, 10 Adam and LAMB ste
     // Relative to the tensor's largest gradient: float32 rounding through
     // two layers of attention stays well under 1e-4 of the scale.
     CHECK(scaled_diff(p.grad().to_vector(), grads.tensors.at(p.name()).to_vector()) <= 1e-4);
+  }
+
+  {
+    // Parity with gates on: loss, every parameter gradient and the gates' own gradients.
+    for (const Variable& p : model.parameters()) p.zero_grad();
+    std::vector<Variable> gates;
+    for (size_t l = 0; l < gate_values.size(); ++l)
+      gates.emplace_back(Tensor::from_vector({4}, gate_values[l]), true, "gate" + std::to_string(l));
+    Memory mem = model.initial_memory(B);
+    {
+      NoGrad no_grad;
+      model.loss(x1, y1, mem, false, rng, gates);
+    }
+    const Variable gated = model.loss(x2, y2, mem, false, rng, gates);
+    CHECK(gated.value().item() == doctest::Approx(theirs["gated_loss2"].get<double>()).epsilon(1e-5));
+    CHECK(gated.value().item() != doctest::Approx(theirs["loss2"].get<double>()).epsilon(1e-5));  // gates matter
+    gated.backward();
+    for (const Variable& p : model.parameters()) {
+      CAPTURE(p.name());
+      CHECK(scaled_diff(p.grad().to_vector(), theirs["gated_grads"][p.name()].get<std::vector<double>>()) <= 1e-4);
+    }
+    for (const Variable& g : gates) {
+      CAPTURE(g.name());
+      CHECK(scaled_diff(g.grad().to_vector(), theirs["gated_grads"][g.name()].get<std::vector<double>>()) <= 1e-4);
+    }
   }
 
   for (const std::string kind : {"adam", "lamb"}) {

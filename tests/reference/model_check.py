@@ -23,13 +23,13 @@ import optim_check  # noqa: E402
 import safetensors_np  # noqa: E402
 
 
-def losses(p, cfg, batch):
+def losses(p, cfg, batch, gates=None):
     V = p["embed.weight"].shape[0]
     B, M, C = len(batch["x1"]), cfg["mem_len"], cfg["d_model"]
     mems = [torch.zeros(B, M, C) for _ in range(cfg["layers"])]
     out = []
     for x, y in (("x1", "y1"), ("x2", "y2")):
-        logits, mems = allatt_ref.model_forward(p, cfg, torch.tensor(batch[x]), mems)
+        logits, mems = allatt_ref.model_forward(p, cfg, torch.tensor(batch[x]), mems, gates)
         out.append(F.cross_entropy(logits.reshape(-1, V), torch.tensor(batch[y]).reshape(-1)))
     return out
 
@@ -47,6 +47,16 @@ def main():
     l2.backward()
     safetensors_np.save(sys.argv[3], {k: v.grad.numpy() for k, v in p.items()})
     result = {"loss1": float(l1), "loss2": float(l2)}
+
+    # With gates: the given per-layer gate values (closed heads and output
+    # scaling included) multiply each head's output; gradients for them too.
+    p = fresh(arrays)
+    gates = [torch.tensor(g, dtype=torch.float32, requires_grad=True) for g in batch["gates"]]
+    l2 = losses(p, cfg, batch, gates)[1]
+    l2.backward()
+    result["gated_loss2"] = float(l2)
+    result["gated_grads"] = {**{k: v.grad.flatten().tolist() for k, v in p.items()},
+                             **{f"gate{i}": g.grad.tolist() for i, g in enumerate(gates)}}
 
     p = fresh(arrays)
     opt = torch.optim.Adam(p.values(), lr=batch["lr"])
