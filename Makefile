@@ -35,6 +35,7 @@ test: build
 bench: build
 	bench/linear.sh $(BUILD)
 	bench/train_step.sh $(BUILD)
+	./$(BUILD)/bench_infer configs/moby-char-small.json
 
 clean:
 	rm -rf $(BUILD)
