@@ -31,7 +31,6 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
                          {"rng_offset", c.rng_offset},
                          {"data", {{"epoch", c.data_epoch}, {"step", c.data_step}}},
                          {"best_valid_loss", c.best_valid_loss},
-                         {"l0_lambda", c.l0_lambda},
                          {"vocab", c.vocab},
                          {"heads_per_layer", c.config.model.heads_per_layer}};
   safetensors::write_file_atomically(stem + ".json", side.dump(2) + "\n");
@@ -58,7 +57,6 @@ Checkpoint load_checkpoint(const std::string& path) {
     c.data_step = side.at("data").at("step").get<int64_t>();
     c.best_valid_loss = side.at("best_valid_loss").get<double>();
     c.vocab = side.at("vocab").get<std::string>();
-    c.l0_lambda = side.value("l0_lambda", 0.0);
   } catch (const nlohmann::json::exception& e) {
     throw std::invalid_argument("checkpoint " + side_path + ": missing or ill-typed field (" + e.what() + ")");
   }

@@ -29,7 +29,6 @@ struct Checkpoint {
   uint64_t rng_offset = 0;     // position in the dropout/gate random stream
   int64_t data_epoch = 0, data_step = 0;
   double best_valid_loss = 0;  // 0: not measured yet
-  double l0_lambda = 0;        // the target-mode controller's multiplier
   std::string vocab;           // vocabulary file, relative to the checkpoint's folder
   std::map<std::string, Tensor> tensors;
 };

@@ -15,15 +15,15 @@
 // without weight decay (the paper's three techniques: warm-up, gate_init,
 // output_scaling).
 //
-// Target mode (target_heads or target_fraction) replaces the fixed
-// coefficient by a controller, the Lagrangian method of FLOP and CoFi: the
-// penalty is lambda * (E[open heads] - target), and after every step lambda
-// moves by l0_coefficient * (E[open] - target) / all heads (dual ascent): up
-// while too many heads are expected open, down (even below zero, reopening
-// gates) while too few. The target itself ramps from all heads down over
-// l0_warmup steps. At the last step the gates are read out exactly: the
-// `target` heads with the largest log_alpha are kept (their logits raised to
-// at least 0), the others closed, so compaction lands on the target.
+// Target mode (target_heads or target_fraction) replaces the linear penalty
+// by a quadratic one around the target: l0_coefficient * (E[open] - K)^2 / H
+// (H all heads), whose pull on the gates is proportional to the distance
+// from K and vanishes there, from either side. (A dual-ascent multiplier on
+// the linear penalty, as in FLOP and CoFi, was tried first: its integral lag
+// made the head count swing from 16 to 0 and back on moby-char-small.) K
+// ramps from all heads down over l0_warmup steps. At the last step the gates
+// are read out exactly: the K heads with the largest log_alpha are kept
+// (logits raised to at least 0), the others closed, so compaction lands on K.
 #include <atomic>
 #include <cmath>
 #include <csignal>
@@ -126,7 +126,7 @@ int run_training(const CommandLine& cl, bool prune) {
   Memory mem = model.initial_memory(cfg.batch);
   RngStream rng{static_cast<uint64_t>(cfg.seed), 0};
   int64_t step = 0;
-  double best = 0, controller = 0;  // controller: target mode's lambda
+  double best = 0;
   int64_t total_heads = 0;
   for (int64_t l = 0; l < mcfg.layers; ++l) total_heads += mcfg.heads_in(l);
   const int64_t target = cfg.target_heads > 0 ? cfg.target_heads
@@ -151,7 +151,6 @@ int run_training(const CommandLine& cl, bool prune) {
     batcher.seek({ckpt.data_epoch, ckpt.data_step});
     step = ckpt.step;
     best = ckpt.best_valid_loss;
-    controller = ckpt.l0_lambda;
     truncate_metrics(out + "/metrics.jsonl", step);
     std::fprintf(stderr, "resuming %s at step %lld\n", last.c_str(), static_cast<long long>(step));
   }
@@ -166,7 +165,6 @@ int run_training(const CommandLine& cl, bool prune) {
     c.data_epoch = batcher.position().epoch;
     c.data_step = batcher.position().step;
     c.best_valid_loss = best;
-    c.l0_lambda = controller;
     c.vocab = "vocab.txt";
     c.tensors = parameter_tensors(model);
     for (const auto& [k, t] : opt.state()) c.tensors["optim." + k] = t;
@@ -188,7 +186,7 @@ int run_training(const CommandLine& cl, bool prune) {
     const double lr = scheduled_lr(cfg, step);
     // The warm-up: (t+1)/warmup of the way, then all of it.
     const double ramp = cfg.l0_warmup > 0 ? std::min(1.0, double(step + 1) / double(cfg.l0_warmup)) : 1.0;
-    const double lambda = target > 0 ? controller : cfg.l0_coefficient * ramp;
+    const double lambda = target > 0 ? cfg.l0_coefficient : cfg.l0_coefficient * ramp;
     const double target_now = double(total_heads) - ramp * double(total_heads - target);
     double loss_sum = 0, l0 = 0;
     int64_t closed = 0, gates_drawn = 0;
@@ -205,10 +203,18 @@ int run_training(const CommandLine& cl, bool prune) {
       loss_sum += loss.value().item();
       Variable objective = loss;
       if (prune) {
+        Variable expected_open;  // sum over layers of the expected open heads
         for (const Variable& log_alpha : model.gate_logits()) {
           const Variable penalty = l0_penalty(log_alpha);
-          l0 += penalty.value().item() / static_cast<double>(cfg.accum);
-          objective = add(objective, scale(penalty, lambda));
+          expected_open = expected_open.defined() ? add(expected_open, penalty) : penalty;
+        }
+        l0 += expected_open.value().item() / static_cast<double>(cfg.accum);
+        if (target == 0) {
+          objective = add(objective, scale(expected_open, lambda));
+        } else {
+          const Variable gap = add(expected_open, Variable(Tensor::full({1}, -target_now, expected_open.value().dtype(),
+                                                                        expected_open.value().device())));
+          objective = add(objective, scale(mul(gap, gap), lambda / double(total_heads)));
         }
       }
       scale(objective, 1.0 / static_cast<double>(cfg.accum)).backward();
@@ -226,7 +232,6 @@ int run_training(const CommandLine& cl, bool prune) {
     opt.zero_grad();
     ++step;
     if (prune && target > 0) {
-      controller += cfg.l0_coefficient * (l0 - target_now) / double(total_heads);
       if (step == cfg.steps) {
         // The exact readout: keep the `target` heads with the largest logits.
         std::vector<std::pair<double, std::pair<size_t, int64_t>>> ranked;
