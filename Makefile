@@ -8,7 +8,8 @@ CMAKE_FLAGS ?=
 all: build
 
 help:
-	@echo "make demo     install, build, fetch data, train moby-char-small (~10 min on 2 cores), sample"
+	@echo "make demo     install, build, fetch data, train moby-char-small (~10 min on 2 cores), sample,"
+	@echo "              prune to 40% of the heads (~2 min), compact, dense vs pruned table"
 	@echo "make          build (Release, -march=native; CUDA backend too when nvcc is found)"
 	@echo "make test     install missing Debian packages, build, run every test"
 	@echo "make deps     install the Debian packages headcount needs"
@@ -43,8 +44,9 @@ clean:
 data:
 	bash data/fetch.sh
 
-# The main job: an All-attention model learns Moby-Dick on the CPU. Run it
-# again after Ctrl-C and it resumes where it stopped.
+# The main job: an All-attention model learns Moby-Dick on the CPU, then is
+# pruned to 40% of its heads and compacted. Run it again after Ctrl-C and it
+# resumes where it stopped.
 DEMO_DIR ?= runs/demo
 demo: build data
 	./$(BUILD)/headcount train --config configs/moby-char-small.json --set out_dir=$(DEMO_DIR) \
@@ -52,3 +54,7 @@ demo: build data
 	./$(BUILD)/headcount eval --from $(DEMO_DIR)/best.safetensors --split test
 	./$(BUILD)/headcount generate --from $(DEMO_DIR)/best.safetensors --prompt "Call me Ishmael." \
 	  --tokens 400 --temperature 0.8 --top-k 20
+	./$(BUILD)/headcount prune --from $(DEMO_DIR)/best.safetensors --config configs/moby-char-small-prune.json \
+	  --set out_dir=$(DEMO_DIR)-pruned $$(test -f $(DEMO_DIR)-pruned/last.json && echo --resume)
+	./$(BUILD)/headcount compact --from $(DEMO_DIR)-pruned/last.safetensors --out $(DEMO_DIR)-small/model.safetensors
+	tools/demo-table.sh $(BUILD) $(DEMO_DIR)/best.safetensors $(DEMO_DIR)-small/model.safetensors
