@@ -19,6 +19,7 @@ commands:
   generate   sample a continuation:    headcount generate --from runs/x/best.safetensors --prompt "Call me"
   prune      learn which heads to keep: headcount prune --from runs/x/best.safetensors --config C
   compact    remove the closed heads:   headcount compact --from runs/p/last.safetensors --out small.safetensors
+  heatmap    picture of a pruning run: headcount heatmap --metrics runs/p/metrics.jsonl --out gates.svg
 
 options for every command:
   --config FILE      a JSON config (configs/*.json); keys are listed by `headcount train --help`
@@ -68,6 +69,13 @@ folds the output scaling into the weights, and writes a smaller checkpoint
 Prints heads, parameters and forward FLOPs before and after.
 )";
 
+const char* kHeatmapHelp = R"(usage: headcount heatmap --metrics METRICS.jsonl --out FILE.svg [--columns N]
+
+Draws a pruning run's gates as an SVG: one row per head, grouped by layer, one
+column per logged step (at most N columns, default 200, evenly picked), each
+cell shaded by the head's probability of being open (dark = open).
+)";
+
 const char* kEvalHelp = R"(usage: headcount eval --from CKPT [--split valid|test|train] [--set key=value ...] [--json]
 
 Measures the mean next-token loss of the checkpoint on a split, with memory
@@ -106,6 +114,10 @@ int main(int argc, char** argv) {
       own = {{"out", true}};
       help = kCompactHelp;
       run = compact_command;
+    } else if (command == "heatmap") {
+      own = {{"metrics", true}, {"out", true}, {"columns", true}};
+      help = kHeatmapHelp;
+      run = heatmap_command;
     } else if (command == "eval") {
       own = {{"split", true}, {"json", false}};
       help = kEvalHelp;

@@ -190,3 +190,23 @@ TEST_CASE("cli: target mode ends at exactly the requested number of heads") {
                      " --set target_heads=9",
                  "target of 9 heads, the model has 4");
 }
+
+TEST_CASE("cli: heatmap draws one cell per head and logged step, shaded by P(open)") {
+  test::TempDir dir;
+  std::ofstream(dir.file("m.jsonl")) << R"({"step":1,"loss":2,"open_prob":[[1.0,0.5],[0.0]]})" << "\n"
+                                     << R"({"step":2,"loss":2})" << "\n"
+                                     << R"({"step":3,"loss":2,"open_prob":[[0.75,0.25],[1.0]]})" << "\n";
+  std::string out;
+  REQUIRE(test::run_headcount("heatmap --metrics " + dir.file("m.jsonl") + " --out " + dir.file("g.svg"), out) == 0);
+  std::ifstream in(dir.file("g.svg"));
+  const std::string svg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t rects = 0;
+  for (size_t at = svg.find("<rect"); at != std::string::npos; at = svg.find("<rect", at + 1)) ++rects;
+  CHECK(rects == 3 * 2);  // three heads, two logged steps with gates
+  CHECK(svg.find(R"x(fill="rgb(0,0,0)" data-layer="0" data-head="0" data-step="1")x") != std::string::npos);
+  CHECK(svg.find(R"x(fill="rgb(255,255,255)" data-layer="1" data-head="0" data-step="1")x") != std::string::npos);
+  CHECK(svg.find(R"x(fill="rgb(191,191,191)" data-layer="0" data-head="1" data-step="3")x") != std::string::npos);
+  std::ofstream(dir.file("dense.jsonl")) << R"({"step":1,"loss":2})" << "\n";
+  expect_refusal("heatmap --metrics " + dir.file("dense.jsonl") + " --out " + dir.file("x.svg"), "no line has open_prob");
+  expect_refusal("heatmap --metrics " + dir.file("none.jsonl") + " --out " + dir.file("x.svg"), "cannot read");
+}
