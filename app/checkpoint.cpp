@@ -1,6 +1,10 @@
 #include "app/checkpoint.h"
 
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 #include "engine/safetensors.h"
@@ -36,16 +40,14 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
   safetensors::write_file_atomically(stem + ".json", side.dump(2) + "\n");
 }
 
-Checkpoint load_checkpoint(const std::string& path) {
-  const std::string stem = stem_of(path), side_path = stem + ".json";
-  std::ifstream in(side_path);
-  if (!in) throw std::invalid_argument("checkpoint " + side_path + ": cannot open the sidecar");
-  const nlohmann::json side = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+Checkpoint parse_sidecar(const std::string& text, const std::string& side_path) {
+  const nlohmann::json side = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (side.is_discarded() || !side.is_object())
     throw std::invalid_argument("checkpoint " + side_path + ": not valid JSON");
-  if (side.value("format", "") != kFormat)
-    throw std::invalid_argument("checkpoint " + side_path + ": not a headcount checkpoint (format '" +
-                                side.value("format", "") + "')");
+  const nlohmann::json& format = side.contains("format") ? side["format"] : nlohmann::json();
+  if (!format.is_string() || format.get<std::string>() != kFormat)
+    throw std::invalid_argument("checkpoint " + side_path + ": not a headcount checkpoint (format " +
+                                format.dump() + ")");
   Checkpoint c;
   try {
     c.config.apply(side.at("config"), "checkpoint " + side_path);
@@ -60,6 +62,18 @@ Checkpoint load_checkpoint(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     throw std::invalid_argument("checkpoint " + side_path + ": missing or ill-typed field (" + e.what() + ")");
   }
+  if (c.step < 0 || c.optimizer_steps < 0 || c.data_epoch < 0 || c.data_step < 0)
+    throw std::invalid_argument("checkpoint " + side_path + ": negative step or data position");
+  return c;
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  const std::string stem = stem_of(path), side_path = stem + ".json";
+  std::ifstream in(side_path, std::ios::binary);
+  if (!in) throw std::invalid_argument("checkpoint " + side_path + ": cannot open the sidecar");
+  std::ostringstream text;
+  text << in.rdbuf();
+  Checkpoint c = parse_sidecar(text.str(), side_path);
   safetensors::File f;
   try {
     f = safetensors::load(stem + ".safetensors");
@@ -72,6 +86,44 @@ Checkpoint load_checkpoint(const std::string& path) {
                                 std::to_string(c.step) + " that the sidecar names");
   c.tensors = std::move(f.tensors);
   return c;
+}
+
+std::vector<std::pair<int64_t, std::string>> step_checkpoints(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::vector<std::pair<int64_t, std::string>> found;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const std::string prefix = "step-", ext = ".safetensors";
+    if (name.rfind(prefix, 0) != 0 || name.size() <= prefix.size() + ext.size() ||
+        name.compare(name.size() - ext.size(), ext.size(), ext) != 0)
+      continue;
+    const std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - ext.size());
+    if (digits.size() > 18 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    found.push_back({std::stoll(digits), entry.path().string()});
+  }
+  std::sort(found.begin(), found.end(), std::greater<>());
+  return found;
+}
+
+Checkpoint load_newest_checkpoint(const std::string& dir, std::string& chosen) {
+  // step-N files, newest first, then last: a kill between writing a
+  // checkpoint's two files leaves that pair unloadable (the step check
+  // above), and the one before it is then the newest good state.
+  std::vector<std::pair<int64_t, std::string>> candidates = step_checkpoints(dir);
+  candidates.push_back({-1, (std::filesystem::path(dir) / "last.safetensors").string()});
+  std::string skipped;
+  for (const auto& [step, path] : candidates) {
+    try {
+      Checkpoint c = load_checkpoint(path);
+      if (!skipped.empty()) std::fprintf(stderr, "warning: skipped unloadable checkpoints:%s\n", skipped.c_str());
+      chosen = path;
+      return c;
+    } catch (const std::invalid_argument& e) {
+      skipped += std::string("\n  ") + e.what();
+    }
+  }
+  throw std::invalid_argument("--resume: no loadable checkpoint in " + dir + skipped);
 }
 
 }  // namespace hc

@@ -16,6 +16,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "app/config.h"
 #include "engine/tensor.h"
@@ -38,6 +40,14 @@ void save_checkpoint(const std::string& safetensors_path, const Checkpoint& ckpt
 // Accepts the .safetensors path (or the stem); throws std::invalid_argument
 // naming the file and the problem.
 Checkpoint load_checkpoint(const std::string& path);
+// The sidecar's fields from its JSON text (no tensors); `side_path` names it
+// in errors. (The fuzz harness calls this directly.)
+Checkpoint parse_sidecar(const std::string& text, const std::string& side_path);
+// The step-N checkpoints in `dir` as (N, path of the .safetensors), newest first.
+std::vector<std::pair<int64_t, std::string>> step_checkpoints(const std::string& dir);
+// For --resume: the newest checkpoint in `dir` that loads completely, trying
+// step-N (newest first) then last; its path goes to `chosen`.
+Checkpoint load_newest_checkpoint(const std::string& dir, std::string& chosen);
 // The sidecar path for a .safetensors path.
 std::string sidecar_of(const std::string& safetensors_path);
 

@@ -114,6 +114,7 @@ std::vector<Field> fields(RunConfig& c) {
       field("eval_every", c.eval_every, "steps between validations"),
       field("eval_segments", c.eval_segments, "segments per validation (0 = the whole split)"),
       field("checkpoint_every", c.checkpoint_every, "steps between checkpoints"),
+      field("keep_checkpoints", c.keep_checkpoints, "keep only the newest K step-N checkpoints (0 = keep all)"),
       field("seed", c.seed, "seed of initialisation, dropout and data order"),
       field("out_dir", c.out_dir, "where metrics and checkpoints go"),
       field("l0_coefficient", c.l0_coefficient, "prune: weight of the L0 penalty (expected open heads)"),
@@ -181,6 +182,16 @@ void RunConfig::validate() const {
   positive(accum, "accum");
   positive(eval_every, "eval_every");
   positive(checkpoint_every, "checkpoint_every");
+  check(batch <= (int64_t{1} << 20) && accum <= (int64_t{1} << 20), "config: batch and accum must be <= 2^20");
+  // The attention scores dominate activation memory: L layers of
+  // (B, H, T, S + N) probabilities, kept for backward. Beyond 2^38 floats
+  // (1 TiB) no machine runs it; refuse instead of failing in the allocator.
+  double scores = 0;
+  for (int64_t l = 0; l < model.layers; ++l)
+    scores += double(batch) * double(model.heads_in(l)) * double(model.seg_len) *
+              double(model.seg_len + model.mem_len + model.persist);
+  check(scores <= 0x1p38, "config: the attention scores of one step would hold " + std::to_string(scores) +
+                              " floats, beyond the limit of 2^38; lower batch, seg_len, mem_len or heads");
   check(tokenizer == "char" || tokenizer == "word",
         "config: tokenizer must be char or word, got '" + tokenizer + "'");
   check(optimizer == "adam" || optimizer == "lamb",
@@ -190,6 +201,7 @@ void RunConfig::validate() const {
   check(grad_clip >= 0, "config: grad_clip must be >= 0");
   check(min_count >= 1, "config: min_count must be >= 1");
   check(eval_segments >= 0, "config: eval_segments must be >= 0");
+  check(keep_checkpoints >= 0, "config: keep_checkpoints must be >= 0");
   check(l0_coefficient >= 0 && l0_warmup >= 0 && gate_lr_scale > 0,
         "config: need l0_coefficient >= 0, l0_warmup >= 0, gate_lr_scale > 0");
   check(target_heads >= 0 && target_fraction >= 0 && target_fraction <= 1,

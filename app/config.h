@@ -35,6 +35,7 @@ struct RunConfig {
   int64_t eval_every = 200;        // steps between validations
   int64_t eval_segments = 0;       // segments per validation; 0 = the whole split
   int64_t checkpoint_every = 500;  // steps between checkpoints
+  int64_t keep_checkpoints = 0;    // keep the newest K step-N checkpoints (0 = all)
   int64_t seed = 1;
   std::string out_dir = "runs/default";
 

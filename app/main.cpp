@@ -1,5 +1,6 @@
 // headcount: train, evaluate and sample from All-attention language models.
 // One binary, one subcommand per step of the pipeline (../shared/design.md).
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -98,6 +99,9 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   const std::string command = argv[1];
+  // A file-size limit (ulimit -f) must fail a write with EFBIG, which the
+  // writers report, not kill the process mid-checkpoint with SIGXFSZ.
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     FlagSpec own;
     const char* help = nullptr;

@@ -24,6 +24,8 @@
 // ramps from all heads down over l0_warmup steps. At the last step the gates
 // are read out exactly: the K heads with the largest log_alpha are kept
 // (logits raised to at least 0), the others closed, so compaction lands on K.
+#include <unistd.h>
+
 #include <atomic>
 #include <cmath>
 #include <csignal>
@@ -35,9 +37,11 @@
 #include "app/cli.h"
 #include "app/commands.h"
 #include "app/progress.h"
+#include "app/run_lock.h"
 #include "app/run.h"
 #include "autograd/optim.h"
 #include "data/batcher.h"
+#include "engine/safetensors.h"
 #include "models/pruning.h"
 
 namespace hc {
@@ -56,17 +60,27 @@ double scheduled_lr(const RunConfig& c, int64_t step) {
 }
 
 // On resume, forget metric lines of steps after the checkpoint (they will be
-// recomputed identically), so the file reads as one uninterrupted run.
+// recomputed identically), and a line cut short by a kill, so the file reads
+// as one uninterrupted run. Rewritten atomically: a kill here loses nothing.
 void truncate_metrics(const std::string& path, int64_t step) {
   std::ifstream in(path);
   if (!in) return;
   std::string line, kept;
   while (std::getline(in, line)) {
     const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.value("step", int64_t{0}) <= step) kept += line + "\n";
+    if (j.is_object() && j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() <= step)
+      kept += line + "\n";
   }
   in.close();
-  std::ofstream(path, std::ios::trunc) << kept;
+  safetensors::write_file_atomically(path, kept);
+}
+
+// Resident memory of this process in MiB (Linux /proc), for the soak record.
+double resident_mib() {
+  std::ifstream statm("/proc/self/statm");
+  double pages_total = 0, pages_resident = 0;
+  if (!(statm >> pages_total >> pages_resident)) return 0;
+  return pages_resident * double(::sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
 }
 
 }  // namespace
@@ -76,8 +90,14 @@ namespace {
 int run_training(const CommandLine& cl, bool prune) {
   RunConfig cfg = load_config(cl.config, cl.sets);
   namespace fs = std::filesystem;
-  fs::create_directories(cfg.out_dir);
-  const std::string out = cfg.out_dir, last = out + "/last.safetensors", vocab_path = out + "/vocab.txt";
+  std::error_code ec;
+  fs::create_directories(cfg.out_dir, ec);
+  if (ec || !fs::is_directory(cfg.out_dir))
+    throw std::runtime_error("cannot create out_dir " + cfg.out_dir + ": " + (ec ? ec.message() : "not a directory"));
+  const RunLock lock(cfg.out_dir);
+  remove_stale_temporaries(cfg.out_dir);
+  const std::string out = cfg.out_dir, vocab_path = out + "/vocab.txt";
+  std::string last = out + "/last.safetensors";
   const bool resume = cl.has("resume");
   // --stop-at N: checkpoint and stop after step N, as Ctrl-C would (for
   // time-sliced machines, and for the test that resuming is exact).
@@ -88,7 +108,7 @@ int run_training(const CommandLine& cl, bool prune) {
   Checkpoint ckpt, dense;
   std::unique_ptr<Tokenizer> saved_vocab;
   if (resume) {
-    ckpt = load_checkpoint(last);
+    ckpt = load_newest_checkpoint(out, last);
     saved_vocab = std::make_unique<Tokenizer>(Tokenizer::load(vocab_path));
   } else if (prune) {
     check(!cl.from.empty(), "headcount prune: --from DENSE_CHECKPOINT is required");
@@ -153,6 +173,7 @@ int run_training(const CommandLine& cl, bool prune) {
     best = ckpt.best_valid_loss;
     truncate_metrics(out + "/metrics.jsonl", step);
     std::fprintf(stderr, "resuming %s at step %lld\n", last.c_str(), static_cast<long long>(step));
+    last = out + "/last.safetensors";
   }
 
   int64_t saved_step = resume ? step : -1;
@@ -169,7 +190,12 @@ int run_training(const CommandLine& cl, bool prune) {
     c.tensors = parameter_tensors(model);
     for (const auto& [k, t] : opt.state()) c.tensors["optim." + k] = t;
     for (size_t l = 0; l < mem.layers.size(); ++l) c.tensors["memory." + std::to_string(l)] = mem.layers[l];
-    save_checkpoint(out + "/" + name + ".safetensors", c);
+    try {
+      save_checkpoint(out + "/" + name + ".safetensors", c);
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error(std::string(e.what()) + "; checkpoint " + name + " of step " + std::to_string(step) +
+                               " not written, the previous checkpoints in " + out + " are intact");
+    }
   };
 
   std::fprintf(stderr, "model: %lld parameters (%lld without the embedding and position table), vocabulary %lld\n",
@@ -251,7 +277,7 @@ int run_training(const CommandLine& cl, bool prune) {
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     nlohmann::json m = {{"step", step}, {"loss", loss}, {"lr", lr}, {"grad_norm", norm},
-                        {"tok_s", tokens_per_step / seconds}};
+                        {"tok_s", tokens_per_step / seconds}, {"rss_mib", resident_mib()}};
     if (prune) {
       // Per-head P(open) per layer, the sampled sparsity, and the heads the
       // deterministic gates keep: what `headcount compact` would keep now.
@@ -284,11 +310,18 @@ int run_training(const CommandLine& cl, bool prune) {
       }
     }
     metrics << m.dump() << "\n" << std::flush;
+    if (!metrics) throw std::runtime_error(out + "/metrics.jsonl: write failed (disk full?); the last checkpoint is " + last);
     if (step == stop_at) g_stop = true;
     if (step % cfg.checkpoint_every == 0 || step == cfg.steps || g_stop) {
       checkpoint("step-" + std::to_string(step));
       checkpoint("last");
       saved_step = step;
+      // Only after the new pair is on disk; last and best are never removed.
+      const auto steps_saved = step_checkpoints(out);
+      for (size_t i = static_cast<size_t>(cfg.keep_checkpoints); cfg.keep_checkpoints > 0 && i < steps_saved.size(); ++i) {
+        std::filesystem::remove(steps_saved[i].second, ec);
+        std::filesystem::remove(sidecar_of(steps_saved[i].second), ec);
+      }
     }
   }
   bar.finish();

@@ -54,6 +54,9 @@ Tokenizer Tokenizer::build(Kind kind, const std::string& train, int64_t min_coun
       if (n >= min_count && w != "<unk>") kept.push_back({w, n});
     // Most frequent first; the map already ordered ties by bytes, and the sort is stable.
     std::stable_sort(kept.begin(), kept.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    if (static_cast<int64_t>(kept.size()) >= kMaxVocab)
+      throw std::invalid_argument("word vocabulary: " + std::to_string(kept.size() + 1) + " words exceed the limit of " +
+                                  std::to_string(kMaxVocab) + "; raise min_count");
     for (const auto& [w, n] : kept) t.tokens_.push_back(w);
   }
   t.index();
@@ -102,8 +105,15 @@ void Tokenizer::save(const std::string& path) const {
 }
 
 Tokenizer Tokenizer::load(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) throw std::invalid_argument("vocabulary " + path + ": cannot open");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse(text.str(), path);
+}
+
+Tokenizer Tokenizer::parse(const std::string& text, const std::string& path) {
+  std::istringstream in(text);
   std::string header;
   std::getline(in, header);
   Tokenizer t;
@@ -115,6 +125,8 @@ Tokenizer Tokenizer::load(const std::string& path) {
   while (std::getline(in, line)) {
     ++line_no;
     const std::string where = "vocabulary " + path + " line " + std::to_string(line_no) + ": ";
+    if (t.size() >= kMaxVocab)
+      throw std::invalid_argument(where + "more than " + std::to_string(kMaxVocab) + " tokens, the limit");
     if (t.tokens_.empty()) {
       if (line != "<unk>") throw std::invalid_argument(where + "the first token must be <unk>");
       t.tokens_.push_back(line);

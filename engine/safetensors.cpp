@@ -20,6 +20,8 @@ using json = nlohmann::json;
 // A header is a few kilobytes per thousand tensors; anything beyond this is
 // a corrupt or hostile length field, refused before allocating for it.
 constexpr uint64_t kMaxHeader = 100u << 20;
+// No real tensor has a dimension of 2^40; a larger one is corrupt.
+constexpr uint64_t kMaxDim = uint64_t{1} << 40;
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw std::runtime_error("safetensors " + path + ": " + what);
@@ -108,19 +110,25 @@ File load(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, "cannot open");
   in.seekg(0, std::ios::end);
-  const uint64_t size = static_cast<uint64_t>(in.tellg());
+  const std::streamoff size = in.tellg();
+  if (size < 0) fail(path, "cannot read (is it a directory?)");
+  std::string bytes(static_cast<size_t>(size), '\0');
   in.seekg(0);
+  in.read(bytes.data(), size);
+  if (!in) fail(path, "read failed");
+  return parse(bytes, path);
+}
+
+File parse(const std::string& bytes, const std::string& path) {
+  const uint64_t size = bytes.size();
   if (size < 8) fail(path, "file too short (" + std::to_string(size) + " bytes) for the 8-byte header length");
-  unsigned char len_bytes[8];
-  in.read(reinterpret_cast<char*>(len_bytes), 8);
   uint64_t header_len = 0;
-  for (int i = 0; i < 8; ++i) header_len |= static_cast<uint64_t>(len_bytes[i]) << (8 * i);
+  for (int i = 0; i < 8; ++i) header_len |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);
   if (header_len > size - 8)
     fail(path, "header length " + std::to_string(header_len) + " exceeds the file (" +
                    std::to_string(size) + " bytes): truncated or corrupt");
   if (header_len > kMaxHeader) fail(path, "header length " + std::to_string(header_len) + " is implausibly large");
-  std::string text(header_len, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(header_len));
+  const std::string text = bytes.substr(8, header_len);
   const json header = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (header.is_discarded()) fail(path, "header is not valid JSON");
   if (!header.is_object()) fail(path, "header is not a JSON object");
@@ -153,6 +161,9 @@ File load(const std::string& path) {
     for (const json& d : entry["shape"]) {
       if (!d.is_number_unsigned()) fail(path, where + "shape must be a list of non-negative integers");
       const uint64_t v = d.get<uint64_t>();
+      // Bounded before anything multiplies it (a zero elsewhere in the
+      // shape would let any size through the file-size check below).
+      if (v > kMaxDim) fail(path, where + "dimension " + std::to_string(v) + " is implausibly large");
       if (v != 0 && numel > data_size / v) fail(path, where + "shape " + entry["shape"].dump() + " is larger than the file");
       numel *= v;
       shape.push_back(static_cast<int64_t>(v));
@@ -169,9 +180,7 @@ File load(const std::string& path) {
       fail(path, where + "byte size " + std::to_string(end - begin) + " does not match shape " +
                      shape_str(shape) + " of " + dname);
     Tensor t = Tensor::empty(shape, dtype);
-    in.seekg(static_cast<std::streamoff>(data_start + begin));
-    in.read(static_cast<char*>(t.raw()), static_cast<std::streamsize>(end - begin));
-    if (!in) fail(path, where + "read failed");
+    if (end > begin) std::memcpy(t.raw(), bytes.data() + data_start + begin, end - begin);
     spans.push_back({begin, end, name});
     file.tensors.emplace(name, std::move(t));
   }

@@ -33,6 +33,9 @@ void save(const std::string& path, const std::map<std::string, Tensor>& tensors,
 // a size that does not match the shape, ...) throws std::runtime_error with a
 // message naming the file, the problem and, where there is one, the tensor.
 File load(const std::string& path);
+// The same for bytes already in memory; `path` only names them in errors.
+// (The fuzz harness calls this directly.)
+File parse(const std::string& bytes, const std::string& path);
 
 // Write `bytes` to `path` atomically (temporary file, fsync, rename, fsync of
 // the directory). Shared with the checkpoint's JSON sidecar.

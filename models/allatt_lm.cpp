@@ -22,6 +22,20 @@ void AllAttConfig::validate() const {
         "config: heads_per_layer has " + std::to_string(heads_per_layer.size()) +
             " entries for " + std::to_string(layers) + " layers");
   for (int64_t h : heads_per_layer) check(h >= 0, "config: heads_per_layer entries must be >= 0");
+  // Sizes are bounded before anything is allocated, so an absurd config (or
+  // the sidecar of a shared checkpoint) is refused with its numbers rather
+  // than by the allocator. No dimension of a real model is near 2^20, and
+  // 2^34 parameters are 64 GiB of float32 before gradients and moments.
+  const int64_t max_dim = int64_t{1} << 20;
+  for (auto [v, name] : {std::pair{layers, "layers"}, {d_model, "d_model"}, {d_head, "d_head"}, {persist, "persist"},
+                         {seg_len, "seg_len"}, {mem_len, "mem_len"}, {max_len, "max_len"}, {heads, "heads"}})
+    check(v <= max_dim, std::string("config: ") + name + " = " + std::to_string(v) + " exceeds the limit of " +
+                            std::to_string(max_dim));
+  for (int64_t h : heads_per_layer) check(h <= max_dim, "config: a heads_per_layer entry exceeds the limit");
+  double params = double(vocab + max_len) * double(d_model);
+  for (int64_t l = 0; l < layers; ++l)
+    params += double(heads_in(l)) * double(d_head) * (5.0 * double(d_model) + 2.0 * double(persist) + 2.0);
+  check(params <= 0x1p34, "config: " + std::to_string(params) + " parameters exceed the limit of 2^34");
   for (double p : {dropout_word, dropout_embed, dropout_pos, dropout_attn, dropout_residual,
                    dropout_proj, dropout_output})
     check(p >= 0 && p < 1, "config: every dropout must be in [0, 1)");

@@ -14,23 +14,6 @@ using nlohmann::json;
 
 namespace {
 
-// A corpus with a few kilobytes of text in train, valid and test.
-std::string write_corpus(const test::TempDir& dir) {
-  const std::string c = dir.file("corpus");
-  std::filesystem::create_directories(c);
-  std::string text;
-  for (int i = 0; i < 300; ++i) text += "the whale " + std::to_string(i % 17) + " swam on and on.\n";
-  for (const char* s : {"train", "valid", "test"}) std::ofstream(c + "/" + s + ".txt") << text;
-  return c;
-}
-
-// A tiny model trained on it for a few steps.
-std::string tiny(const std::string& corpus, const std::string& out, int steps = 12) {
-  return "--config " HEADCOUNT_SOURCE_DIR "/configs/moby-char-tiny.json --set corpus=" + corpus +
-         " --set out_dir=" + out + " --set steps=" + std::to_string(steps) +
-         " --set eval_every=4 --set checkpoint_every=4 --set eval_segments=2 --threads 2";
-}
-
 std::vector<json> metrics(const std::string& path) {
   std::vector<json> out;
   std::ifstream in(path);
@@ -51,12 +34,12 @@ void expect_refusal(const std::string& args, const std::string& words) {
 
 TEST_CASE("cli: interrupted and resumed training repeats the uninterrupted run bit for bit") {
   test::TempDir dir;
-  const std::string corpus = write_corpus(dir);
+  const std::string corpus = test::write_tiny_corpus(dir);
   std::string out;
-  REQUIRE(test::run_headcount("train " + tiny(corpus, dir.file("whole")), out) == 0);
-  CHECK(test::run_headcount("train " + tiny(corpus, dir.file("split")) + " --stop-at 6", out) == 130);
+  REQUIRE(test::run_headcount("train " + test::tiny_training(corpus, dir.file("whole")), out) == 0);
+  CHECK(test::run_headcount("train " + test::tiny_training(corpus, dir.file("split")) + " --stop-at 6", out) == 130);
   CHECK(out.find("interrupted at step 6") != std::string::npos);
-  REQUIRE(test::run_headcount("train " + tiny(corpus, dir.file("split")) + " --resume", out) == 0);
+  REQUIRE(test::run_headcount("train " + test::tiny_training(corpus, dir.file("split")) + " --resume", out) == 0);
   const auto a = metrics(dir.file("whole/metrics.jsonl")), b = metrics(dir.file("split/metrics.jsonl"));
   REQUIRE(a.size() == 12);
   REQUIRE(b.size() == 12);
@@ -77,15 +60,15 @@ TEST_CASE("cli: interrupted and resumed training repeats the uninterrupted run b
 
 TEST_CASE("cli: bad input is refused with exit status 2 and a message naming it") {
   test::TempDir dir;
-  const std::string corpus = write_corpus(dir);
+  const std::string corpus = test::write_tiny_corpus(dir);
   std::string out;
-  REQUIRE(test::run_headcount("train " + tiny(corpus, dir.file("run"), 4), out) == 0);
+  REQUIRE(test::run_headcount("train " + test::tiny_training(corpus, dir.file("run"), 4), out) == 0);
   const std::string ckpt = dir.file("run/last.safetensors");
 
   SUBCASE("config") {
-    expect_refusal("train " + tiny(corpus, dir.file("x")) + " --set heads_count=3", "unknown config key 'heads_count'");
-    expect_refusal("train " + tiny(corpus, dir.file("x")) + " --set layers=two", "config key 'layers': expected an integer");
-    expect_refusal("train " + tiny(corpus, dir.file("x")) + " --set seg_len=60 --set mem_len=60",
+    expect_refusal("train " + test::tiny_training(corpus, dir.file("x")) + " --set heads_count=3", "unknown config key 'heads_count'");
+    expect_refusal("train " + test::tiny_training(corpus, dir.file("x")) + " --set layers=two", "config key 'layers': expected an integer");
+    expect_refusal("train " + test::tiny_training(corpus, dir.file("x")) + " --set seg_len=60 --set mem_len=60",
                    "exceeds max_len");
     std::ofstream(dir.file("bad.json")) << "{\"layers\": 2,";
     expect_refusal("train --config " + dir.file("bad.json"), "not valid JSON");
@@ -94,13 +77,13 @@ TEST_CASE("cli: bad input is refused with exit status 2 and a message naming it"
     expect_refusal("fly", "unknown command 'fly'");
   }
   SUBCASE("corpus") {
-    expect_refusal("train " + tiny(dir.file("nowhere"), dir.file("x")), "is not a directory");
+    expect_refusal("train " + test::tiny_training(dir.file("nowhere"), dir.file("x")), "is not a directory");
     std::filesystem::create_directories(dir.file("empty"));
     for (const char* s : {"train", "valid", "test"}) std::ofstream(dir.file("empty/") + s + ".txt");
-    expect_refusal("train " + tiny(dir.file("empty"), dir.file("x")), "train.txt is empty");
+    expect_refusal("train " + test::tiny_training(dir.file("empty"), dir.file("x")), "train.txt is empty");
     std::filesystem::create_directories(dir.file("small"));
     for (const char* s : {"train", "valid", "test"}) std::ofstream(dir.file("small/") + s + ".txt") << "a few words\n";
-    expect_refusal("train " + tiny(dir.file("small"), dir.file("x")), "fewer than one batch");
+    expect_refusal("train " + test::tiny_training(dir.file("small"), dir.file("x")), "fewer than one batch");
   }
   SUBCASE("checkpoint") {
     expect_refusal("eval --from " + dir.file("nothing.safetensors"), "cannot open the sidecar");
@@ -122,10 +105,10 @@ TEST_CASE("cli: bad input is refused with exit status 2 and a message naming it"
 
 TEST_CASE("cli: a NaN loss stops training and leaves the last good checkpoint") {
   test::TempDir dir;
-  const std::string corpus = write_corpus(dir);
+  const std::string corpus = test::write_tiny_corpus(dir);
   std::string out;
   // A learning rate of 1e30 sends the weights to infinity within a few steps.
-  const int rc = test::run_headcount("train " + tiny(corpus, dir.file("run"), 40) + " --set lr=1e30 --set min_lr=1e30", out);
+  const int rc = test::run_headcount("train " + test::tiny_training(corpus, dir.file("run"), 40) + " --set lr=1e30 --set min_lr=1e30", out);
   CAPTURE(out);
   CHECK(rc == 1);
   CHECK(out.find("NaN/Inf") != std::string::npos);
@@ -137,11 +120,11 @@ TEST_CASE("cli: a NaN loss stops training and leaves the last good checkpoint") 
 
 TEST_CASE("cli: prune a dense checkpoint, compact it, and both evaluate to the same loss") {
   test::TempDir dir;
-  const std::string corpus = write_corpus(dir);
+  const std::string corpus = test::write_tiny_corpus(dir);
   std::string out;
-  REQUIRE(test::run_headcount("train " + tiny(corpus, dir.file("dense"), 8), out) == 0);
+  REQUIRE(test::run_headcount("train " + test::tiny_training(corpus, dir.file("dense"), 8), out) == 0);
   // A strong penalty with fast gates closes heads within a few dozen steps.
-  REQUIRE(test::run_headcount("prune --from " + dir.file("dense/last.safetensors") + " " + tiny(corpus, dir.file("pruned"), 40) +
+  REQUIRE(test::run_headcount("prune --from " + dir.file("dense/last.safetensors") + " " + test::tiny_training(corpus, dir.file("pruned"), 40) +
                                   " --set l0_coefficient=1 --set l0_warmup=5 --set lr=3e-3 --set min_lr=3e-3"
                                   " --set gate_lr_scale=30",
                               out) == 0);
@@ -165,18 +148,18 @@ TEST_CASE("cli: prune a dense checkpoint, compact it, and both evaluate to the s
   CHECK(loss_of(small_eval) == doctest::Approx(loss_of(gated_eval)).epsilon(1e-5));
   expect_refusal("compact --from " + dir.file("dense/last.safetensors") + " --out " + dir.file("x.safetensors"),
                  "has no gates");
-  expect_refusal("prune " + tiny(corpus, dir.file("p2")), "--from DENSE_CHECKPOINT is required");
+  expect_refusal("prune " + test::tiny_training(corpus, dir.file("p2")), "--from DENSE_CHECKPOINT is required");
 }
 
 TEST_CASE("cli: target mode ends at exactly the requested number of heads") {
   test::TempDir dir;
-  const std::string corpus = write_corpus(dir);
+  const std::string corpus = test::write_tiny_corpus(dir);
   std::string out;
-  REQUIRE(test::run_headcount("train " + tiny(corpus, dir.file("dense"), 8), out) == 0);
+  REQUIRE(test::run_headcount("train " + test::tiny_training(corpus, dir.file("dense"), 8), out) == 0);
   for (int target : {1, 3}) {
     CAPTURE(target);
     const std::string run = dir.file("t" + std::to_string(target));
-    REQUIRE(test::run_headcount("prune --from " + dir.file("dense/last.safetensors") + " " + tiny(corpus, run, 20) +
+    REQUIRE(test::run_headcount("prune --from " + dir.file("dense/last.safetensors") + " " + test::tiny_training(corpus, run, 20) +
                                     " --set target_heads=" + std::to_string(target) +
                                     " --set l0_coefficient=2 --set l0_warmup=10 --set gate_lr_scale=30",
                                 out) == 0);
@@ -186,7 +169,7 @@ TEST_CASE("cli: target mode ends at exactly the requested number of heads") {
     REQUIRE(test::run_headcount("compact --from " + run + "/last.safetensors --out " + run + "/small.safetensors", out) == 0);
     CHECK(out.find("heads                                     4              " + std::to_string(target)) != std::string::npos);
   }
-  expect_refusal("prune --from " + dir.file("dense/last.safetensors") + " " + tiny(corpus, dir.file("x")) +
+  expect_refusal("prune --from " + dir.file("dense/last.safetensors") + " " + test::tiny_training(corpus, dir.file("x")) +
                      " --set target_heads=9",
                  "target of 9 heads, the model has 4");
 }

@@ -128,13 +128,9 @@ TEST_CASE("cuda backend") {
 
   SUBCASE("training on the GPU resumes bit for bit") {
     test::TempDir dir;
-    std::filesystem::create_directories(dir.file("corpus"));
-    std::string text;
-    for (int i = 0; i < 300; ++i) text += "the whale " + std::to_string(i % 17) + " swam on and on.\n";
-    for (const char* s : {"train", "valid", "test"}) std::ofstream(dir.file("corpus/") + s + ".txt") << text;
+    const std::string corpus = test::write_tiny_corpus(dir);
     auto args = [&](const std::string& out) {
-      return "train --device cuda --config " HEADCOUNT_SOURCE_DIR "/configs/moby-char-tiny.json --set corpus=" +
-             dir.file("corpus") + " --set out_dir=" + out + " --set steps=10 --set eval_every=5 --set checkpoint_every=5";
+      return "train --device cuda " + test::tiny_training(corpus, out, 10);
     };
     std::string out;
     REQUIRE(test::run_headcount(args(dir.file("a")), out) == 0);

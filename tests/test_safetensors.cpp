@@ -127,6 +127,14 @@ TEST_CASE("safetensors: broken files are rejected with a message that names the 
     expect_error(write_raw(dir, R"({"x":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8),
                  "non-negative integers");
   }
+  SUBCASE("a shape that claims more than the file holds") {
+    expect_error(write_raw(dir, R"({"x":{"dtype":"F32","shape":[1073741824,1073741824],"data_offsets":[0,8]}})", 8),
+                 "larger than the file");
+    // A zero elsewhere would let any size through the product: each
+    // dimension is bounded on its own, before Tensor::empty sees it.
+    expect_error(write_raw(dir, R"({"x":{"dtype":"F32","shape":[0,18446744073709551615],"data_offsets":[0,0]}})", 0),
+                 "implausibly large");
+  }
   SUBCASE("offsets out of range") {
     expect_error(write_raw(dir, R"({"x":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8),
                  "past the data region");

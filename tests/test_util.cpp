@@ -1,9 +1,14 @@
 #include "tests/test_util.h"
 
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <stdexcept>
 
@@ -47,6 +52,31 @@ int run_python(const std::string& script, const std::string& args, std::string& 
 
 int run_headcount(const std::string& args, std::string& output) {
   return run(std::string(HEADCOUNT_BINARY) + " " + args + " 2>&1 </dev/null", output);
+}
+
+pid_t spawn_headcount(const std::string& args, const std::string& log) {
+  // exec: the pid is headcount's own, so a kill reaches it and not a shell.
+  const std::string cmd = "exec " + std::string(HEADCOUNT_BINARY) + " " + args + " >" + log + " 2>&1 </dev/null";
+  const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
+  pid_t pid = 0;
+  if (::posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char* const*>(argv), environ) != 0)
+    throw std::runtime_error("cannot start " + cmd);
+  return pid;
+}
+
+std::string write_tiny_corpus(const TempDir& dir) {
+  const std::string c = dir.file("corpus");
+  std::filesystem::create_directories(c);
+  std::string text;
+  for (int i = 0; i < 300; ++i) text += "the whale " + std::to_string(i % 17) + " swam on and on.\n";
+  for (const char* s : {"train", "valid", "test"}) std::ofstream(c + "/" + s + ".txt") << text;
+  return c;
+}
+
+std::string tiny_training(const std::string& corpus, const std::string& out, int steps) {
+  return "--config " HEADCOUNT_SOURCE_DIR "/configs/moby-char-tiny.json --set corpus=" + corpus +
+         " --set out_dir=" + out + " --set steps=" + std::to_string(steps) +
+         " --set eval_every=4 --set checkpoint_every=4 --set eval_segments=2 --threads 2";
 }
 
 }  // namespace hc::test

@@ -2,6 +2,8 @@
 // references with Debian's PyTorch.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 
 namespace hc::test {
@@ -25,5 +27,23 @@ bool python_has(const std::string& module);
 int run_python(const std::string& script, const std::string& args, std::string& output);
 // Run the headcount binary with `args`; returns its exit status, output in `output`.
 int run_headcount(const std::string& args, std::string& output);
+
+// Start the headcount binary with `args` in the background, its stdout and
+// stderr going to `log`; returns its pid (the caller waits for it).
+pid_t spawn_headcount(const std::string& args, const std::string& log);
+
+// True in the sanitizer build (make test-sanitize), where a few long cases
+// run smaller and say so.
+#ifdef HEADCOUNT_SANITIZE
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
+// A corpus of a few kilobytes (train = valid = test) in dir/corpus; returns its path.
+std::string write_tiny_corpus(const TempDir& dir);
+// Arguments for `headcount train` of configs/moby-char-tiny.json on `corpus`
+// into `out` for `steps` steps (evaluation and checkpoints every 4).
+std::string tiny_training(const std::string& corpus, const std::string& out, int steps = 12);
 
 }  // namespace hc::test
