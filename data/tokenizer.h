@@ -30,12 +30,14 @@ class Tokenizer {
   // Build the vocabulary from training text.
   static Tokenizer build(Kind kind, const std::string& train_text, int64_t min_count = 1);
   static Tokenizer load(const std::string& path);  // throws naming the file and line
-  // The same for a vocabulary file's text; `path` only names it in errors.
-  static Tokenizer parse(const std::string& text, const std::string& path);
   // 16.7 million tokens: far beyond any corpus here (WikiText-103 has
   // 267,735), and a (V,C) embedding of that size is already gigabytes. A
   // larger vocabulary is refused before it is allocated.
   static constexpr int64_t kMaxVocab = int64_t{1} << 24;
+  // The same for a vocabulary file's text; `path` only names it in errors.
+  // (max_tokens is lowered only by the test of the limit.)
+  static Tokenizer parse(const std::string& text, const std::string& path, int64_t max_tokens = kMaxVocab);
+  std::string text() const;  // what save() writes
   void save(const std::string& path) const;        // atomic write
 
   std::vector<int64_t> encode(const std::string& text) const;

@@ -83,6 +83,11 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
 
 void save(const std::string& path, const std::map<std::string, Tensor>& tensors,
           const std::map<std::string, std::string>& metadata) {
+  write_file_atomically(path, serialize(tensors, metadata, path));
+}
+
+std::string serialize(const std::map<std::string, Tensor>& tensors,
+                      const std::map<std::string, std::string>& metadata, const std::string& path) {
   json header = json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t offset = 0;
@@ -103,7 +108,7 @@ void save(const std::string& path, const std::map<std::string, Tensor>& tensors,
   for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
   bytes += text;
   for (const Tensor& t : host) bytes.append(static_cast<const char*>(t.raw()), t.nbytes());
-  write_file_atomically(path, bytes);
+  return bytes;
 }
 
 File load(const std::string& path) {

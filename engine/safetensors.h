@@ -28,6 +28,10 @@ struct File {
 void save(const std::string& path, const std::map<std::string, Tensor>& tensors,
           const std::map<std::string, std::string>& metadata = {});
 
+// The bytes that save() writes; `path` only names them in errors.
+std::string serialize(const std::map<std::string, Tensor>& tensors,
+                      const std::map<std::string, std::string>& metadata, const std::string& path);
+
 // Read and validate a whole file. Every defect (truncation, a header that is
 // not JSON, an unknown dtype, offsets outside the data, overlapping tensors,
 // a size that does not match the shape, ...) throws std::runtime_error with a

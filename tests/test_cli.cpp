@@ -74,6 +74,9 @@ TEST_CASE("cli: bad input is refused with exit status 2 and a message naming it"
     expect_refusal("train --config " + dir.file("bad.json"), "not valid JSON");
     expect_refusal("train --config " + dir.file("none.json"), "cannot open");
     expect_refusal("train --bogus", "unknown argument '--bogus'");
+    // Bytes that are not UTF-8 could not be saved in the JSON sidecar (found by fuzz_config).
+    expect_refusal("train " + test::tiny_training(corpus, dir.file("x")) + " --set out_dir=$(printf '\\377')",
+                   "config key 'out_dir': expected UTF-8 text");
     expect_refusal("fly", "unknown command 'fly'");
   }
   SUBCASE("corpus") {

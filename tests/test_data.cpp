@@ -34,6 +34,12 @@ TEST_CASE("word tokenizer: <eos> per line, min_count, frequency order") {
   const std::vector<int64_t> ids = t.encode("the cat sat\n");
   CHECK(ids == std::vector<int64_t>{2, 0, 3, 1});
   CHECK(t.decode(ids) == "the <unk> sat\n");
+  // One line: <eos> is seen once, below min_count, and still kept, or line
+  // ends would decode as <unk> (found by fuzz_corpus).
+  const Tokenizer one = Tokenizer::build(Tokenizer::Kind::Word, "th", 2);
+  REQUIRE(one.size() == 2);
+  CHECK(one.token(1) == "<eos>");
+  CHECK(one.encode(one.decode(one.encode("th"))) == one.encode("th"));
 }
 
 TEST_CASE("vocabulary files: round trip, and malformed files rejected with the line") {

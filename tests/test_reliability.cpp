@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "app/checkpoint.h"
+#include "data/tokenizer.h"
 #include "engine/safetensors.h"
 #include "tests/test_util.h"
 
@@ -56,9 +57,9 @@ double median(std::vector<double> v) {
 
 TEST_CASE("reliability: kill -9 at random moments; the newest checkpoint always loads and the resumed run is bit-identical") {
   // Sanitized binaries run ~10x slower: fewer kills and steps, longer waits.
-  const int kills = test::kSanitized ? 10 : 50, steps = test::kSanitized ? 300 : 1500;
-  const int max_wait_ms = test::kSanitized ? 1500 : 150;
-  if (test::kSanitized) MESSAGE("sanitizer build: 10 kills over 300 steps instead of 50 over 1500");
+  const int kills = test::kSanitized ? 10 : 50, steps = test::kSanitized ? 600 : 1500;
+  const int max_wait_ms = test::kSanitized ? 1000 : 150;
+  if (test::kSanitized) MESSAGE("sanitizer build: 10 kills over 600 steps instead of 50 over 1500");
   test::TempDir dir;
   const std::string corpus = test::write_tiny_corpus(dir);
   // A checkpoint after every step, so a good share of the kills land inside a write.
@@ -117,7 +118,9 @@ TEST_CASE("reliability: kill -9 at random moments; the newest checkpoint always 
   const safetensors::File fa = safetensors::load(dir.file("whole/last.safetensors"));
   const safetensors::File fb = safetensors::load(out + "/last.safetensors");
   REQUIRE(fa.tensors.size() == fb.tensors.size());
-  for (const auto& [name, t] : fa.tensors) {
+  for (const auto& entry : fa.tensors) {
+    const std::string& name = entry.first;
+    const Tensor& t = entry.second;
     CAPTURE(name);
     const Tensor& u = fb.tensors.at(name);
     REQUIRE(u.nbytes() == t.nbytes());
@@ -241,4 +244,29 @@ TEST_CASE("reliability: soak: thousands of steps without memory growth or slowdo
   if (!test::kSanitized) CHECK(rss_max - rss_warm <= 4.0);
   // Medians of 2000-step windows; the bound leaves room for a noisy VM, not for a leak-driven slowdown.
   CHECK(median(late) >= 0.6 * median(early));
+}
+
+TEST_CASE("reliability: sizes from untrusted input are refused with a message before anything is allocated") {
+  test::TempDir dir;
+  const std::string corpus = test::write_tiny_corpus(dir);
+  std::string log;
+  auto refused = [&](const std::string& sets, const std::string& words) {
+    CAPTURE(sets);
+    CHECK(test::run_headcount("train " + test::tiny_training(corpus, dir.file("x")) + " " + sets, log) == 2);
+    CAPTURE(log);
+    CHECK(log.find(words) != std::string::npos);
+  };
+  refused("--set d_model=100000000", "d_model = 100000000 exceeds the limit");
+  refused("--set layers=1000000 --set d_model=100000", "parameters exceed the limit of 2^34");
+  refused("--set batch=100000 --set seg_len=4096 --set mem_len=4096 --set max_len=8192", "beyond the limit of 2^38");
+  refused("--set batch=2000000", "batch and accum must be <= 2^20");
+
+  // A vocabulary longer than the limit stops at the limit (lowered here to
+  // 1000 so the file stays small), not after reading the whole file.
+  std::string text = "headcount-vocab word\n<unk>\n";
+  for (int i = 0; i < 1500; ++i) text += "w" + std::to_string(i) + "\n";
+  CHECK_THROWS_WITH_AS(Tokenizer::parse(text, "big.txt", 1000), doctest::Contains("line 1002: more than 1000 tokens"),
+                       std::invalid_argument);
+  CHECK(Tokenizer::parse(text, "big.txt", 2000).size() == 1501);
+  CHECK(Tokenizer::kMaxVocab == (int64_t{1} << 24));
 }

@@ -61,7 +61,8 @@ TEST_CASE("safetensors: round trip of F32, F64, I64, empty tensors and metadata"
   const safetensors::File f = safetensors::load(dir.file("x.safetensors"));
   CHECK(f.metadata == meta);
   REQUIRE(f.tensors.size() == tensors.size());
-  for (const auto& [name, t] : tensors) {
+  for (const auto& [tensor_name, t] : tensors) {
+    const std::string& name = tensor_name;  // clang 14 cannot capture a structured binding
     CAPTURE(name);
     const Tensor& back = f.tensors.at(name);
     CHECK(back.dtype() == t.dtype());
@@ -83,7 +84,8 @@ TEST_CASE("safetensors: an independent NumPy reader reads our files") {
   REQUIRE(test::run_python("safetensors_np.py", dir.file("x.safetensors"), out) == 0);
   const nlohmann::json j = nlohmann::json::parse(out);
   CHECK(j["metadata"]["k"] == "v");
-  for (const auto& [name, t] : tensors) {
+  for (const auto& [tensor_name, t] : tensors) {
+    const std::string& name = tensor_name;  // clang 14 cannot capture a structured binding
     CAPTURE(name);
     const auto& e = j["tensors"][name];
     CHECK(e["dtype"] == dtype_name(t.dtype()));

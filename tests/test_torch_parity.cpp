@@ -83,7 +83,8 @@ TEST_CASE("torch parity: matmul, layernorm, masked softmax, cross-entropy") {
   for (const Check& c : checks) {
     CAPTURE(c.name);
     CHECK(test::max_rel_diff(ours[c.name].first, theirs[c.name]["y"].get<std::vector<double>>()) <= 1e-5);
-    for (const auto& [k, g] : ours[c.name].second) {
+    for (const auto& [key, g] : ours[c.name].second) {
+      const std::string& k = key;  // clang 14 cannot capture a structured binding
       CAPTURE(k);
       CHECK(test::max_rel_diff(g, theirs[c.name]["grads"][k].get<std::vector<double>>()) <= 1e-5);
     }
