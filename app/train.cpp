@@ -134,11 +134,9 @@ int run_training(const CommandLine& cl, bool prune) {
     model.add_gates(cfg.gate_init);  // values come from the checkpoint below
   }
   const std::vector<Variable> params = model.parameters();
-  std::vector<Variable> weights;
-  for (const AllAttLayer& layer : model.layers())
-    for (const Variable& p : layer.parameters()) weights.push_back(p);
-  weights.push_back(model.embed);
-  weights.push_back(model.pos);
+  std::vector<Variable> weights;  // everything but the gates
+  for (const Variable& p : model.parameters())
+    if (p.name().find(".gate.") == std::string::npos) weights.push_back(p);
   OptimizerConfig ocfg{cfg.optimizer, cfg.beta1, cfg.beta2, cfg.eps, cfg.bias_correction};
   Optimizer opt({ParamGroup{weights, 1.0, cfg.weight_decay}, ParamGroup{model.gate_logits(), cfg.gate_lr_scale, 0.0}},
                 ocfg);

@@ -31,6 +31,7 @@ AllAttLayer::AllAttLayer(const std::string& p, AllAttLayerShape s, DType dt, Dev
 
 std::vector<Variable> AllAttLayer::parameters() const {
   if (shape_.H == 0) return {out_b};  // a layer with every head removed
+  if (shape_.N == 0) return {norm_w, norm_b, q_w, k_w, v_w, r_w, u_bias, v_bias, out_w, out_b};  // the TXL baseline
   return {norm_w, norm_b, q_w, k_w, v_w, r_w, u_bias, v_bias, persist_k, persist_v, out_w, out_b};
 }
 
@@ -73,20 +74,24 @@ Variable AllAttLayer::forward(const Variable& x, const Tensor& mem, const Variab
   const Variable position = rel_shift(reshape(bmm(q_v, r_h, false, true), {H * B, T, S}));
   const Variable ctx_logits = scale(add(content, position), 1.0 / std::sqrt(double(D)));
   // Persistent logits use the raw query: q · (sqrt(D) k_p) / sqrt(D) = q · k_p.
-  const Variable pers_logits = reshape(bmm(q_raw, persist_k, false, true), {H * B, T, N});
+  // (N = 0, the TXL baseline, attends to the context alone.)
+  const Variable logits = N == 0 ? ctx_logits
+                                 : concat({ctx_logits, reshape(bmm(q_raw, persist_k, false, true), {H * B, T, N})}, 2);
 
   // One softmax over [context ; persistent] columns. Query i sees context
   // columns i..i+M (itself and the M tokens before it: the same-length mask)
   // and every persistent vector.
-  Variable probs = masked_softmax(concat({ctx_logits, pers_logits}, 2),
-                                  BandMask{T, S, 0, M});                 // (H*B,T,S+N)
+  Variable probs = masked_softmax(logits, BandMask{T, S, 0, M});          // (H*B,T,S+N)
   probs = dropout(probs, drop.attn, rng.next(probs.numel()), training);
 
   // Weighted sum over [values ; sqrt(N) persistent values].
-  const Variable out_ctx = bmm(slice(probs, 2, 0, S), v_h);               // (H*B,T,D)
-  const Variable p_pers = reshape(slice(probs, 2, S, S + N), {H, B * T, N});
-  const Variable out_pers = bmm(p_pers, scale(persist_v, std::sqrt(double(N))));  // (H,B*T,D)
-  Variable heads = add(reshape(out_ctx, {H, B, T, D}), reshape(out_pers, {H, B, T, D}));
+  const Variable out_ctx = bmm(N == 0 ? probs : slice(probs, 2, 0, S), v_h);  // (H*B,T,D)
+  Variable heads = reshape(out_ctx, {H, B, T, D});
+  if (N > 0) {
+    const Variable p_pers = reshape(slice(probs, 2, S, S + N), {H, B * T, N});
+    const Variable out_pers = bmm(p_pers, scale(persist_v, std::sqrt(double(N))));  // (H,B*T,D)
+    heads = add(heads, reshape(out_pers, {H, B, T, D}));
+  }
 
   // The pruning gate multiplies each head's output (one number per head).
   if (gate.defined()) heads = mul(heads, reshape(gate, {H, 1, 1, 1}));

@@ -11,7 +11,7 @@ void AllAttConfig::validate() const {
   positive(layers, "layers");
   positive(d_model, "d_model");
   positive(d_head, "d_head");
-  positive(persist, "persist");
+  check(persist >= 0 && d_ffn >= 0, "config: persist and d_ffn must be >= 0");
   positive(seg_len, "seg_len");
   check(mem_len >= 0, "config: mem_len must be >= 0");
   check(heads >= 0, "config: heads must be >= 0");
@@ -28,13 +28,14 @@ void AllAttConfig::validate() const {
   // 2^34 parameters are 64 GiB of float32 before gradients and moments.
   const int64_t max_dim = int64_t{1} << 20;
   for (auto [v, name] : {std::pair{layers, "layers"}, {d_model, "d_model"}, {d_head, "d_head"}, {persist, "persist"},
-                         {seg_len, "seg_len"}, {mem_len, "mem_len"}, {max_len, "max_len"}, {heads, "heads"}})
+                         {seg_len, "seg_len"}, {mem_len, "mem_len"}, {max_len, "max_len"}, {heads, "heads"}, {d_ffn, "d_ffn"}})
     check(v <= max_dim, std::string("config: ") + name + " = " + std::to_string(v) + " exceeds the limit of " +
                             std::to_string(max_dim));
   for (int64_t h : heads_per_layer) check(h <= max_dim, "config: a heads_per_layer entry exceeds the limit");
   double params = double(vocab + max_len) * double(d_model);
   for (int64_t l = 0; l < layers; ++l)
-    params += double(heads_in(l)) * double(d_head) * (5.0 * double(d_model) + 2.0 * double(persist) + 2.0);
+    params += double(heads_in(l)) * double(d_head) * (5.0 * double(d_model) + 2.0 * double(persist) + 2.0) +
+              double(d_ffn) * (2.0 * double(d_model) + 1.0);
   check(params <= 0x1p34, "config: " + std::to_string(params) + " parameters exceed the limit of 2^34");
   for (double p : {dropout_word, dropout_embed, dropout_pos, dropout_attn, dropout_residual,
                    dropout_proj, dropout_output})
@@ -47,6 +48,7 @@ int64_t AllAttConfig::analytic_parameters(bool include_embedding) const {
   for (int64_t l = 0; l < layers; ++l) {
     const int64_t H = heads_in(l);
     n += H == 0 ? C : 4 * H * D * C + 2 * H * D + 2 * H * N * D + C * H * D + C + 2 * C;
+    n += d_ffn > 0 ? 2 * C * d_ffn + d_ffn + C + 2 * C : 0;
   }
   return n;
 }
@@ -71,6 +73,9 @@ AllAttLM::AllAttLM(const AllAttConfig& c, uint64_t seed, DType dtype, Device dev
     layers_.emplace_back("layers." + std::to_string(l) + ".",
                          AllAttLayerShape{c.d_model, c.heads_in(l), c.d_head, c.persist}, dtype,
                          device);
+  if (c.d_ffn > 0)
+    for (int64_t l = 0; l < c.layers; ++l)
+      ffns_.emplace_back("layers." + std::to_string(l) + ".", c.d_model, c.d_ffn, dtype, device);
 
   // Initialisation of the paper's code: embeddings, the position table and
   // the output projections U(+-1/sqrt(C)); the q/k/v/r projections and the
@@ -95,6 +100,17 @@ AllAttLM::AllAttLM(const AllAttConfig& c, uint64_t seed, DType dtype, Device dev
     init_uniform(layer.out_w, wide, rng);
     layer.out_b.value().fill_(0.0);
   }
+  // The baseline's feed-forward blocks, after everything else (so that the
+  // All-attention model's initial weights do not depend on them):
+  // U(+-1/sqrt(fan_in)) weights, zero biases, LayerNorm weight 1.
+  for (const FeedForward& f : ffns_) {
+    f.norm_w.value().fill_(1.0);
+    f.norm_b.value().fill_(0.0);
+    init_uniform(f.in_w, wide, rng);
+    f.in_b.value().fill_(0.0);
+    init_uniform(f.out_w, 1.0 / std::sqrt(double(c.d_ffn)), rng);
+    f.out_b.value().fill_(0.0);
+  }
 }
 
 Memory AllAttLM::initial_memory(int64_t batch) const {
@@ -107,8 +123,11 @@ Memory AllAttLM::initial_memory(int64_t batch) const {
 
 std::vector<Variable> AllAttLM::parameters() const {
   std::vector<Variable> ps{embed, pos};
-  for (const AllAttLayer& layer : layers_)
-    for (const Variable& p : layer.parameters()) ps.push_back(p);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    for (const Variable& p : layers_[l].parameters()) ps.push_back(p);
+    if (!ffns_.empty())
+      for (const Variable& p : ffns_[l].parameters()) ps.push_back(p);
+  }
   for (const Variable& g : gates_) ps.push_back(g);
   return ps;
 }
@@ -122,8 +141,9 @@ void AllAttLM::add_gates(double init) {
 
 int64_t AllAttLM::parameter_count(bool include_embedding) const {
   int64_t n = 0;
-  for (const AllAttLayer& layer : layers_)
-    for (const Variable& p : layer.parameters()) n += p.numel();
+  for (const Variable& p : parameters()) n += p.numel();
+  for (const Variable& g : gates_) n -= g.numel();
+  n -= embed.numel() + pos.numel();
   if (include_embedding) n += embed.numel() + pos.numel();
   return n;
 }
@@ -166,6 +186,7 @@ Variable AllAttLM::logits(const Tensor& tokens, Memory& mem, bool training, RngS
     inputs.push_back(h.value());
     h = layers_[l].forward(h, mem.layers[l], r_table, gates.empty() ? Variable() : gates[l], drop,
                            training, rng);
+    if (!ffns_.empty()) h = ffns_[l].forward(h, c.dropout_residual, training, rng);
   }
   h = dropout(h, c.dropout_proj, rng.next(h.numel()), training);
   h = dropout(h, c.dropout_output, rng.next(h.numel()), training);

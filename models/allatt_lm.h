@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "models/allatt_layer.h"
+#include "models/feedforward.h"
 
 namespace hc {
 
@@ -17,7 +18,8 @@ struct AllAttConfig {
   int64_t d_model = 64;   // C
   int64_t heads = 4;      // H (per layer; a compacted model lists its own in heads_per_layer)
   int64_t d_head = 16;    // D
-  int64_t persist = 64;   // N persistent key/value vectors per head
+  int64_t persist = 64;   // N persistent key/value vectors per head (0 for the TXL baseline)
+  int64_t d_ffn = 0;      // F: > 0 adds a feed-forward block after each attention (the TXL baseline)
   int64_t seg_len = 32;   // T
   int64_t mem_len = 32;   // M
   int64_t max_len = 512;  // rows of the relative-position table; S = M+T must fit
@@ -40,7 +42,8 @@ struct AllAttConfig {
   // Parameters from the formula: per layer with H heads,
   //   4 H D C (q, k, v, r) + 2 H D (u, v biases) + 2 H N D (persistent)
   //   + C H D + C (output projection) + 2 C (LayerNorm);
-  // a layer with no heads keeps only its output bias C. The embedding side
+  // a layer with no heads keeps only its output bias C. The baseline's
+  // feed-forward block adds 2 C F + F + C + 2 C per layer. The embedding side
   // adds V C (tied input/output) and max_len C (position table).
   int64_t analytic_parameters(bool include_embedding) const;
 };
@@ -77,6 +80,7 @@ class AllAttLM {
   int64_t parameter_count(bool include_embedding) const;
   const AllAttConfig& config() const { return config_; }
   const std::vector<AllAttLayer>& layers() const { return layers_; }
+  const std::vector<FeedForward>& ffns() const { return ffns_; }  // empty unless d_ffn > 0
 
   Variable embed;  // (V, C), also the output layer's weight
   Variable pos;    // (max_len, C): row j <-> relative distance max_len-1-j
@@ -84,6 +88,7 @@ class AllAttLM {
  private:
   AllAttConfig config_;
   std::vector<AllAttLayer> layers_;
+  std::vector<FeedForward> ffns_;
   std::vector<Variable> gates_;
 };
 

@@ -45,6 +45,11 @@ std::unique_ptr<AllAttLM> compact(const AllAttLM& gated, bool output_scaling) {
   auto small = std::make_unique<AllAttLM>(c, 0, gated.embed.value().dtype(), gated.embed.value().device());
   small->embed.value().copy_from(gated.embed.value());
   small->pos.value().copy_from(gated.pos.value());
+  // The baseline's feed-forward blocks do not belong to heads: copied whole.
+  for (size_t l = 0; l < gated.ffns().size(); ++l) {
+    const std::vector<Variable> from = gated.ffns()[l].parameters(), to = small->ffns()[l].parameters();
+    for (size_t i = 0; i < from.size(); ++i) to[i].value().copy_from(from[i].value());
+  }
   const int64_t C = c.d_model, D = c.d_head, N = c.persist;
   for (int64_t l = 0; l < c.layers; ++l) {
     const AllAttLayer& from = gated.layers()[l];
@@ -65,8 +70,10 @@ std::unique_ptr<AllAttLM> compact(const AllAttLM& gated, bool output_scaling) {
       gather_heads(*src, *dst, D * C);  // rows h*D..h*D+D-1 of (H*D, C)
     gather_heads(from.u_bias, to.u_bias, D);
     gather_heads(from.v_bias, to.v_bias, D);
-    gather_heads(from.persist_k, to.persist_k, N * D);
-    gather_heads(from.persist_v, to.persist_v, N * D);
+    if (N > 0) {
+      gather_heads(from.persist_k, to.persist_k, N * D);
+      gather_heads(from.persist_v, to.persist_v, N * D);
+    }
     // The output projection (C, H*D) takes head h in columns h*D..h*D+D-1:
     // gather those columns, times the layer's output scaling.
     const double scale_by = output_scaling ? output_scale(H, H - kept_count) : 1.0;

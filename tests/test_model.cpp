@@ -50,6 +50,12 @@ TEST_CASE("model: parameter count matches the formula, and the paper's configura
   AllAttLM model(c, 1, DType::F32);
   CHECK(model.parameter_count(true) == c.analytic_parameters(true));
   CHECK(model.parameter_count(false) == c.analytic_parameters(false));
+  AllAttConfig txl = c;  // the baseline: no persistent vectors, a feed-forward block per layer
+  txl.persist = 0;
+  txl.d_ffn = 10;
+  AllAttLM baseline(txl, 1, DType::F32);
+  CHECK(baseline.parameter_count(true) == txl.analytic_parameters(true));
+  CHECK(baseline.parameters().size() == model.parameters().size() - 2 + 2 * 6);  // layer 1 has no heads, and no persist
 
   // wt103-all-16l: 16 layers, C=512, H=8, D=64, N=2048. The spec counts
   // 3,410,440 per layer including 8 gate logits, i.e. 3,410,432 without.
@@ -67,7 +73,13 @@ TEST_CASE("model: parameter count matches the formula, and the paper's configura
 }
 
 TEST_CASE("model: float64 finite differences over every parameter of a tiny model") {
-  AllAttLM model(tiny_config(), 7, DType::F64);
+  AllAttConfig c = tiny_config();
+  SUBCASE("All-attention") {}
+  SUBCASE("Transformer-XL baseline") {
+    c.persist = 0;
+    c.d_ffn = 5;
+  }
+  AllAttLM model(c, 7, DType::F64);
   randomize(model, 100);
   const Tensor x = tokens_of({1, 5, 2, 6, 0, 3}, 2), y = tokens_of({5, 2, 6, 0, 3, 4}, 2);
   // A first segment fills the memory, so the checked loss attends to it.

@@ -54,12 +54,9 @@ double scaled_diff(const std::vector<double>& a, const std::vector<double>& b) {
 
 }  // namespace
 
-TEST_CASE("model parity with PyTorch: loss, every gradient, 10 Adam and LAMB steps") {
-  if (!test::python_has("torch")) {
-    std::printf("SKIPPED model parity: /usr/bin/python3 has no torch (run make deps)\n");
-    return;
-  }
-  const AllAttConfig c = parity_config();
+// Loss, every gradient (without and with gates) and 10 Adam and LAMB steps
+// of the engine's model of config `c` against allatt_ref.py's.
+static void check_parity_with_torch(const AllAttConfig& c) {
   const int64_t B = 3, T = c.seg_len;
   AllAttLM model(c, 11);
   // Non-trivial LayerNorm and biases (the initialisation sets them to 1 and 0).
@@ -88,7 +85,7 @@ TEST_CASE("model parity with PyTorch: loss, every gradient, 10 Adam and LAMB ste
   };
   std::ofstream(dir.file("batch.json")) << json{{"config", {{"layers", c.layers}, {"d_model", c.d_model},
                                                             {"heads", c.heads}, {"d_head", c.d_head},
-                                                            {"persist", c.persist}, {"mem_len", c.mem_len},
+                                                            {"persist", c.persist}, {"d_ffn", c.d_ffn}, {"mem_len", c.mem_len},
                                                             {"max_len", c.max_len}}},
                                                 {"x1", rows(x1)}, {"y1", rows(y1)}, {"x2", rows(x2)},
                                                 {"y2", rows(y2)}, {"lr", lr},
@@ -171,4 +168,23 @@ TEST_CASE("model parity with PyTorch: loss, every gradient, 10 Adam and LAMB ste
       opt.zero_grad();
     }
   }
+}
+
+TEST_CASE("model parity with PyTorch: loss, every gradient, 10 Adam and LAMB steps") {
+  if (!test::python_has("torch")) {
+    std::printf("SKIPPED model parity: /usr/bin/python3 has no torch (run make deps)\n");
+    return;
+  }
+  check_parity_with_torch(parity_config());
+}
+
+TEST_CASE("model parity with PyTorch: the Transformer-XL baseline (feed-forward blocks, no persistent vectors)") {
+  if (!test::python_has("torch")) {
+    std::printf("SKIPPED TXL parity: /usr/bin/python3 has no torch (run make deps)\n");
+    return;
+  }
+  AllAttConfig c = parity_config();
+  c.persist = 0;
+  c.d_ffn = 9;
+  check_parity_with_torch(c);
 }

@@ -52,16 +52,28 @@ def layer_forward(p, prefix, x, mem, r_table, cfg, gate=None, training=False):
     content = torch.einsum("bihd,bjhd->bhij", q + u_bias, k)
     position = rel_shift(torch.einsum("bihd,jhd->bhij", q + v_bias, r))
     ctx = (content + position) / math.sqrt(D)
-    pers = torch.einsum("bihd,hnd->bhin", q, p[prefix + "attn.persist_k"])
-    logits = torch.cat([ctx, pers], dim=-1)
+    logits = ctx
+    if N > 0:  # N = 0 is the Transformer-XL baseline: no persistent vectors
+        pers = torch.einsum("bihd,hnd->bhin", q, p[prefix + "attn.persist_k"])
+        logits = torch.cat([ctx, pers], dim=-1)
     logits = logits.masked_fill(~same_length_mask(T, M, N, x.device), float("-inf"))
     probs = F.dropout(torch.softmax(logits, dim=-1), cfg.get("dropout_attn", 0.0), training)
     out = torch.einsum("bhij,bjhd->bihd", probs[..., :S], v)
-    out = out + torch.einsum("bhin,hnd->bihd", probs[..., S:],
-                             p[prefix + "attn.persist_v"] * math.sqrt(N))
+    if N > 0:
+        out = out + torch.einsum("bhin,hnd->bihd", probs[..., S:],
+                                 p[prefix + "attn.persist_v"] * math.sqrt(N))
     if gate is not None:
         out = out * gate.view(1, 1, H, 1)
     out = out.reshape(B, T, H * D) @ p[prefix + "attn.out.weight"].t() + p[prefix + "attn.out.bias"]
+    return x + F.dropout(out, cfg.get("dropout_residual", 0.0), training)
+
+
+def ffn_forward(p, prefix, x, cfg, training=False):
+    """The Transformer-XL baseline's block: x + dropout(W2 relu(W1 LN(x) + b1) + b2)."""
+    n = F.layer_norm(x, (x.shape[-1],), p[prefix + "ffn.norm.weight"], p[prefix + "ffn.norm.bias"],
+                     cfg.get("layernorm_eps", 1e-5))
+    inner = F.relu(F.linear(n, p[prefix + "ffn.in.weight"], p[prefix + "ffn.in.bias"]))
+    out = F.linear(inner, p[prefix + "ffn.out.weight"], p[prefix + "ffn.out.bias"])
     return x + F.dropout(out, cfg.get("dropout_residual", 0.0), training)
 
 
@@ -78,6 +90,8 @@ def model_forward(p, cfg, tokens, mems, gates=None, training=False):
         new_mems.append(joined[:, joined.shape[1] - M:].detach())
         h = layer_forward(p, f"layers.{l}.", h, mems[l], r_table, cfg,
                           None if gates is None else gates[l], training)
+        if cfg.get("d_ffn", 0) > 0:
+            h = ffn_forward(p, f"layers.{l}.", h, cfg, training)
     h = F.dropout(h, cfg.get("dropout_proj", 0.0), training)
     h = F.dropout(h, cfg.get("dropout_output", 0.0), training)
     return h @ p["embed.weight"].t(), new_mems
@@ -95,6 +109,12 @@ def init_params(cfg, vocab, generator=None):
         for k in "qkvr":
             p[pre + f"attn.{k}.weight"] = u(H * D, C, b=narrow)
         p[pre + "attn.u_bias"], p[pre + "attn.v_bias"] = torch.zeros(H, D), torch.zeros(H, D)
-        p[pre + "attn.persist_k"], p[pre + "attn.persist_v"] = u(H, N, D, b=narrow), u(H, N, D, b=narrow)
+        if N > 0:
+            p[pre + "attn.persist_k"], p[pre + "attn.persist_v"] = u(H, N, D, b=narrow), u(H, N, D, b=narrow)
         p[pre + "attn.out.weight"], p[pre + "attn.out.bias"] = u(C, H * D, b=wide), torch.zeros(C)
+        Fi = cfg.get("d_ffn", 0)
+        if Fi > 0:
+            p[pre + "ffn.norm.weight"], p[pre + "ffn.norm.bias"] = torch.ones(C), torch.zeros(C)
+            p[pre + "ffn.in.weight"], p[pre + "ffn.in.bias"] = u(Fi, C, b=wide), torch.zeros(Fi)
+            p[pre + "ffn.out.weight"], p[pre + "ffn.out.bias"] = u(C, Fi, b=1 / math.sqrt(Fi)), torch.zeros(C)
     return p
