@@ -12,6 +12,7 @@ int train_command(const CommandLine& cl);
 int prune_command(const CommandLine& cl);
 int compact_command(const CommandLine& cl);
 int heatmap_command(const CommandLine& cl);
+int compare_command(const CommandLine& cl);
 int eval_command(const CommandLine& cl);
 int generate_command(const CommandLine& cl);
 

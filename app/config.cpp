@@ -132,6 +132,9 @@ std::vector<Field> fields(RunConfig& c) {
       field("output_scaling", c.output_scaling, "prune: scale each layer's attention output by H / open heads"),
       field("target_heads", c.target_heads, "prune: end with exactly this many heads (0 = coefficient mode)"),
       field("target_fraction", c.target_fraction, "prune: end with this fraction of the heads (0 = off)"),
+      field("prune_method", c.prune_method,
+            "prune: l0 (gates) | topk (straight-through top-K) | taylor | magnitude | random (chosen once, then fine-tuned)"),
+      field("importance_batches", c.importance_batches, "prune: batches the taylor scores are averaged over"),
   };
 }
 
@@ -214,6 +217,12 @@ void RunConfig::validate() const {
         "config: need l0_coefficient >= 0, l0_warmup >= 0, gate_lr_scale > 0");
   check(target_heads >= 0 && target_fraction >= 0 && target_fraction <= 1,
         "config: target_heads must be >= 0 and target_fraction in [0, 1]");
+  check(prune_method == "l0" || prune_method == "topk" || prune_method == "taylor" || prune_method == "magnitude" ||
+            prune_method == "random",
+        "config: prune_method must be l0, topk, taylor, magnitude or random, got '" + prune_method + "'");
+  check(prune_method == "l0" || target_heads > 0 || target_fraction > 0,
+        "config: prune_method " + prune_method + " needs a budget: target_heads or target_fraction");
+  check(importance_batches > 0, "config: importance_batches must be positive");
 }
 
 std::string RunConfig::help() {
@@ -225,8 +234,17 @@ std::string RunConfig::help() {
   return out.str();
 }
 
-RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
+RunConfig with_model_of(const RunConfig& source) {
   RunConfig c;
+  c.corpus = source.corpus;
+  c.tokenizer = source.tokenizer;
+  c.min_count = source.min_count;
+  c.model = source.model;
+  return c;
+}
+
+RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides, const RunConfig& base) {
+  RunConfig c = base;
   if (!path.empty()) {
     std::ifstream in(path);
     if (!in) throw std::invalid_argument("config file " + path + ": cannot open");

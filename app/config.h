@@ -47,6 +47,8 @@ struct RunConfig {
   bool output_scaling = true;    // scale each layer's output by H / open heads
   int64_t target_heads = 0;      // > 0: end with exactly this many heads (target mode)
   double target_fraction = 0;    // > 0: the same, as a fraction of all heads
+  std::string prune_method = "l0";  // l0 | topk (learned) | taylor | magnitude | random (scored once)
+  int64_t importance_batches = 32;  // taylor: batches averaged for the head scores
 
   // Apply a JSON object of keys; throws std::invalid_argument naming the key.
   void apply(const nlohmann::json& object, const std::string& origin);
@@ -57,7 +59,13 @@ struct RunConfig {
   static std::string help();  // every key with its type and meaning
 };
 
-// Read `path` (may be empty for defaults), apply the overrides in order, validate.
-RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides);
+// Start from `base` (the defaults unless given), apply the file at `path`
+// (may be empty) and the overrides in order, validate.
+RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides,
+                      const RunConfig& base = RunConfig{});
+// The defaults with `source`'s data and model keys (corpus, tokenizer,
+// min_count and every model key): what a run continuing from a checkpoint of
+// `source` starts from, so that a pruning config needs no model keys.
+RunConfig with_model_of(const RunConfig& source);
 
 }  // namespace hc

@@ -21,6 +21,7 @@ commands:
   prune      learn which heads to keep: headcount prune --from runs/x/best.safetensors --config C
   compact    remove the closed heads:   headcount compact --from runs/p/last.safetensors --out small.safetensors
   heatmap    picture of a pruning run: headcount heatmap --metrics runs/p/metrics.jsonl --out gates.svg
+  compare    the pruning bake-off: models x methods x budgets, one table and two plots
 
 options for every command:
   --config FILE      a JSON config (configs/*.json); keys are listed by `headcount train --help`
@@ -48,7 +49,7 @@ stops; the same command with --resume continues bit for bit.
 config keys:
 )";
 
-const char* kPruneHelp = R"(usage: headcount prune --from DENSE_CKPT --config FILE [--set key=value ...] [--resume] [--stop-at N]
+const char* kPruneHelp = R"(usage: headcount prune --from DENSE_CKPT --config FILE [--method M] [--set key=value ...] [--resume] [--stop-at N]
 
 Fine-tunes all weights of a dense checkpoint together with one hard-concrete
 gate per head (layer-wise L0 pruning, Shim et al. 2021): the loss gains
@@ -58,6 +59,17 @@ faster, without weight decay; output_scaling keeps each layer's output scale as
 heads close. The vocabulary is the dense model's. metrics.jsonl gains l0,
 lambda, sparsity (sampled gates that were 0), kept_heads (deterministic gates)
 and open_prob (per layer, per head). Then `headcount compact`.
+
+--method M (the config key prune_method) chooses how heads are chosen; every
+method but l0 needs the budget target_heads or target_fraction and ends with
+exactly that many heads:
+  l0         the gates above (the default)
+  topk       straight-through top-K over learned head logits: exactly K_t heads
+             on at every step, K_t ramping down to the target over l0_warmup
+  taylor     |dL/d head gate| averaged over importance_batches batches of the
+             dense model, normalised per layer; the best heads kept, then fine-tuned
+  magnitude  L2 norm of each head's weights; the best kept, then fine-tuned
+  random     a seeded random choice; then fine-tuned
 Keys are those of `headcount train --help`.
 )";
 
@@ -68,6 +80,20 @@ q/k/v/r rows, u/v biases, persistent vectors and output-projection columns,
 folds the output scaling into the weights, and writes a smaller checkpoint
 (sidecar and vocabulary beside it) that eval and generate load with no gates.
 Prints heads, parameters and forward FLOPs before and after.
+)";
+
+const char* kCompareHelp = R"(usage: headcount compare --dense CKPT[,CKPT...] --config PRUNE_CONFIG --out DIR
+                         [--methods l0,topk,taylor,magnitude,random] [--budgets 0.75,0.57,0.4] [--set key=value ...]
+
+The pruning bake-off: for every dense checkpoint (e.g. an All-attention model
+and its Transformer-XL baseline, configs/moby-char-small-txl.json), every
+method and every budget (fraction of the heads kept), runs `headcount prune`
+with PRUNE_CONFIG (its model keys come from each checkpoint), compacts, and
+measures heads, non-embedding parameters, validation loss and inference
+tokens/s. Writes DIR/results.csv, results.json, report.md,
+loss_vs_parameters.svg and loss_vs_time.svg. Each cell is DIR/MODEL-METHOD-BUDGET;
+finished cells are reused and an interrupted one resumes, so the same command
+continues after Ctrl-C.
 )";
 
 const char* kHeatmapHelp = R"(usage: headcount heatmap --metrics METRICS.jsonl --out FILE.svg [--columns N]
@@ -111,13 +137,17 @@ int main(int argc, char** argv) {
       help = kTrainHelp;
       run = train_command;
     } else if (command == "prune") {
-      own = {{"resume", false}, {"stop-at", true}};
+      own = {{"resume", false}, {"stop-at", true}, {"method", true}};
       help = kPruneHelp;
       run = prune_command;
     } else if (command == "compact") {
       own = {{"out", true}};
       help = kCompactHelp;
       run = compact_command;
+    } else if (command == "compare") {
+      own = {{"dense", true}, {"methods", true}, {"budgets", true}, {"out", true}};
+      help = kCompareHelp;
+      run = compare_command;
     } else if (command == "heatmap") {
       own = {{"metrics", true}, {"out", true}, {"columns", true}};
       help = kHeatmapHelp;

@@ -42,6 +42,7 @@
 #include "autograd/optim.h"
 #include "data/batcher.h"
 #include "engine/safetensors.h"
+#include "models/head_importance.h"
 #include "models/pruning.h"
 
 namespace hc {
@@ -88,7 +89,11 @@ double resident_mib() {
 namespace {
 
 int run_training(const CommandLine& cl, bool prune) {
-  RunConfig cfg = load_config(cl.config, cl.sets);
+  std::vector<std::string> sets = cl.sets;
+  if (cl.has("method")) sets.push_back("prune_method=" + cl.get("method", ""));  // prune --method M
+  // The config as given, for out_dir; the model keys come from the checkpoint
+  // the run continues (its own on resume, the dense one when pruning starts).
+  RunConfig cfg = load_config(cl.config, sets);
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(cfg.out_dir, ec);
@@ -110,11 +115,13 @@ int run_training(const CommandLine& cl, bool prune) {
   if (resume) {
     ckpt = load_newest_checkpoint(out, last);
     saved_vocab = std::make_unique<Tokenizer>(Tokenizer::load(vocab_path));
+    cfg = load_config(cl.config, sets, with_model_of(ckpt.config));
   } else if (prune) {
     check(!cl.from.empty(), "headcount prune: --from DENSE_CHECKPOINT is required");
     dense = load_checkpoint(cl.from);
     saved_vocab = std::make_unique<Tokenizer>(
         Tokenizer::load((std::filesystem::path(cl.from).parent_path() / dense.vocab).string()));
+    cfg = load_config(cl.config, sets, with_model_of(dense.config));
   }
   const RunData data = load_data(cfg, saved_vocab.get());
   if (!resume) data.tokenizer.save(vocab_path);
@@ -137,8 +144,11 @@ int run_training(const CommandLine& cl, bool prune) {
   std::vector<Variable> weights;  // everything but the gates
   for (const Variable& p : model.parameters())
     if (p.name().find(".gate.") == std::string::npos) weights.push_back(p);
+  // l0 and topk learn their gate logits; the scored methods fix them once.
+  const bool learned_gates = cfg.prune_method == "l0" || cfg.prune_method == "topk";
   OptimizerConfig ocfg{cfg.optimizer, cfg.beta1, cfg.beta2, cfg.eps, cfg.bias_correction};
-  Optimizer opt({ParamGroup{weights, 1.0, cfg.weight_decay}, ParamGroup{model.gate_logits(), cfg.gate_lr_scale, 0.0}},
+  Optimizer opt({ParamGroup{weights, 1.0, cfg.weight_decay},
+                 ParamGroup{model.gate_logits(), learned_gates ? cfg.gate_lr_scale : 0.0, 0.0}},
                 ocfg);
   Batcher batcher(data.train, cfg.batch, mcfg.seg_len, /*roll=*/true, static_cast<uint64_t>(cfg.seed));
   Memory mem = model.initial_memory(cfg.batch);
@@ -152,6 +162,27 @@ int run_training(const CommandLine& cl, bool prune) {
                                                    : 0;
   check(!prune || target <= total_heads, "config: target of " + std::to_string(target) + " heads, the model has " +
                                              std::to_string(total_heads));
+  if (prune && !resume && !learned_gates) {
+    // Score every head of the dense model once, keep the `target` best: their
+    // gate logits go to +20, the others to -20, where the hard-concrete
+    // sample is 1 or 0 whatever its noise. Then fine-tune with that mask.
+    HeadScores scores;
+    if (cfg.prune_method == "magnitude") scores = magnitude_scores(model);
+    if (cfg.prune_method == "random") scores = random_scores(model, static_cast<uint64_t>(cfg.seed));
+    if (cfg.prune_method == "taylor") {
+      Batcher probe(data.train, cfg.batch, mcfg.seg_len);
+      Memory probe_mem = model.initial_memory(cfg.batch);
+      RngStream no_dropout{0, 0};
+      scores = taylor_scores(model, [&](const std::vector<Variable>& gates) {
+        const Batcher::Batch b = probe.next();
+        return model.loss(b.inputs, b.targets, probe_mem, /*training=*/false, no_dropout, gates);
+      }, cfg.importance_batches);
+      opt.zero_grad();  // the scoring passes left gradients on the weights
+    }
+    set_gate_logits(model, top_heads(scores, target), 20.0);
+    std::fprintf(stderr, "%s: kept %lld of %lld heads\n", cfg.prune_method.c_str(), static_cast<long long>(target),
+                 static_cast<long long>(total_heads));
+  }
 
   if (resume) {
     load_parameters(model, ckpt.tensors, "checkpoint " + last);
@@ -217,7 +248,15 @@ int run_training(const CommandLine& cl, bool prune) {
     const auto t0 = std::chrono::steady_clock::now();
     for (int64_t a = 0; a < cfg.accum; ++a) {
       const Batcher::Batch b = batcher.next();
-      const std::vector<Variable> gates = layer_gates(model, rng, /*training=*/true, cfg.output_scaling);
+      std::vector<Variable> gates;
+      if (cfg.prune_method == "topk") {
+        // Exactly K_t heads on, K_t ramping from all heads down to the target.
+        gates = topk_gates(model.gate_logits(), static_cast<int64_t>(std::llround(target_now)));
+        if (cfg.output_scaling)
+          for (Variable& z : gates) z = with_output_scaling(z);
+      } else {
+        gates = layer_gates(model, rng, /*training=*/true, cfg.output_scaling);
+      }
       for (const Variable& z : gates)
         for (double v : z.value().to_vector()) {
           closed += v == 0.0;
@@ -226,7 +265,7 @@ int run_training(const CommandLine& cl, bool prune) {
       const Variable loss = model.loss(b.inputs, b.targets, mem, /*training=*/true, rng, gates);
       loss_sum += loss.value().item();
       Variable objective = loss;
-      if (prune) {
+      if (prune && cfg.prune_method == "l0") {
         Variable expected_open;  // sum over layers of the expected open heads
         for (const Variable& log_alpha : model.gate_logits()) {
           const Variable penalty = l0_penalty(log_alpha);
@@ -257,19 +296,16 @@ int run_training(const CommandLine& cl, bool prune) {
     ++step;
     if (prune && target > 0) {
       if (step == cfg.steps) {
-        // The exact readout: keep the `target` heads with the largest logits.
-        std::vector<std::pair<double, std::pair<size_t, int64_t>>> ranked;
-        for (size_t l = 0; l < model.gate_logits().size(); ++l) {
-          const std::vector<double> la = model.gate_logits()[l].value().to_vector();
-          for (size_t h = 0; h < la.size(); ++h) ranked.push_back({la[h], {l, static_cast<int64_t>(h)}});
-        }
-        std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-        for (size_t r = 0; r < ranked.size(); ++r) {
-          const auto [l, h] = ranked[r].second;
+        // The exact readout: keep the `target` heads with the largest logits
+        // (open logits raised to at least 0, the others lowered below it).
+        HeadScores logits;
+        for (const Variable& g : model.gate_logits()) logits.push_back(g.value().to_vector());
+        const std::vector<std::vector<bool>> keep = top_heads(logits, target);
+        for (size_t l = 0; l < logits.size(); ++l) {
+          for (size_t h = 0; h < logits[l].size(); ++h)
+            logits[l][h] = keep[l][h] ? std::max(logits[l][h], 0.0) : std::min(logits[l][h], -1e-3);
           const Variable& g = model.gate_logits()[l];
-          std::vector<double> la = g.value().to_vector();
-          la[h] = static_cast<int64_t>(r) < target ? std::max(la[h], 0.0) : std::min(la[h], -1e-3);
-          g.value().copy_from(Tensor::from_vector(g.shape(), la, g.value().dtype()));
+          g.value().copy_from(Tensor::from_vector(g.shape(), logits[l], g.value().dtype()));
         }
       }
     }
@@ -284,6 +320,7 @@ int run_training(const CommandLine& cl, bool prune) {
       for (const Variable& log_alpha : model.gate_logits()) {
         open.push_back(open_probability(log_alpha.value()));
         for (double a : log_alpha.value().to_vector()) kept += a >= 0.0;
+      if (cfg.prune_method == "topk" && step < cfg.steps) kept = std::llround(target_now);  // the mask in use
       }
       m["l0"] = l0;
       m["lambda"] = lambda;

@@ -74,6 +74,10 @@ Variable hard_concrete_gate(const Variable& log_alpha, RandomKey key, bool train
 Variable l0_penalty(const Variable& log_alpha, HardConcrete hc = HardConcrete{});
 // P(z_h != 0) for each head, as plain numbers (for logs and heatmaps).
 std::vector<double> open_probability(const Tensor& log_alpha, HardConcrete hc = HardConcrete{});
+// Straight-through top-K (the `topk` pruning method): logits, one (H_l) per
+// layer -> gates (H_l) per layer, 1 for the K largest logits over all layers
+// and 0 elsewhere; backward through sigmoid(s) as a surrogate.
+std::vector<Variable> topk_gates(const std::vector<Variable>& logits, int64_t K);
 
 // Activations.
 Variable relu(const Variable& x);

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "engine/backend.h"
@@ -34,7 +35,16 @@ void by_float_type(DType t, const char* what, F&& f) {
   }
 }
 
-template <typename T> T* ptr(const Tensor& t) { return t.data<T>(); }
+// Every primitive works in one dtype, chosen from its first operand; an
+// operand of another dtype (an op mixing float32 and float64) would be read
+// as the wrong type, and past its end, so it is refused here.
+template <typename T> T* ptr(const Tensor& t) {
+  constexpr DType expected = std::is_same_v<T, float> ? DType::F32 : std::is_same_v<T, double> ? DType::F64 : DType::I64;
+  if (t.dtype() != expected)
+    throw std::invalid_argument("cpu backend: an operand is " + t.describe() + ", the operation works in " +
+                                dtype_name(expected));
+  return t.data<T>();
+}
 
 // Sums are done in fixed chunks (independent of the thread count) so they
 // come out the same whatever --threads says.

@@ -10,20 +10,32 @@ double output_scale(int64_t H, int64_t closed) {
 }
 }  // namespace
 
+Variable with_output_scaling(const Variable& z) {
+  int64_t closed = 0;
+  for (double v : z.value().to_vector()) closed += v == 0.0;
+  return scale(z, output_scale(z.numel(), closed));
+}
+
 std::vector<Variable> layer_gates(const AllAttLM& model, RngStream& rng, bool training, bool output_scaling) {
   std::vector<Variable> gates;
   for (const Variable& log_alpha : model.gate_logits()) {
     // One draw per head and step (advancing the stream even in evaluation
     // keeps the dropout masks that follow where training puts them).
-    Variable z = hard_concrete_gate(log_alpha, rng.next(log_alpha.numel()), training);
-    if (output_scaling) {
-      int64_t closed = 0;
-      for (double v : z.value().to_vector()) closed += v == 0.0;
-      z = scale(z, output_scale(log_alpha.numel(), closed));
-    }
-    gates.push_back(z);
+    const Variable z = hard_concrete_gate(log_alpha, rng.next(log_alpha.numel()), training);
+    gates.push_back(output_scaling ? with_output_scaling(z) : z);
   }
   return gates;
+}
+
+void set_gate_logits(const AllAttLM& model, const std::vector<std::vector<bool>>& keep, double magnitude) {
+  check(keep.size() == model.gate_logits().size(), "set_gate_logits: one keep list per layer");
+  for (size_t l = 0; l < keep.size(); ++l) {
+    const Variable& g = model.gate_logits()[l];
+    check(static_cast<int64_t>(keep[l].size()) == g.numel(), "set_gate_logits: one keep flag per head");
+    std::vector<double> la(keep[l].size());
+    for (size_t h = 0; h < la.size(); ++h) la[h] = keep[l][h] ? magnitude : -magnitude;
+    g.value().copy_from(Tensor::from_vector(g.shape(), la, g.value().dtype()));
+  }
 }
 
 std::vector<std::vector<bool>> kept_heads(const AllAttLM& model) {

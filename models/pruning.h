@@ -17,6 +17,12 @@ namespace hc {
 // gradient flows through it), so that a layer's output keeps its scale as
 // heads close, like inverted dropout.
 std::vector<Variable> layer_gates(const AllAttLM& model, RngStream& rng, bool training, bool output_scaling);
+// One layer's 0/1 gates (H) times that scaling constant.
+Variable with_output_scaling(const Variable& z);
+
+// Gate logits +magnitude for kept heads, -magnitude for the others (a mask
+// chosen by a scoring method, models/head_importance.h).
+void set_gate_logits(const AllAttLM& model, const std::vector<std::vector<bool>>& keep, double magnitude);
 
 // Heads kept by the deterministic gates, per layer.
 std::vector<std::vector<bool>> kept_heads(const AllAttLM& model);

@@ -29,4 +29,9 @@ TEST_CASE("ops: bad arguments are errors that name the problem") {
   CHECK_THROWS_WITH_AS(dropout(x, 1.0, RandomKey{}), doctest::Contains("[0, 1)"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(rel_shift(Variable(Tensor::zeros({2, 5, 3}))), doctest::Contains("S >= T"),
                        std::invalid_argument);
+  // float64 times float32 would read the float32 bytes as doubles, past
+  // their end (found by the taylor-score test feeding float32 gates to a
+  // float64 model).
+  CHECK_THROWS_WITH_AS(mul(Variable(Tensor::zeros({2, 3}, DType::F64)), Variable(Tensor::zeros({3}))),
+                       doctest::Contains("an operand is"), std::invalid_argument);
 }
