@@ -14,14 +14,6 @@ using nlohmann::json;
 
 namespace {
 
-std::vector<json> metrics(const std::string& path) {
-  std::vector<json> out;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) out.push_back(json::parse(line));
-  return out;
-}
-
 void expect_refusal(const std::string& args, const std::string& words) {
   std::string out;
   CAPTURE(args);
@@ -40,7 +32,7 @@ TEST_CASE("cli: interrupted and resumed training repeats the uninterrupted run b
   CHECK(test::run_headcount("train " + test::tiny_training(corpus, dir.file("split")) + " --stop-at 6", out) == 130);
   CHECK(out.find("interrupted at step 6") != std::string::npos);
   REQUIRE(test::run_headcount("train " + test::tiny_training(corpus, dir.file("split")) + " --resume", out) == 0);
-  const auto a = metrics(dir.file("whole/metrics.jsonl")), b = metrics(dir.file("split/metrics.jsonl"));
+  const auto a = test::read_metrics(dir.file("whole/metrics.jsonl")), b = test::read_metrics(dir.file("split/metrics.jsonl"));
   REQUIRE(a.size() == 12);
   REQUIRE(b.size() == 12);
   for (size_t i = 0; i < a.size(); ++i) {
@@ -131,7 +123,7 @@ TEST_CASE("cli: prune a dense checkpoint, compact it, and both evaluate to the s
                                   " --set l0_coefficient=1 --set l0_warmup=5 --set lr=3e-3 --set min_lr=3e-3"
                                   " --set gate_lr_scale=30",
                               out) == 0);
-  const auto m = metrics(dir.file("pruned/metrics.jsonl"));
+  const auto m = test::read_metrics(dir.file("pruned/metrics.jsonl"));
   REQUIRE(m.size() == 40);
   CHECK(m.front()["kept_heads"] == 4);  // log_alpha starts at 2: every head open
   CHECK(m.back()["kept_heads"].get<int64_t>() < 4);
@@ -166,7 +158,7 @@ TEST_CASE("cli: target mode ends at exactly the requested number of heads") {
                                     " --set target_heads=" + std::to_string(target) +
                                     " --set l0_coefficient=2 --set l0_warmup=10 --set gate_lr_scale=30",
                                 out) == 0);
-    const auto m = metrics(run + "/metrics.jsonl");
+    const auto m = test::read_metrics(run + "/metrics.jsonl");
     REQUIRE(m.size() == 20);
     CHECK(m.back()["kept_heads"] == target);
     REQUIRE(test::run_headcount("compact --from " + run + "/last.safetensors --out " + run + "/small.safetensors", out) == 0);

@@ -29,14 +29,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<json> read_metrics(const std::string& path) {
-  std::vector<json> out;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) out.push_back(json::parse(line));
-  return out;
-}
-
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
@@ -107,7 +99,7 @@ TEST_CASE("reliability: kill -9 at random moments; the newest checkpoint always 
   REQUIRE(test::run_headcount(args(out) + " --resume", log) == 0);
 
   // The run that was killed and resumed is the uninterrupted one, bit for bit.
-  const auto a = read_metrics(dir.file("whole/metrics.jsonl")), b = read_metrics(out + "/metrics.jsonl");
+  const auto a = test::read_metrics(dir.file("whole/metrics.jsonl")), b = test::read_metrics(out + "/metrics.jsonl");
   REQUIRE(a.size() == size_t(steps));
   REQUIRE(b.size() == size_t(steps));
   for (size_t i = 0; i < a.size(); ++i) {
@@ -229,7 +221,7 @@ TEST_CASE("reliability: soak: thousands of steps without memory growth or slowdo
                                   std::to_string(steps / 4) + " --set checkpoint_every=" + std::to_string(steps / 4),
                               log) == 0);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const auto m = read_metrics(dir.file("run/metrics.jsonl"));
+  const auto m = test::read_metrics(dir.file("run/metrics.jsonl"));
   REQUIRE(m.size() == size_t(steps));
   // Warm-up: the first tenth (allocator caches fill, pages fault in).
   const size_t warm = m.size() / 10, window = m.size() / 10;

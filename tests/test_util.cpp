@@ -64,6 +64,14 @@ pid_t spawn_headcount(const std::string& args, const std::string& log) {
   return pid;
 }
 
+std::vector<nlohmann::json> read_metrics(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
 std::string write_tiny_corpus(const TempDir& dir) {
   const std::string c = dir.file("corpus");
   std::filesystem::create_directories(c);

@@ -4,7 +4,9 @@
 
 #include <sys/types.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace hc::test {
 
@@ -39,6 +41,9 @@ constexpr bool kSanitized = true;
 #else
 constexpr bool kSanitized = false;
 #endif
+
+// The lines of a run's metrics.jsonl.
+std::vector<nlohmann::json> read_metrics(const std::string& path);
 
 // A corpus of a few kilobytes (train = valid = test) in dir/corpus; returns its path.
 std::string write_tiny_corpus(const TempDir& dir);
