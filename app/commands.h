@@ -13,6 +13,7 @@ int prune_command(const CommandLine& cl);
 int compact_command(const CommandLine& cl);
 int heatmap_command(const CommandLine& cl);
 int compare_command(const CommandLine& cl);
+int profile_command(const CommandLine& cl);
 int eval_command(const CommandLine& cl);
 int generate_command(const CommandLine& cl);
 

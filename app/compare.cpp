@@ -20,6 +20,7 @@
 
 #include "app/commands.h"
 #include "app/run.h"
+#include "app/svg_plot.h"
 #include "engine/safetensors.h"
 #include "models/pruning.h"
 
@@ -60,60 +61,6 @@ json measure(const AllAttLM& model, const RunData& data, int64_t batch) {
   }
   r["tok_s"] = double(segments * batch * model.config().seg_len) / best;
   return r;
-}
-
-struct Series {
-  std::string name;
-  std::vector<std::pair<double, double>> points;  // (x, y), drawn in x order
-};
-
-// A line plot: one polyline with dots per series, linear axes with 5 ticks.
-std::string line_plot(const std::string& title, const std::string& x_label, const std::string& y_label,
-                      const std::vector<Series>& series) {
-  double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
-  for (const Series& s : series)
-    for (const auto& [x, y] : s.points) {
-      x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
-    }
-  if (x1 <= x0) x1 = x0 + 1;
-  if (y1 <= y0) y1 = y0 + 1;
-  const double pad_x = 0.05 * (x1 - x0), pad_y = 0.05 * (y1 - y0);
-  x0 -= pad_x, x1 += pad_x, y0 -= pad_y, y1 += pad_y;
-  const int left = 70, top = 30, w = 520, h = 320, legend = 200;
-  auto px = [&](double x) { return left + (x - x0) / (x1 - x0) * w; };
-  auto py = [&](double y) { return top + h - (y - y0) / (y1 - y0) * h; };
-  const char* colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f",
-                          "#17becf", "#bcbd22"};
-  std::ostringstream svg;
-  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << left + w + legend << "\" height=\"" << top + h + 50
-      << "\" font-family=\"sans-serif\" font-size=\"11\">\n"
-      << "<text x=\"" << left << "\" y=\"18\">" << title << "</text>\n"
-      << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << w << "\" height=\"" << h
-      << "\" fill=\"none\" stroke=\"#888\"/>\n";
-  for (int t = 0; t <= 4; ++t) {
-    const double x = x0 + (x1 - x0) * t / 4, y = y0 + (y1 - y0) * t / 4;
-    svg << "<text x=\"" << px(x) << "\" y=\"" << top + h + 15 << "\" text-anchor=\"middle\">" << x << "</text>\n"
-        << "<text x=\"" << left - 4 << "\" y=\"" << py(y) + 4 << "\" text-anchor=\"end\">" << y << "</text>\n";
-  }
-  svg << "<text x=\"" << left + w / 2 << "\" y=\"" << top + h + 35 << "\" text-anchor=\"middle\">" << x_label
-      << "</text>\n<text x=\"12\" y=\"" << top + h / 2 << "\" transform=\"rotate(-90 12 " << top + h / 2
-      << ")\" text-anchor=\"middle\">" << y_label << "</text>\n";
-  for (size_t i = 0; i < series.size(); ++i) {
-    std::vector<std::pair<double, double>> pts = series[i].points;
-    std::sort(pts.begin(), pts.end());
-    const char* color = colors[i % 10];
-    svg << "<polyline fill=\"none\" stroke=\"" << color << "\" stroke-width=\"1.5\" data-series=\"" << series[i].name
-        << "\" points=\"";
-    for (const auto& [x, y] : pts) svg << px(x) << "," << py(y) << " ";
-    svg << "\"/>\n";
-    for (const auto& [x, y] : pts)
-      svg << "<circle cx=\"" << px(x) << "\" cy=\"" << py(y) << "\" r=\"3\" fill=\"" << color << "\" data-series=\""
-          << series[i].name << "\" data-x=\"" << x << "\" data-y=\"" << y << "\"/>\n";
-    svg << "<text x=\"" << left + w + 10 << "\" y=\"" << top + 12 + 16 * static_cast<int>(i) << "\" fill=\"" << color
-        << "\">" << series[i].name << "</text>\n";
-  }
-  svg << "</svg>\n";
-  return svg.str();
 }
 
 }  // namespace

@@ -22,6 +22,7 @@ commands:
   compact    remove the closed heads:   headcount compact --from runs/p/last.safetensors --out small.safetensors
   heatmap    picture of a pruning run: headcount heatmap --metrics runs/p/metrics.jsonl --out gates.svg
   compare    the pruning bake-off: models x methods x budgets, one table and two plots
+  profile    what every head costs: analytic, measured per part, marginal per head, predicted
 
 options for every command:
   --config FILE      a JSON config (configs/*.json); keys are listed by `headcount train --help`
@@ -80,6 +81,24 @@ q/k/v/r rows, u/v biases, persistent vectors and output-projection columns,
 folds the output scaling into the weights, and writes a smaller checkpoint
 (sidecar and vocabulary beside it) that eval and generate load with no gates.
 Prints heads, parameters and forward FLOPs before and after.
+)";
+
+const char* kProfileHelp = R"(usage: headcount profile (--from CKPT | --config FILE) --out DIR [--batch B] [--reps N] [--mask h0,h1,...]
+
+What every head costs. For the model of a checkpoint (dense, gated or
+compacted) or of a config (fresh weights; timing does not depend on them):
+  - analytic forward/backward FLOPs and bytes of each part of each layer
+    (qkv, position, content, persistent, softmax, weighted_sum, output; and
+    the head-independent layernorm, ffn, output_layer), docs/profiling.md;
+  - measured time of each part per training step (forward and backward), the
+    op profiler's wall times summed by region, and a Chrome trace of one step;
+  - the marginal cost of a head: each layer swept from 0 to H heads, the
+    others fixed, time = a + b * heads fitted per layer (training step and
+    inference forward), with the largest residual;
+  - for a head mask (--mask, or a gated checkpoint's kept heads): the time the
+    fits predict against the time of a model with exactly those heads.
+Writes DIR/report.md, costs.csv, costs.json, trace.json, sweep.svg, parts.svg.
+--batch defaults to the config's batch, --reps (median of) to 5.
 )";
 
 const char* kCompareHelp = R"(usage: headcount compare --dense CKPT[,CKPT...] --config PRUNE_CONFIG --out DIR
@@ -144,6 +163,10 @@ int main(int argc, char** argv) {
       own = {{"out", true}};
       help = kCompactHelp;
       run = compact_command;
+    } else if (command == "profile") {
+      own = {{"out", true}, {"batch", true}, {"reps", true}, {"mask", true}};
+      help = kProfileHelp;
+      run = profile_command;
     } else if (command == "compare") {
       own = {{"dense", true}, {"methods", true}, {"budgets", true}, {"out", true}};
       help = kCompareHelp;

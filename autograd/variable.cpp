@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "engine/backend.h"
+#include "engine/profiler.h"
 
 namespace hc {
 
@@ -77,6 +78,7 @@ Variable make_result(Tensor value, const char* op, std::vector<Variable> inputs,
   for (const Variable& v : inputs)
     if (v.defined()) node->inputs.push_back(v.data());
   node->backward = std::move(backward);
+  if (profiler::enabled()) node->region = profiler::g_region;
   out.data()->requires_grad = true;
   out.data()->node = std::move(node);
   return out;
@@ -126,7 +128,10 @@ void Variable::backward(const Tensor& seed) const {
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     VarData* v = it->get();
     if (!v->node) continue;  // a leaf: its grad is the result
-    if (v->grad.defined()) v->node->backward(v->grad);
+    if (v->grad.defined()) {
+      const profiler::AtRegion region(v->node->region);
+      v->node->backward(v->grad);
+    }
     v->node.reset();    // frees the closure and what it saved
     v->grad = Tensor();  // intermediate gradients are not kept
   }

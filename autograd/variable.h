@@ -35,6 +35,7 @@ struct Node {
   const char* op;
   std::vector<std::shared_ptr<VarData>> inputs;
   std::function<void(const Tensor& dy)> backward;  // adds into the inputs' grads
+  std::string region;  // the profiler region the forward op ran in (recorded only while profiling)
   // Releases a long chain of nodes iteratively: the default destructor would
   // recurse once per op and overflow the stack on a deep graph.
   ~Node();

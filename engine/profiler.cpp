@@ -11,6 +11,7 @@
 namespace hc::profiler {
 
 bool g_enabled = false;
+std::string g_region;
 
 namespace {
 std::mutex g_mutex;
@@ -76,14 +77,14 @@ void write_chrome_trace(const std::string& path) {
   nlohmann::json trace = nlohmann::json::array();
   for (const Event& e : g_events) {
     // Chrome's trace format counts in microseconds; "X" is a complete event.
-    trace.push_back({{"name", e.name},
+    trace.push_back({{"name", e.region.empty() ? e.name : e.region + " " + e.name},
                      {"cat", "op"},
                      {"ph", "X"},
                      {"ts", static_cast<double>(e.start_ns) * 1e-3},
                      {"dur", static_cast<double>(e.end_ns - e.start_ns) * 1e-3},
                      {"pid", 1},
                      {"tid", 1},
-                     {"args", {{"shapes", e.cost.shapes}, {"flops", e.cost.flops},
+                     {"args", {{"region", e.region}, {"shapes", e.cost.shapes}, {"flops", e.cost.flops},
                                {"bytes", e.cost.bytes}}}});
   }
   std::ofstream f(path);

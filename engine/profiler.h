@@ -9,6 +9,8 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace hc::profiler {
@@ -21,12 +23,14 @@ struct Cost {
 
 struct Event {
   std::string name;    // "linear", "linear.backward", ...
+  std::string region;  // where in the model: "layer2/content", "" outside any region
   Cost cost;
   int64_t start_ns = 0;
   int64_t end_ns = 0;
 };
 
 extern bool g_enabled;
+extern std::string g_region;  // the current region path (ops are issued from one thread)
 inline bool enabled() { return g_enabled; }
 void enable(bool on);
 void clear();
@@ -43,6 +47,7 @@ class Scope {
     active_ = true;
     event_.name = name;
     event_.cost = describe();
+    event_.region = g_region;
     event_.start_ns = now_ns();
   }
   ~Scope() {
@@ -56,6 +61,68 @@ class Scope {
  private:
   bool active_ = false;
   Event event_;
+};
+
+// Regions name the part of the model an op belongs to, as a path of names
+// joined by '/' ("layer2/content"); each recorded event keeps the path that
+// was current when it started. A Region adds one name for its lifetime;
+// next() swaps that name for the following part, so a function can mark its
+// parts in sequence without nesting scopes:
+//   profiler::Region part("qkv");  ...  part.next("content");  ...
+// The name is a string or a lambda returning one (built only when the
+// profiler is on). Off, a region costs one branch.
+class Region {
+ public:
+  template <typename Name>
+  explicit Region(Name&& name) {
+    if (!g_enabled) return;
+    active_ = true;
+    saved_ = g_region.size();
+    push(std::forward<Name>(name));
+  }
+  template <typename Name>
+  void next(Name&& name) {
+    if (!active_) return;
+    g_region.resize(saved_);
+    push(std::forward<Name>(name));
+  }
+  ~Region() {
+    if (active_) g_region.resize(saved_);
+  }
+  Region(const Region&) = delete;
+  Region& operator=(const Region&) = delete;
+
+ private:
+  template <typename Name>
+  void push(Name&& name) {
+    if (!g_region.empty()) g_region += '/';
+    if constexpr (std::is_invocable_v<Name>) g_region += name();
+    else g_region += name;
+  }
+  bool active_ = false;
+  size_t saved_ = 0;
+};
+
+// Sets the whole region path for its lifetime: backward() runs each autograd
+// node inside the path its forward op was created in, so a backward op is
+// attributed to the part it differentiates.
+class AtRegion {
+ public:
+  explicit AtRegion(const std::string& path) {
+    if (!g_enabled) return;
+    active_ = true;
+    saved_ = g_region;
+    g_region = path;
+  }
+  ~AtRegion() {
+    if (active_) g_region = saved_;
+  }
+  AtRegion(const AtRegion&) = delete;
+  AtRegion& operator=(const AtRegion&) = delete;
+
+ private:
+  bool active_ = false;
+  std::string saved_;
 };
 
 // Aggregate by op name: calls, total ms, GFLOP/s, GB/s; widest first.

@@ -7,6 +7,8 @@
 
 #include <cmath>
 
+#include "engine/profiler.h"
+
 namespace hc {
 
 AllAttLayer::AllAttLayer(const std::string& p, AllAttLayerShape s, DType dt, Device dev)
@@ -50,41 +52,53 @@ Variable AllAttLayer::forward(const Variable& x, const Tensor& mem, const Variab
     return add(x, dropout(bias, drop.residual, rng.next(bias.numel()), training));
   }
 
+  // Profiler regions name the parts of a head (engine/profiler.h); the
+  // caller has opened "layer{i}". Off, each costs one branch.
+  profiler::Region part("layernorm");
   // Pre-LayerNorm over [memory ; current]; queries only for the current tokens.
   const Variable cat = concat({Variable(mem), x}, 1);              // (B,S,C)
   const Variable normed = layernorm(cat, norm_w, norm_b);          // (B,S,C)
-  const Variable q = reshape(linear(slice(normed, 1, M, S), q_w), {B, T, H, D});
-  const Variable k = linear(normed, k_w);                          // (B,S,H*D)
-  const Variable v = linear(normed, v_w);                          // (B,S,H*D)
-  const Variable r = linear(r_table, r_w);                         // (S,H*D)
 
   // Head-major copies. u and v are Transformer-XL's global content and
   // position biases, added to the query before the two kinds of scores.
+  part.next("qkv");
   const std::vector<int> to_heads{2, 0, 1, 3};  // (B,.,H,D) -> (H,B,.,D)
+  const Variable q = reshape(linear(slice(normed, 1, M, S), q_w), {B, T, H, D});
+  const Variable k = linear(normed, k_w);                          // (B,S,H*D)
+  const Variable v = linear(normed, v_w);                          // (B,S,H*D)
   const Variable q_u = reshape(permute(add(q, u_bias), to_heads), {H * B, T, D});
-  const Variable q_v = reshape(permute(add(q, v_bias), to_heads), {H, B * T, D});
-  const Variable q_raw = reshape(permute(q, to_heads), {H, B * T, D});
   const Variable k_h = reshape(permute(reshape(k, {B, S, H, D}), to_heads), {H * B, S, D});
   const Variable v_h = reshape(permute(reshape(v, {B, S, H, D}), to_heads), {H * B, S, D});
-  const Variable r_h = permute(reshape(r, {S, H, D}), {1, 0, 2});  // (H,S,D)
 
   // Context logits: content (q+u)·k plus position (q+v)·r realigned by
   // distance, both over sqrt(D).
-  const Variable content = bmm(q_u, k_h, false, true);                     // (H*B,T,S)
+  part.next("position");
+  const Variable r = linear(r_table, r_w);                         // (S,H*D)
+  const Variable r_h = permute(reshape(r, {S, H, D}), {1, 0, 2});  // (H,S,D)
+  const Variable q_v = reshape(permute(add(q, v_bias), to_heads), {H, B * T, D});
   const Variable position = rel_shift(reshape(bmm(q_v, r_h, false, true), {H * B, T, S}));
+  part.next("content");
+  const Variable content = bmm(q_u, k_h, false, true);                     // (H*B,T,S)
   const Variable ctx_logits = scale(add(content, position), 1.0 / std::sqrt(double(D)));
+
   // Persistent logits use the raw query: q · (sqrt(D) k_p) / sqrt(D) = q · k_p.
   // (N = 0, the TXL baseline, attends to the context alone.)
-  const Variable logits = N == 0 ? ctx_logits
-                                 : concat({ctx_logits, reshape(bmm(q_raw, persist_k, false, true), {H * B, T, N})}, 2);
+  part.next("persistent");
+  const Variable logits =
+      N == 0 ? ctx_logits
+             : concat({ctx_logits, reshape(bmm(reshape(permute(q, to_heads), {H, B * T, D}), persist_k, false, true),
+                                           {H * B, T, N})},
+                      2);
 
   // One softmax over [context ; persistent] columns. Query i sees context
   // columns i..i+M (itself and the M tokens before it: the same-length mask)
   // and every persistent vector.
+  part.next("softmax");
   Variable probs = masked_softmax(logits, BandMask{T, S, 0, M});          // (H*B,T,S+N)
   probs = dropout(probs, drop.attn, rng.next(probs.numel()), training);
 
   // Weighted sum over [values ; sqrt(N) persistent values].
+  part.next("weighted_sum");
   const Variable out_ctx = bmm(N == 0 ? probs : slice(probs, 2, 0, S), v_h);  // (H*B,T,D)
   Variable heads = reshape(out_ctx, {H, B, T, D});
   if (N > 0) {
@@ -94,6 +108,7 @@ Variable AllAttLayer::forward(const Variable& x, const Tensor& mem, const Variab
   }
 
   // The pruning gate multiplies each head's output (one number per head).
+  part.next("output");
   if (gate.defined()) heads = mul(heads, reshape(gate, {H, 1, 1, 1}));
 
   // Concatenate heads, project, dropout, residual add to the un-normalised x.

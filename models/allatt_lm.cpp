@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "engine/profiler.h"
+
 namespace hc {
 
 void AllAttConfig::validate() const {
@@ -165,6 +167,7 @@ Variable AllAttLM::logits(const Tensor& tokens, Memory& mem, bool training, RngS
   // (a whole row of the input table is zeroed, the others scaled by 1/(1-p)),
   // so the model cannot lean on any single word being visible. The output
   // layer keeps the full table.
+  profiler::Region part("embedding");
   Variable table_in = embed;
   if (training && c.dropout_word > 0) {
     const Variable keep = dropout(Variable(Tensor::full({c.vocab, 1}, 1.0, embed.value().dtype(), embed.value().device())),
@@ -184,15 +187,21 @@ Variable AllAttLM::logits(const Tensor& tokens, Memory& mem, bool training, RngS
   std::vector<Tensor> inputs;  // each layer's input, the next segment's memory
   for (int64_t l = 0; l < c.layers; ++l) {
     inputs.push_back(h.value());
+    part.next([l] { return "layer" + std::to_string(l); });
     h = layers_[l].forward(h, mem.layers[l], r_table, gates.empty() ? Variable() : gates[l], drop,
                            training, rng);
-    if (!ffns_.empty()) h = ffns_[l].forward(h, c.dropout_residual, training, rng);
+    if (!ffns_.empty()) {
+      const profiler::Region ffn("ffn");
+      h = ffns_[l].forward(h, c.dropout_residual, training, rng);
+    }
   }
+  part.next("output_layer");
   h = dropout(h, c.dropout_proj, rng.next(h.numel()), training);
   h = dropout(h, c.dropout_output, rng.next(h.numel()), training);
   const Variable out = linear(h, embed);  // tied output layer: logits = h E^T
 
   // New memory: the last M positions of [old memory ; this segment's inputs].
+  part.next("memory");
   NoGrad no_grad;
   for (int64_t l = 0; l < c.layers; ++l) {
     const Variable joined = concat({Variable(mem.layers[l]), Variable(inputs[l])}, 1);  // (B,S,C)
@@ -204,6 +213,7 @@ Variable AllAttLM::logits(const Tensor& tokens, Memory& mem, bool training, RngS
 Variable AllAttLM::loss(const Tensor& tokens, const Tensor& targets, Memory& mem, bool training,
                         RngStream& rng, const std::vector<Variable>& gates) const {
   const Variable out = logits(tokens, mem, training, rng, gates);
+  const profiler::Region part("output_layer");  // the softmax cross-entropy belongs to the output layer
   const int64_t R = tokens.numel();
   return cross_entropy(reshape(out, {R, config_.vocab}), targets.reshape({R}));
 }

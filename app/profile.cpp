@@ -1,0 +1,376 @@
+// `headcount profile`: what every head costs, on paper and on the clock.
+//
+//   1. Analytic: each layer's parts (models/head_cost.h), forward and
+//      backward FLOPs and bytes, per head and for the head-independent parts.
+//   2. Measured: training steps (forward + backward) and inference forwards
+//      run with the op profiler on; every op's wall time is summed by the
+//      region it ran in (layer{i}/{part}, embedding, output_layer, ...;
+//      backward ops by the region of the forward op they differentiate).
+//   3. Marginal: each layer swept from 0 to H heads, the others fixed; a
+//      straight line time = a + b * heads fitted per layer, for training and
+//      for inference: b is what one more head of that layer costs.
+//   4. Prediction: for a head mask (a gated or compacted checkpoint, or
+//      --mask), the time the fits predict next to the time measured on a
+//      model with exactly those heads.
+// Writes report.md, costs.csv, costs.json, trace.json (one training step,
+// for chrome://tracing or Perfetto) and two SVG charts into --out DIR.
+#include "app/profile.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "app/commands.h"
+#include "app/run.h"
+#include "app/svg_plot.h"
+#include "engine/profiler.h"
+#include "engine/safetensors.h"
+#include "models/head_cost.h"
+#include "models/pruning.h"
+
+namespace hc {
+
+LinearFit fit_line(const std::vector<double>& x, const std::vector<double>& y) {
+  check(x.size() == y.size() && x.size() >= 2, "fit_line: need at least two points");
+  const double n = double(x.size());
+  double mx = 0, my = 0;
+  for (size_t i = 0; i < x.size(); ++i) mx += x[i] / n, my += y[i] / n;
+  double sxy = 0, sxx = 0;
+  for (size_t i = 0; i < x.size(); ++i) sxy += (x[i] - mx) * (y[i] - my), sxx += (x[i] - mx) * (x[i] - mx);
+  LinearFit f;
+  f.b = sxx > 0 ? sxy / sxx : 0;
+  f.a = my - f.b * mx;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double r = y[i] - (f.a + f.b * x[i]);
+    f.rms_residual += r * r / n;
+    f.max_rel_residual = std::max(f.max_rel_residual, std::fabs(r) / std::max(std::fabs(y[i]), 1e-30));
+  }
+  f.rms_residual = std::sqrt(f.rms_residual);
+  return f;
+}
+
+std::vector<LayerSweep> sweep_heads(const AllAttConfig& c, const std::function<double(const AllAttConfig&)>& time_of,
+                                    const std::function<void(int64_t, int64_t)>& progress) {
+  std::vector<LayerSweep> sweeps(c.layers);
+  int64_t total = 0, done = 0;
+  for (int64_t l = 0; l < c.layers; ++l) total += c.heads_in(l) + 1;
+  for (int64_t l = 0; l < c.layers; ++l) {
+    for (int64_t h = 0; h <= c.heads_in(l); ++h) {
+      AllAttConfig v = c;
+      v.heads_per_layer.clear();
+      for (int64_t k = 0; k < c.layers; ++k) v.heads_per_layer.push_back(k == l ? h : c.heads_in(k));
+      sweeps[l].heads.push_back(double(h));
+      sweeps[l].seconds.push_back(time_of(v));
+      if (progress) progress(++done, total);
+    }
+    sweeps[l].fit = fit_line(sweeps[l].heads, sweeps[l].seconds);
+  }
+  return sweeps;
+}
+
+namespace {
+
+using json = nlohmann::json;
+
+// Random token ids (B,T) and targets: timing does not depend on their values.
+struct Batch {
+  Tensor inputs, targets;
+};
+Batch random_batch(int64_t B, int64_t T, int64_t V, uint64_t seed) {
+  std::mt19937_64 gen(seed);
+  std::vector<int64_t> a(B * T), b(B * T);
+  for (auto* v : {&a, &b})
+    for (int64_t& id : *v) id = static_cast<int64_t>(gen() % uint64_t(V));
+  return {Tensor::from_ids({B, T}, a), Tensor::from_ids({B, T}, b)};
+}
+
+// Median seconds of `reps` calls after one warm-up call.
+double median_seconds(int reps, const std::function<void()>& run) {
+  run();
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    run();
+    backend(Device::CPU).synchronize();
+    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+struct Timers {
+  double train = 0, infer = 0;  // seconds per step / per forward
+};
+
+// A training step (forward + backward, gradients zeroed) and an inference
+// forward of `model` at batch B, with memory carried.
+Timers time_model(const AllAttLM& model, int64_t B, int reps) {
+  const Batch batch = random_batch(B, model.config().seg_len, model.config().vocab, 17);
+  Memory mem = model.initial_memory(B);
+  RngStream rng{1, 0};
+  const bool gated = !model.gate_logits().empty();
+  Timers t;
+  t.train = median_seconds(reps, [&] {
+    const std::vector<Variable> gates = gated ? layer_gates(model, rng, false, true) : std::vector<Variable>{};
+    model.loss(batch.inputs, batch.targets, mem, true, rng, gates).backward();
+    for (const Variable& p : model.parameters()) p.zero_grad();
+  });
+  t.infer = median_seconds(reps, [&] {
+    NoGrad no_grad;
+    const std::vector<Variable> gates = gated ? layer_gates(model, rng, false, true) : std::vector<Variable>{};
+    model.logits(batch.inputs, mem, false, rng, gates);
+  });
+  return t;
+}
+
+// Wall time by region and direction over the recorded events, in seconds
+// per step: key "layer2/content" -> {forward, backward}.
+std::map<std::string, std::pair<double, double>> time_by_region(int steps) {
+  std::map<std::string, std::pair<double, double>> out;
+  for (const profiler::Event& e : profiler::events()) {
+    const bool backward = e.name.size() > 9 && e.name.compare(e.name.size() - 9, 9, ".backward") == 0;
+    const double s = double(e.end_ns - e.start_ns) * 1e-9 / steps;
+    auto& slot = out[e.region.empty() ? "other" : e.region];
+    (backward ? slot.second : slot.first) += s;
+  }
+  return out;
+}
+
+std::vector<int64_t> parse_mask(const std::string& text, int64_t layers) {
+  std::vector<int64_t> mask;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    char* end = nullptr;
+    const long v = std::strtol(item.c_str(), &end, 10);
+    check(end && *end == '\0' && !item.empty() && v >= 0, "--mask: expected head counts like 2,2,1,1, got '" + text + "'");
+    mask.push_back(v);
+  }
+  check(static_cast<int64_t>(mask.size()) == layers, "--mask has " + std::to_string(mask.size()) +
+                                                         " entries for a model of " + std::to_string(layers) + " layers");
+  return mask;
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+}  // namespace
+
+int profile_command(const CommandLine& cl) {
+  const std::string out = cl.get("out", "");
+  check(!out.empty(), "headcount profile: --out DIR is required");
+  check(!cl.from.empty() || !cl.config.empty(), "headcount profile: --from CKPT or --config FILE is required");
+  const int reps = static_cast<int>(cl.number("reps", 5));
+  check(reps >= 1, "--reps must be >= 1");
+
+  // The model: a checkpoint's (dense, gated or compacted), or a fresh one of a config.
+  std::unique_ptr<AllAttLM> fresh;
+  LoadedModel loaded;
+  RunConfig cfg;
+  if (!cl.from.empty()) {
+    loaded = load_model(cl.from, cl.device, cl.sets);
+    cfg = loaded.checkpoint.config;
+  } else {
+    cfg = load_config(cl.config, cl.sets);
+    const RunData data = load_data(cfg);
+    fresh = std::make_unique<AllAttLM>(model_config(cfg, data.tokenizer.size()), uint64_t(cfg.seed), DType::F32, cl.device);
+  }
+  const AllAttLM& model = fresh ? *fresh : *loaded.model;
+  const AllAttConfig& mc = model.config();
+  const int64_t B = static_cast<int64_t>(cl.number("batch", double(cfg.batch)));
+  check(B >= 1, "--batch must be >= 1");
+  std::vector<int64_t> mask;
+  if (cl.has("mask")) mask = parse_mask(cl.get("mask", ""), mc.layers);
+  else if (!model.gate_logits().empty())
+    for (const auto& k : kept_heads(model)) mask.push_back(std::count(k.begin(), k.end(), true));
+  std::filesystem::create_directories(out);
+
+  // 1. Analytic.
+  json analytic = json::array();
+  for (int64_t l = 0; l < mc.layers; ++l)
+    for (const PartCost& p : layer_cost(mc, l, B))
+      analytic.push_back({{"layer", l}, {"part", p.part}, {"per_head", p.per_head}, {"heads", mc.heads_in(l)},
+                          {"forward_flops", p.forward_flops}, {"backward_flops", p.backward_flops},
+                          {"forward_bytes", p.forward_bytes}});
+  for (const PartCost& p : outside_cost(mc, B))
+    analytic.push_back({{"layer", -1}, {"part", p.part}, {"per_head", false}, {"heads", 0},
+                        {"forward_flops", p.forward_flops}, {"backward_flops", p.backward_flops},
+                        {"forward_bytes", p.forward_bytes}});
+
+  // 2. Measured, by region: `reps` training steps with the profiler on.
+  {
+    const Batch batch = random_batch(B, mc.seg_len, mc.vocab, 17);
+    Memory mem = model.initial_memory(B);
+    RngStream rng{1, 0};
+    auto step = [&] {
+      const std::vector<Variable> gates =
+          model.gate_logits().empty() ? std::vector<Variable>{} : layer_gates(model, rng, false, true);
+      model.loss(batch.inputs, batch.targets, mem, true, rng, gates).backward();
+      for (const Variable& p : model.parameters()) p.zero_grad();
+    };
+    step();  // warm-up, unrecorded
+    profiler::enable(true);
+    profiler::clear();
+    step();
+    profiler::write_chrome_trace(out + "/trace.json");
+    profiler::clear();
+    for (int r = 0; r < reps; ++r) step();
+    profiler::enable(false);
+  }
+  const auto measured = time_by_region(reps);
+  profiler::clear();
+
+  // 3. Marginal cost per head: per-layer sweeps, training and inference.
+  std::map<std::string, Timers> cache;
+  auto timers_of = [&](const AllAttConfig& v) -> const Timers& {
+    std::string key;
+    for (int64_t l = 0; l < v.layers; ++l) key += std::to_string(v.heads_in(l)) + ",";
+    auto it = cache.find(key);
+    if (it == cache.end()) {
+      const AllAttLM m(v, 3, DType::F32, cl.device);
+      it = cache.emplace(key, time_model(m, B, reps)).first;
+    }
+    return it->second;
+  };
+  int64_t total_runs = 0;
+  auto show = [&](int64_t done, int64_t total) {
+    total_runs = total;
+    std::fprintf(stderr, "\rsweep %lld/%lld", static_cast<long long>(done), static_cast<long long>(total));
+  };
+  AllAttConfig base = mc;
+  base.heads_per_layer.clear();
+  for (int64_t l = 0; l < mc.layers; ++l) base.heads_per_layer.push_back(mc.heads_in(l));
+  const auto train_sweep = sweep_heads(base, [&](const AllAttConfig& v) { return timers_of(v).train; }, show);
+  const auto infer_sweep = sweep_heads(base, [&](const AllAttConfig& v) { return timers_of(v).infer; }, {});
+  std::fprintf(stderr, "\n");
+  const Timers full = timers_of(base);
+
+  // 4. Prediction for the mask, against a model with exactly those heads.
+  json prediction;
+  if (!mask.empty()) {
+    AllAttConfig masked = base;
+    masked.heads_per_layer = mask;
+    for (int64_t l = 0; l < mc.layers; ++l)
+      check(mask[l] <= base.heads_per_layer[l], "--mask: layer " + std::to_string(l) + " has only " +
+                                                    std::to_string(base.heads_per_layer[l]) + " heads");
+    double train = full.train, infer = full.infer;
+    for (int64_t l = 0; l < mc.layers; ++l) {
+      train += train_sweep[l].fit.b * double(mask[l] - base.heads_per_layer[l]);
+      infer += infer_sweep[l].fit.b * double(mask[l] - base.heads_per_layer[l]);
+    }
+    const Timers actual = timers_of(masked);
+    prediction = {{"mask", mask},
+                  {"train_predicted_s", train}, {"train_measured_s", actual.train},
+                  {"infer_predicted_s", infer}, {"infer_measured_s", actual.infer}};
+  }
+
+  // ---- outputs ----
+  json costs = {{"batch", B}, {"seg_len", mc.seg_len}, {"mem_len", mc.mem_len}, {"persist", mc.persist},
+                {"analytic", analytic}, {"measured", json::array()}, {"sweep", json::array()},
+                {"full_train_s", full.train}, {"full_infer_s", full.infer}, {"prediction", prediction}};
+  for (const auto& [region, t] : measured)
+    costs["measured"].push_back({{"region", region}, {"forward_s", t.first}, {"backward_s", t.second}});
+  for (int64_t l = 0; l < mc.layers; ++l)
+    costs["sweep"].push_back({{"layer", l}, {"heads", train_sweep[l].heads},
+                              {"train_s", train_sweep[l].seconds}, {"infer_s", infer_sweep[l].seconds},
+                              {"train_fit", {{"a", train_sweep[l].fit.a}, {"b", train_sweep[l].fit.b},
+                                             {"max_rel_residual", train_sweep[l].fit.max_rel_residual}}},
+                              {"infer_fit", {{"a", infer_sweep[l].fit.a}, {"b", infer_sweep[l].fit.b},
+                                             {"max_rel_residual", infer_sweep[l].fit.max_rel_residual}}}});
+  safetensors::write_file_atomically(out + "/costs.json", costs.dump(2) + "\n");
+
+  std::ostringstream csv, md;
+  csv << "layer,part,per_head,forward_gflop,backward_gflop,forward_mb,measured_forward_ms,measured_backward_ms\n";
+  md << "# headcount profile\n\nModel: " << mc.layers << " layers, heads per layer";
+  for (int64_t l = 0; l < mc.layers; ++l) md << " " << mc.heads_in(l);
+  md << ", C=" << mc.d_model << ", D=" << mc.d_head << ", N=" << mc.persist << ", F=" << mc.d_ffn << "; B=" << B
+     << ", T=" << mc.seg_len << ", M=" << mc.mem_len << ", V=" << mc.vocab << ". Times: median of " << reps
+     << " runs.\n\n## Each part: analytic work and measured time per training step\n\n"
+     << "| layer | part | scales with heads | fwd GFLOP | bwd GFLOP | fwd MB | fwd ms | bwd ms |\n"
+     << "|---|---|---|---:|---:|---:|---:|---:|\n";
+  std::vector<std::string> bar_names, part_names{"layernorm", "qkv", "position", "content", "persistent",
+                                                 "softmax", "weighted_sum", "output", "ffn"};
+  std::vector<std::vector<double>> bar_values;
+  for (const json& a : analytic) {
+    const int64_t l = a["layer"];
+    const std::string region = l < 0 ? a["part"].get<std::string>() : "layer" + std::to_string(l) + "/" + a["part"].get<std::string>();
+    const auto it = measured.find(region);
+    const double f = it == measured.end() ? 0 : it->second.first * 1e3, b = it == measured.end() ? 0 : it->second.second * 1e3;
+    const std::string layer = l < 0 ? "-" : std::to_string(l);
+    csv << layer << "," << a["part"].get<std::string>() << "," << (a["per_head"].get<bool>() ? 1 : 0) << ","
+        << a["forward_flops"].get<double>() * 1e-9 << "," << a["backward_flops"].get<double>() * 1e-9 << ","
+        << a["forward_bytes"].get<double>() * 1e-6 << "," << f << "," << b << "\n";
+    md << "| " << layer << " | " << a["part"].get<std::string>() << " | " << (a["per_head"].get<bool>() ? "yes" : "no")
+       << " | " << fmt("%.4f", a["forward_flops"].get<double>() * 1e-9) << " | "
+       << fmt("%.4f", a["backward_flops"].get<double>() * 1e-9) << " | " << fmt("%.2f", a["forward_bytes"].get<double>() * 1e-6)
+       << " | " << fmt("%.3f", f) << " | " << fmt("%.3f", b) << " |\n";
+  }
+  double accounted = 0, step_total = 0;
+  for (const auto& [region, t] : measured) step_total += t.first + t.second;
+  for (int64_t l = 0; l < mc.layers; ++l) {
+    bar_names.push_back("layer " + std::to_string(l));
+    std::vector<double> v;
+    for (const std::string& p : part_names) {
+      const auto it = measured.find("layer" + std::to_string(l) + "/" + p);
+      v.push_back(it == measured.end() ? 0 : (it->second.first + it->second.second) * 1e3);
+      accounted += v.back();
+    }
+    bar_values.push_back(v);
+  }
+  md << "\nOutside the layers (embedding, output layer and loss, memory update, anything unregioned):";
+  for (const auto& [region, t] : measured)
+    if (region.rfind("layer", 0) != 0 || region.find('/') == std::string::npos)
+      md << " " << region << " " << fmt("%.3f", (t.first + t.second) * 1e3) << " ms;";
+  md << " layers " << fmt("%.3f", accounted) << " ms of " << fmt("%.3f", step_total * 1e3)
+     << " ms per profiled step.\n\n## Marginal cost of a head (each layer swept from 0 to H heads)\n\n"
+     << "| layer | train: fixed ms | train: ms per head | max residual | infer: fixed ms | infer: ms per head | max residual |\n"
+     << "|---|---:|---:|---:|---:|---:|---:|\n";
+  std::vector<Series> train_series;
+  for (int64_t l = 0; l < mc.layers; ++l) {
+    const LinearFit& t = train_sweep[l].fit;
+    const LinearFit& i = infer_sweep[l].fit;
+    md << "| " << l << " | " << fmt("%.3f", t.a * 1e3) << " | " << fmt("%.3f", t.b * 1e3) << " | "
+       << fmt("%.1f%%", 100 * t.max_rel_residual) << " | " << fmt("%.3f", i.a * 1e3) << " | " << fmt("%.3f", i.b * 1e3)
+       << " | " << fmt("%.1f%%", 100 * i.max_rel_residual) << " |\n";
+    Series s{"layer " + std::to_string(l) + " (train step)", {}};
+    for (size_t k = 0; k < train_sweep[l].heads.size(); ++k)
+      s.points.push_back({train_sweep[l].heads[k], train_sweep[l].seconds[k] * 1e3});
+    train_series.push_back(s);
+  }
+  md << "\nWhole model, every head: training step " << fmt("%.3f", full.train * 1e3) << " ms, inference forward "
+     << fmt("%.3f", full.infer * 1e3) << " ms (" << total_runs << " configurations timed).\n";
+  if (!prediction.is_null()) {
+    md << "\n## Prediction for heads per layer";
+    for (int64_t h : mask) md << " " << h;
+    auto err = [](double p, double m) { return fmt("%+.1f%%", 100 * (p - m) / m); };
+    md << "\n\n| | predicted ms | measured ms | error |\n|---|---:|---:|---:|\n"
+       << "| training step | " << fmt("%.3f", prediction["train_predicted_s"].get<double>() * 1e3) << " | "
+       << fmt("%.3f", prediction["train_measured_s"].get<double>() * 1e3) << " | "
+       << err(prediction["train_predicted_s"], prediction["train_measured_s"]) << " |\n"
+       << "| inference forward | " << fmt("%.3f", prediction["infer_predicted_s"].get<double>() * 1e3) << " | "
+       << fmt("%.3f", prediction["infer_measured_s"].get<double>() * 1e3) << " | "
+       << err(prediction["infer_predicted_s"], prediction["infer_measured_s"]) << " |\n";
+  }
+  md << "\nFiles: costs.csv, costs.json, trace.json (one training step), sweep.svg, parts.svg.\n";
+  safetensors::write_file_atomically(out + "/costs.csv", csv.str());
+  safetensors::write_file_atomically(out + "/report.md", md.str());
+  safetensors::write_file_atomically(
+      out + "/sweep.svg", line_plot("training step time as one layer's heads go from 0 to H", "heads in the swept layer",
+                                    "ms per training step", train_series));
+  safetensors::write_file_atomically(
+      out + "/parts.svg", stacked_bars("measured time of each part, forward + backward, per training step",
+                                       "ms per step", bar_names, part_names, bar_values));
+  std::fputs(md.str().c_str(), stdout);
+  return 0;
+}
+
+}  // namespace hc

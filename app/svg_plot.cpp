@@ -1,0 +1,100 @@
+#include "app/svg_plot.h"
+
+#include <algorithm>
+#include <sstream>
+
+namespace hc {
+
+namespace {
+const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
+                         "#8c564b", "#e377c2", "#7f7f7f", "#17becf", "#bcbd22"};
+}  // namespace
+
+std::string line_plot(const std::string& title, const std::string& x_label, const std::string& y_label,
+                      const std::vector<Series>& series) {
+  double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
+  for (const Series& s : series)
+    for (const auto& [x, y] : s.points) {
+      x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
+    }
+  if (x1 <= x0) x1 = x0 + 1;
+  if (y1 <= y0) y1 = y0 + 1;
+  const double pad_x = 0.05 * (x1 - x0), pad_y = 0.05 * (y1 - y0);
+  x0 -= pad_x, x1 += pad_x, y0 -= pad_y, y1 += pad_y;
+  const int left = 70, top = 30, w = 520, h = 320, legend = 200;
+  auto px = [&](double x) { return left + (x - x0) / (x1 - x0) * w; };
+  auto py = [&](double y) { return top + h - (y - y0) / (y1 - y0) * h; };
+  std::ostringstream svg;
+  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << left + w + legend << "\" height=\"" << top + h + 50
+      << "\" font-family=\"sans-serif\" font-size=\"11\">\n"
+      << "<text x=\"" << left << "\" y=\"18\">" << title << "</text>\n"
+      << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << w << "\" height=\"" << h
+      << "\" fill=\"none\" stroke=\"#888\"/>\n";
+  for (int t = 0; t <= 4; ++t) {
+    const double x = x0 + (x1 - x0) * t / 4, y = y0 + (y1 - y0) * t / 4;
+    svg << "<text x=\"" << px(x) << "\" y=\"" << top + h + 15 << "\" text-anchor=\"middle\">" << x << "</text>\n"
+        << "<text x=\"" << left - 4 << "\" y=\"" << py(y) + 4 << "\" text-anchor=\"end\">" << y << "</text>\n";
+  }
+  svg << "<text x=\"" << left + w / 2 << "\" y=\"" << top + h + 35 << "\" text-anchor=\"middle\">" << x_label
+      << "</text>\n<text x=\"12\" y=\"" << top + h / 2 << "\" transform=\"rotate(-90 12 " << top + h / 2
+      << ")\" text-anchor=\"middle\">" << y_label << "</text>\n";
+  for (size_t i = 0; i < series.size(); ++i) {
+    std::vector<std::pair<double, double>> pts = series[i].points;
+    std::sort(pts.begin(), pts.end());
+    const char* color = kColors[i % 10];
+    svg << "<polyline fill=\"none\" stroke=\"" << color << "\" stroke-width=\"1.5\" data-series=\"" << series[i].name
+        << "\" points=\"";
+    for (const auto& [x, y] : pts) svg << px(x) << "," << py(y) << " ";
+    svg << "\"/>\n";
+    for (const auto& [x, y] : pts)
+      svg << "<circle cx=\"" << px(x) << "\" cy=\"" << py(y) << "\" r=\"3\" fill=\"" << color << "\" data-series=\""
+          << series[i].name << "\" data-x=\"" << x << "\" data-y=\"" << y << "\"/>\n";
+    svg << "<text x=\"" << left + w + 10 << "\" y=\"" << top + 12 + 16 * static_cast<int>(i) << "\" fill=\"" << color
+        << "\">" << series[i].name << "</text>\n";
+  }
+  svg << "</svg>\n";
+  return svg.str();
+}
+
+std::string stacked_bars(const std::string& title, const std::string& y_label, const std::vector<std::string>& bars,
+                         const std::vector<std::string>& parts, const std::vector<std::vector<double>>& values) {
+  double top_value = 0;
+  for (const auto& bar : values) {
+    double total = 0;
+    for (double v : bar) total += v;
+    top_value = std::max(top_value, total);
+  }
+  if (top_value <= 0) top_value = 1;
+  const int left = 70, top = 30, h = 320, bar_w = 36, gap = 14, legend = 160;
+  const int w = static_cast<int>(bars.size()) * (bar_w + gap) + gap;
+  std::ostringstream svg;
+  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << left + w + legend << "\" height=\"" << top + h + 60
+      << "\" font-family=\"sans-serif\" font-size=\"11\">\n"
+      << "<text x=\"" << left << "\" y=\"18\">" << title << "</text>\n"
+      << "<text x=\"12\" y=\"" << top + h / 2 << "\" transform=\"rotate(-90 12 " << top + h / 2
+      << ")\" text-anchor=\"middle\">" << y_label << "</text>\n";
+  for (int t = 0; t <= 4; ++t)
+    svg << "<text x=\"" << left - 4 << "\" y=\"" << top + h - h * t / 4 + 4 << "\" text-anchor=\"end\">"
+        << top_value * t / 4 << "</text>\n";
+  for (size_t i = 0; i < bars.size(); ++i) {
+    const int x = left + gap + static_cast<int>(i) * (bar_w + gap);
+    double y = top + h;
+    for (size_t p = 0; p < parts.size() && p < values[i].size(); ++p) {
+      const double height = values[i][p] / top_value * h;
+      y -= height;
+      svg << "<rect x=\"" << x << "\" y=\"" << y << "\" width=\"" << bar_w << "\" height=\"" << height
+          << "\" fill=\"" << kColors[p % 10] << "\" data-bar=\"" << bars[i] << "\" data-part=\"" << parts[p]
+          << "\" data-value=\"" << values[i][p] << "\"/>\n";
+    }
+    svg << "<text x=\"" << x + bar_w / 2 << "\" y=\"" << top + h + 15 << "\" text-anchor=\"middle\">" << bars[i]
+        << "</text>\n";
+  }
+  for (size_t p = 0; p < parts.size(); ++p)
+    svg << "<rect x=\"" << left + w + 10 << "\" y=\"" << top + 16 * static_cast<int>(p) << "\" width=\"10\" height=\"10\" fill=\""
+        << kColors[p % 10] << "\"/><text x=\"" << left + w + 24 << "\" y=\"" << top + 9 + 16 * static_cast<int>(p) << "\">"
+        << parts[p] << "</text>\n";
+  svg << "</svg>\n";
+  return svg.str();
+}
+
+}  // namespace hc

@@ -1,0 +1,66 @@
+#include "models/head_cost.h"
+
+namespace hc {
+
+namespace {
+// A product (rows x inner) . (inner x cols), `groups` times: FLOPs and float32 bytes.
+PartCost product(const std::string& part, double groups, double rows, double inner, double cols) {
+  const double flops = 2 * groups * rows * inner * cols;
+  return {part, true, flops, 2 * flops, 4 * groups * (rows * inner + inner * cols + rows * cols)};
+}
+
+void add_into(std::vector<PartCost>& parts, const PartCost& p) {
+  for (PartCost& q : parts)
+    if (q.part == p.part) {
+      q.forward_flops += p.forward_flops;
+      q.backward_flops += p.backward_flops;
+      q.forward_bytes += p.forward_bytes;
+      return;
+    }
+  parts.push_back(p);
+}
+}  // namespace
+
+std::vector<PartCost> layer_cost(const AllAttConfig& c, int64_t l, int64_t B) {
+  const double H = double(c.heads_in(l)), D = double(c.d_head), C = double(c.d_model), N = double(c.persist),
+               T = double(c.seg_len), S = double(c.seg_len + c.mem_len), F = double(c.d_ffn), b = double(B);
+  std::vector<PartCost> parts;
+  if (H > 0) {
+    parts.push_back({"layernorm", false, 8 * b * S * C, 14 * b * S * C, 4 * (2 * b * S * C + 2 * C)});
+    add_into(parts, product("qkv", 1, b * T, C, H * D));
+    add_into(parts, product("qkv", 2, b * S, C, H * D));
+    add_into(parts, product("position", 1, S, C, H * D));
+    add_into(parts, product("position", H, b * T, D, S));
+    add_into(parts, product("content", H * b, T, D, S));
+    if (N > 0) add_into(parts, product("persistent", H, b * T, D, N));
+    const double scores = H * b * T * (S + N);
+    parts.push_back({"softmax", true, 5 * scores, 4 * scores, 4 * 2 * scores});
+    add_into(parts, product("weighted_sum", H * b, T, S, D));
+    if (N > 0) add_into(parts, product("weighted_sum", H, b * T, N, D));
+    add_into(parts, product("output", 1, b * T, H * D, C));
+  }
+  if (F > 0) {
+    PartCost ffn = product("ffn", 1, b * T, C, F);
+    const PartCost second = product("ffn", 1, b * T, F, C);
+    ffn.forward_flops += second.forward_flops;
+    ffn.backward_flops += second.backward_flops;
+    ffn.forward_bytes += second.forward_bytes;
+    ffn.forward_flops += 8 * b * T * C;  // its layernorm
+    ffn.backward_flops += 14 * b * T * C;
+    ffn.forward_bytes += 4 * (2 * b * T * C + 2 * C);
+    ffn.per_head = false;
+    parts.push_back(ffn);
+  }
+  return parts;
+}
+
+std::vector<PartCost> outside_cost(const AllAttConfig& c, int64_t B) {
+  const double R = double(B * c.seg_len), V = double(c.vocab);
+  PartCost out = product("output_layer", 1, R, double(c.d_model), V);
+  out.per_head = false;
+  out.forward_flops += 4 * R * V;  // cross-entropy
+  out.backward_flops += 4 * R * V;
+  return {out};
+}
+
+}  // namespace hc

@@ -1,0 +1,44 @@
+// What a head costs, on paper: the floating-point work and the bytes of each
+// part of an All-attention layer, forward and backward, for a batch of B
+// streams of T tokens with M of memory (S = M + T) and N persistent vectors.
+// The parts are the profiler regions of models/allatt_layer.cpp, so the
+// analytic numbers and the measured times line up row by row:
+//
+//   part          work per head (forward, multiply-add = 2)
+//   qkv           q: 2 B T C D,  k and v: 2 B S C D each
+//   position      r projection 2 S C D (shared by the batch), scores 2 B T S D
+//   content       scores 2 B T S D
+//   persistent    scores 2 B T N D
+//   softmax       5 B T (S + N)            (max, subtract, exp, sum, divide)
+//   weighted_sum  2 B T (S + N) D
+//   output        2 B T D C                (the head's columns of the output projection)
+// and per layer, whatever the head count: layernorm 8 B S C, and for the
+// Transformer-XL baseline ffn 4 B T C F. Outside the layers: the output layer
+// 2 B T C V plus the cross-entropy 4 B T V. Backward is twice the forward for
+// the products (one product for each input's gradient), 4/5 of it for the
+// softmax, 14/8 for the layernorm: what the ops record in the profiler.
+// Element-wise work (bias adds, dropout, permutes) is left out: few FLOPs,
+// though not always little time, which is what the measured side shows.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "models/allatt_lm.h"
+
+namespace hc {
+
+struct PartCost {
+  std::string part;
+  bool per_head = true;  // scales with the layer's head count
+  double forward_flops = 0, backward_flops = 0;
+  double forward_bytes = 0;  // float32 operands read and results written, nothing cached
+};
+
+// Layer `l` at its configured head count: per-head parts hold the cost of
+// all its heads (divide by H for one head).
+std::vector<PartCost> layer_cost(const AllAttConfig& c, int64_t l, int64_t B);
+// The output layer and loss (the embedding lookup does no arithmetic).
+std::vector<PartCost> outside_cost(const AllAttConfig& c, int64_t B);
+
+}  // namespace hc

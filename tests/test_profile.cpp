@@ -1,0 +1,184 @@
+// `headcount profile`: the analytic cost model against hand-computed numbers
+// and against the FLOPs the op profiler records region by region, the fit
+// and the sweep on a planted cost, regions carried into backward, and the
+// report on a tiny model (every table and chart, parsed), bad input refused.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "app/profile.h"
+#include "engine/profiler.h"
+#include "models/head_cost.h"
+#include "tests/test_util.h"
+
+using namespace hc;
+
+namespace {
+AllAttConfig cost_config() {
+  AllAttConfig c;
+  c.vocab = 7;
+  c.layers = 2;
+  c.d_model = 4;
+  c.heads = 2;
+  c.d_head = 3;
+  c.persist = 4;
+  c.seg_len = 3;
+  c.mem_len = 2;
+  c.max_len = 8;
+  return c;
+}
+
+double forward_of(const std::vector<PartCost>& parts, const std::string& name) {
+  for (const PartCost& p : parts)
+    if (p.part == name) return p.forward_flops;
+  FAIL("no part " << name);
+  return 0;
+}
+}  // namespace
+
+TEST_CASE("profile: analytic FLOPs of every part, by hand, for B=2 T=3 M=2 C=4 H=2 D=3 N=4 V=7") {
+  const AllAttConfig c = cost_config();
+  const std::vector<PartCost> layer = layer_cost(c, 0, 2);
+  // S = 5, B T = 6, H D = 6.
+  CHECK(forward_of(layer, "layernorm") == 8 * 2 * 5 * 4);                     // 8 B S C
+  CHECK(forward_of(layer, "qkv") == 2 * 6 * 4 * 6 + 2 * 2 * 10 * 4 * 6);      // q, then k and v over S
+  CHECK(forward_of(layer, "position") == 2 * 5 * 4 * 6 + 2 * 2 * 6 * 3 * 5);  // r projection, scores
+  CHECK(forward_of(layer, "content") == 2 * 4 * 3 * 3 * 5);                   // (H B) T D S
+  CHECK(forward_of(layer, "persistent") == 2 * 2 * 6 * 3 * 4);
+  CHECK(forward_of(layer, "softmax") == 5 * 2 * 2 * 3 * 9);                   // 5 H B T (S + N)
+  CHECK(forward_of(layer, "weighted_sum") == 2 * 4 * 3 * 5 * 3 + 2 * 2 * 6 * 4 * 3);
+  CHECK(forward_of(layer, "output") == 2 * 6 * 6 * 4);
+  CHECK(forward_of(outside_cost(c, 2), "output_layer") == 2 * 6 * 4 * 7 + 4 * 6 * 7);
+  // Per-head parts halve with half the heads; layernorm does not.
+  AllAttConfig one = c;
+  one.heads_per_layer = {1, 2};
+  const std::vector<PartCost> half = layer_cost(one, 0, 2);
+  CHECK(forward_of(half, "content") * 2 == forward_of(layer, "content"));
+  CHECK(forward_of(half, "layernorm") == forward_of(layer, "layernorm"));
+}
+
+TEST_CASE("profile: the analytic parts equal the FLOPs the profiler records in each region, forward and backward") {
+  for (bool txl : {false, true}) {
+    CAPTURE(txl);
+    AllAttConfig c = cost_config();
+    if (txl) {
+      c.persist = 0;
+      c.d_ffn = 5;
+    }
+    AllAttLM model(c, 3);
+    const int64_t B = 2;
+    const Tensor x = Tensor::from_ids({B, 3}, {1, 2, 3, 4, 5, 6}), y = Tensor::from_ids({B, 3}, {2, 3, 4, 5, 6, 0});
+    Memory mem = model.initial_memory(B);
+    RngStream rng{1, 0};
+    profiler::enable(true);
+    profiler::clear();
+    model.loss(x, y, mem, true, rng).backward();
+    profiler::enable(false);
+    const std::set<std::string> counted{"linear", "bmm", "matmul", "masked_softmax", "layernorm", "cross_entropy"};
+    std::map<std::string, std::pair<double, double>> recorded;  // region -> forward, backward FLOPs
+    for (const profiler::Event& e : profiler::events()) {
+      const bool backward = e.name.find(".backward") != std::string::npos;
+      const std::string op = backward ? e.name.substr(0, e.name.find(".backward")) : e.name;
+      if (!counted.count(op)) continue;
+      (backward ? recorded[e.region].second : recorded[e.region].first) += e.cost.flops;
+    }
+    profiler::clear();
+    for (int64_t l = 0; l < c.layers; ++l)
+      for (const PartCost& p : layer_cost(c, l, B)) {
+        const std::string region = "layer" + std::to_string(l) + "/" + p.part;
+        CAPTURE(region);
+        CHECK(recorded[region].first == p.forward_flops);
+        CHECK(recorded[region].second == p.backward_flops);
+      }
+    for (const PartCost& p : outside_cost(c, B)) {
+      CHECK(recorded[p.part].first == p.forward_flops);
+      CHECK(recorded[p.part].second == p.backward_flops);
+    }
+  }
+}
+
+TEST_CASE("profile: the fit and the sweep recover a planted linear cost from a synthetic timer") {
+  const LinearFit exact = fit_line({0, 1, 2, 3}, {2, 5, 8, 11});
+  CHECK(exact.a == doctest::Approx(2));
+  CHECK(exact.b == doctest::Approx(3));
+  CHECK(exact.max_rel_residual < 1e-12);
+  const LinearFit bent = fit_line({0, 1, 2}, {1, 1, 3});
+  CHECK(bent.max_rel_residual > 0.1);  // not a line: the residual says so
+  CHECK_THROWS_AS(fit_line({1}, {1}), std::invalid_argument);
+
+  AllAttConfig c = cost_config();
+  c.layers = 3;
+  c.heads = 4;
+  // Planted: 5 ms fixed, layer l's heads 1, 2, 3 ms each, and a +-1% wobble.
+  int calls = 0;
+  const auto sweeps = sweep_heads(c, [&](const AllAttConfig& v) {
+    double t = 5e-3;
+    for (int64_t l = 0; l < v.layers; ++l) t += 1e-3 * double(l + 1) * double(v.heads_in(l));
+    return t * (1 + 0.01 * ((calls++ % 2) ? 1 : -1));
+  });
+  REQUIRE(sweeps.size() == 3);
+  for (int64_t l = 0; l < 3; ++l) {
+    CAPTURE(l);
+    CHECK(sweeps[l].heads.size() == 5);  // 0..4 heads
+    CHECK(sweeps[l].fit.b == doctest::Approx(1e-3 * double(l + 1)).epsilon(0.15));
+    CHECK(sweeps[l].fit.max_rel_residual < 0.03);
+  }
+  CHECK(calls == 15);
+}
+
+TEST_CASE("profile: the report on a tiny model has every table and chart; bad input is refused") {
+  test::TempDir dir;
+  const std::string corpus = test::write_tiny_corpus(dir);
+  std::string log;
+  const std::string config = "--config " HEADCOUNT_SOURCE_DIR "/configs/moby-char-tiny.json --set corpus=" + corpus;
+  REQUIRE(test::run_headcount("profile " + config + " --out " + dir.file("p") + " --reps 2 --mask 1,2", log) == 0);
+  CAPTURE(log);
+  std::ifstream md_in(dir.file("p/report.md"));
+  const std::string md((std::istreambuf_iterator<char>(md_in)), {});
+  for (const char* heading : {"## Each part", "## Marginal cost of a head", "## Prediction for heads per layer 1 2"})
+    CHECK(md.find(heading) != std::string::npos);
+  // costs.csv: every part of both layers and the output layer, with times.
+  std::ifstream csv(dir.file("p/costs.csv"));
+  std::string line;
+  std::getline(csv, line);
+  CHECK(line == "layer,part,per_head,forward_gflop,backward_gflop,forward_mb,measured_forward_ms,measured_backward_ms");
+  int rows = 0, timed = 0;
+  while (std::getline(csv, line)) {
+    ++rows;
+    timed += std::stod(line.substr(line.rfind(',') + 1)) > 0;
+  }
+  CHECK(rows == 2 * 8 + 1);
+  CHECK(timed == rows);  // every part took measurable time
+  const nlohmann::json costs = nlohmann::json::parse(std::ifstream(dir.file("p/costs.json")));
+  CHECK(costs["sweep"].size() == 2);
+  CHECK(costs["sweep"][0]["heads"].size() == 3);
+  CHECK(costs["prediction"]["mask"] == std::vector<int64_t>{1, 2});
+  CHECK(costs["prediction"]["train_measured_s"].get<double>() > 0);
+  // The trace: one training step, its events named by region.
+  std::ifstream trace_in(dir.file("p/trace.json"));
+  const std::string trace((std::istreambuf_iterator<char>(trace_in)), {});
+  CHECK(trace.find("layer1/content bmm") != std::string::npos);
+  CHECK(trace.find("layer0/qkv linear.backward") != std::string::npos);
+  // Charts: a line per layer in the sweep, a bar segment per layer and part.
+  std::ifstream sweep_in(dir.file("p/sweep.svg")), parts_in(dir.file("p/parts.svg"));
+  const std::string sweep((std::istreambuf_iterator<char>(sweep_in)), {}), parts((std::istreambuf_iterator<char>(parts_in)), {});
+  auto count = [](const std::string& text, const std::string& what) {
+    int n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  CHECK(count(sweep, "<polyline") == 2);
+  CHECK(count(sweep, "<circle") == 6);
+  CHECK(count(parts, "data-part=\"content\"") == 2);
+
+  CHECK(test::run_headcount("profile " + config + " --out " + dir.file("q") + " --mask 1,2,3", log) == 2);
+  CHECK(log.find("--mask has 3 entries for a model of 2 layers") != std::string::npos);
+  CHECK(test::run_headcount("profile --from " + dir.file("none.safetensors") + " --out " + dir.file("q"), log) == 2);
+  CHECK(log.find("cannot open") != std::string::npos);
+  CHECK(test::run_headcount("profile " + config, log) == 2);
+  CHECK(log.find("--out DIR is required") != std::string::npos);
+}
