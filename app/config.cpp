@@ -132,6 +132,8 @@ std::vector<Field> fields(RunConfig& c) {
       field("output_scaling", c.output_scaling, "prune: scale each layer's attention output by H / open heads"),
       field("target_heads", c.target_heads, "prune: end with exactly this many heads (0 = coefficient mode)"),
       field("target_fraction", c.target_fraction, "prune: end with this fraction of the heads (0 = off)"),
+      field("target_flops", c.target_flops,
+            "prune: keep the most heads whose model does at most this fraction of the dense forward FLOPs (0 = off)"),
       field("prune_method", c.prune_method,
             "prune: l0 (gates) | topk (straight-through top-K) | taylor | magnitude | random (chosen once, then fine-tuned)"),
       field("importance_batches", c.importance_batches, "prune: batches the taylor scores are averaged over"),
@@ -215,13 +217,13 @@ void RunConfig::validate() const {
   check(keep_checkpoints >= 0, "config: keep_checkpoints must be >= 0");
   check(l0_coefficient >= 0 && l0_warmup >= 0 && gate_lr_scale > 0,
         "config: need l0_coefficient >= 0, l0_warmup >= 0, gate_lr_scale > 0");
-  check(target_heads >= 0 && target_fraction >= 0 && target_fraction <= 1,
-        "config: target_heads must be >= 0 and target_fraction in [0, 1]");
+  check(target_heads >= 0 && target_fraction >= 0 && target_fraction <= 1 && target_flops >= 0 && target_flops <= 1,
+        "config: target_heads must be >= 0, target_fraction and target_flops in [0, 1]");
   check(prune_method == "l0" || prune_method == "topk" || prune_method == "taylor" || prune_method == "magnitude" ||
             prune_method == "random",
         "config: prune_method must be l0, topk, taylor, magnitude or random, got '" + prune_method + "'");
-  check(prune_method == "l0" || target_heads > 0 || target_fraction > 0,
-        "config: prune_method " + prune_method + " needs a budget: target_heads or target_fraction");
+  check(prune_method == "l0" || target_heads > 0 || target_fraction > 0 || target_flops > 0,
+        "config: prune_method " + prune_method + " needs a budget: target_heads, target_fraction or target_flops");
   check(importance_batches > 0, "config: importance_batches must be positive");
 }
 

@@ -47,6 +47,7 @@ struct RunConfig {
   bool output_scaling = true;    // scale each layer's output by H / open heads
   int64_t target_heads = 0;      // > 0: end with exactly this many heads (target mode)
   double target_fraction = 0;    // > 0: the same, as a fraction of all heads
+  double target_flops = 0;       // > 0: the most heads within this fraction of the dense forward FLOPs
   std::string prune_method = "l0";  // l0 | topk (learned) | taylor | magnitude | random (scored once)
   int64_t importance_batches = 32;  // taylor: batches averaged for the head scores
 

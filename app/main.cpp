@@ -98,7 +98,9 @@ compacted) or of a config (fresh weights; timing does not depend on them):
   - for a head mask (--mask, or a gated checkpoint's kept heads): the time the
     fits predict against the time of a model with exactly those heads.
 Writes DIR/report.md, costs.csv, costs.json, trace.json, sweep.svg, parts.svg.
---batch defaults to the config's batch, --reps (median of) to 5.
+Also DIR/cost_heatmap.svg (each head's marginal cost) and, for a gated
+checkpoint, gates_heatmap.svg (each head's P(open)).
+--batch defaults to the config's batch, --reps (fastest of) to 5.
 )";
 
 const char* kCompareHelp = R"(usage: headcount compare --dense CKPT[,CKPT...] --config PRUNE_CONFIG --out DIR

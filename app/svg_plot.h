@@ -23,4 +23,8 @@ std::string line_plot(const std::string& title, const std::string& x_label, cons
 std::string stacked_bars(const std::string& title, const std::string& y_label, const std::vector<std::string>& bars,
                          const std::vector<std::string>& parts, const std::vector<std::vector<double>>& values);
 
+// A layer x head grid shaded by value[l][h] (darker = more); a negative
+// value marks a removed head (white, crossed).
+std::string head_grid(const std::string& title, const std::vector<std::vector<double>>& value, const std::string& unit);
+
 }  // namespace hc

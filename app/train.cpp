@@ -42,6 +42,7 @@
 #include "autograd/optim.h"
 #include "data/batcher.h"
 #include "engine/safetensors.h"
+#include "models/head_cost.h"
 #include "models/head_importance.h"
 #include "models/pruning.h"
 
@@ -157,9 +158,18 @@ int run_training(const CommandLine& cl, bool prune) {
   double best = 0;
   int64_t total_heads = 0;
   for (int64_t l = 0; l < mcfg.layers; ++l) total_heads += mcfg.heads_in(l);
+  // The budget as a head count: given, a fraction of the heads, or what a
+  // fraction of the dense forward FLOPs affords (models/head_cost.h).
   const int64_t target = cfg.target_heads > 0 ? cfg.target_heads
                          : cfg.target_fraction > 0 ? static_cast<int64_t>(std::llround(cfg.target_fraction * double(total_heads)))
+                         : cfg.target_flops > 0    ? heads_within_flops(mcfg, cfg.target_flops)
                                                    : 0;
+  check(!prune || cfg.target_flops == 0 || target > 0,
+        "config: target_flops " + std::to_string(cfg.target_flops) +
+            " leaves no head: the parts that do not scale with heads alone take more");
+  if (prune && cfg.target_flops > 0)
+    std::fprintf(stderr, "target_flops %.3f: %lld of %lld heads\n", cfg.target_flops, static_cast<long long>(target),
+                 static_cast<long long>(total_heads));
   check(!prune || target <= total_heads, "config: target of " + std::to_string(target) + " heads, the model has " +
                                              std::to_string(total_heads));
   if (prune && !resume && !learned_gates) {

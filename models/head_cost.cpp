@@ -1,5 +1,8 @@
 #include "models/head_cost.h"
 
+#include <algorithm>
+#include <cmath>
+
 namespace hc {
 
 namespace {
@@ -61,6 +64,21 @@ std::vector<PartCost> outside_cost(const AllAttConfig& c, int64_t B) {
   out.forward_flops += 4 * R * V;  // cross-entropy
   out.backward_flops += 4 * R * V;
   return {out};
+}
+
+int64_t heads_within_flops(const AllAttConfig& c, double fraction) {
+  // Forward FLOPs per token position = fixed + heads * per_head.
+  double fixed = 0, all_heads = 0;
+  int64_t heads = 0;
+  for (int64_t l = 0; l < c.layers; ++l) {
+    heads += c.heads_in(l);
+    for (const PartCost& p : layer_cost(c, l, 1)) (p.per_head ? all_heads : fixed) += p.forward_flops;
+  }
+  for (const PartCost& p : outside_cost(c, 1)) fixed += p.forward_flops;
+  if (heads == 0) return 0;
+  const double per_head = all_heads / double(heads), full = fixed + all_heads;
+  const int64_t k = static_cast<int64_t>(std::floor((fraction * full - fixed) / per_head + 1e-9));
+  return std::clamp<int64_t>(k, 0, heads);
 }
 
 }  // namespace hc

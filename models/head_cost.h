@@ -41,4 +41,9 @@ std::vector<PartCost> layer_cost(const AllAttConfig& c, int64_t l, int64_t B);
 // The output layer and loss (the embedding lookup does no arithmetic).
 std::vector<PartCost> outside_cost(const AllAttConfig& c, int64_t B);
 
+// A FLOP budget as a head count: the most heads K whose model does at most
+// `fraction` of the full model's forward FLOPs (a head costs the same in
+// every layer of one config, so only the number kept matters, not where).
+int64_t heads_within_flops(const AllAttConfig& c, double fraction);
+
 }  // namespace hc

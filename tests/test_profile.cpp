@@ -61,6 +61,23 @@ TEST_CASE("profile: analytic FLOPs of every part, by hand, for B=2 T=3 M=2 C=4 H
   CHECK(forward_of(half, "layernorm") == forward_of(layer, "layernorm"));
 }
 
+TEST_CASE("profile: a FLOP budget becomes the most heads that fit in it") {
+  const AllAttConfig c = cost_config();
+  double fixed = 0, heads_part = 0;
+  for (int64_t l = 0; l < c.layers; ++l)
+    for (const PartCost& p : layer_cost(c, l, 1)) (p.per_head ? heads_part : fixed) += p.forward_flops;
+  for (const PartCost& p : outside_cost(c, 1)) fixed += p.forward_flops;
+  const double full = fixed + heads_part, per_head = heads_part / 4;
+  for (int64_t k = 0; k <= 4; ++k) {
+    CAPTURE(k);
+    const double exact = (fixed + double(k) * per_head) / full;  // the fraction k heads cost
+    CHECK(heads_within_flops(c, exact) == k);
+    if (k < 4) CHECK(heads_within_flops(c, exact + 0.5 * per_head / full) == k);
+  }
+  CHECK(heads_within_flops(c, 1.0) == 4);
+  CHECK(heads_within_flops(c, 0.0) == 0);
+}
+
 TEST_CASE("profile: the analytic parts equal the FLOPs the profiler records in each region, forward and backward") {
   for (bool txl : {false, true}) {
     CAPTURE(txl);
@@ -174,6 +191,27 @@ TEST_CASE("profile: the report on a tiny model has every table and chart; bad in
   CHECK(count(sweep, "<polyline") == 2);
   CHECK(count(sweep, "<circle") == 6);
   CHECK(count(parts, "data-part=\"content\"") == 2);
+  std::ifstream grid_in(dir.file("p/cost_heatmap.svg"));
+  const std::string grid((std::istreambuf_iterator<char>(grid_in)), {});
+  CHECK(count(grid, "<rect") == 4);  // 2 layers x 2 heads
+  CHECK(grid.find("data-layer=\"1\" data-head=\"1\"") != std::string::npos);
+  CHECK(grid.find(">x</text>") == std::string::npos);  // a dense model: no head removed
+
+  // A gated checkpoint (3 of 4 heads kept): its mask is predicted, its closed
+  // head crossed out, and its gates drawn.
+  REQUIRE(test::run_headcount("train " + test::tiny_training(corpus, dir.file("dense"), 4), log) == 0);
+  REQUIRE(test::run_headcount("prune --from " + dir.file("dense/last.safetensors") + " --method magnitude " +
+                                  test::tiny_training(corpus, dir.file("gated"), 4) + " --set target_heads=3",
+                              log) == 0);
+  REQUIRE(test::run_headcount("profile --from " + dir.file("gated/last.safetensors") + " --out " + dir.file("g") + " --reps 2",
+                              log) == 0);
+  std::ifstream gates_in(dir.file("g/gates_heatmap.svg")), cost_in(dir.file("g/cost_heatmap.svg"));
+  const std::string gates((std::istreambuf_iterator<char>(gates_in)), {}), cost((std::istreambuf_iterator<char>(cost_in)), {});
+  CHECK(count(gates, "<rect") == 4);
+  CHECK(count(cost, ">x</text>") == 1);
+  const nlohmann::json gated = nlohmann::json::parse(std::ifstream(dir.file("g/costs.json")));
+  const std::vector<int64_t> mask = gated["prediction"]["mask"];
+  CHECK(mask[0] + mask[1] == 3);
 
   CHECK(test::run_headcount("profile " + config + " --out " + dir.file("q") + " --mask 1,2,3", log) == 2);
   CHECK(log.find("--mask has 3 entries for a model of 2 layers") != std::string::npos);
