@@ -241,9 +241,7 @@ int profile_command(const CommandLine& cl) {
     }
     return it->second;
   };
-  int64_t total_runs = 0;
   auto show = [&](int64_t done, int64_t total) {
-    total_runs = total;
     std::fprintf(stderr, "\rsweep %lld/%lld", static_cast<long long>(done), static_cast<long long>(total));
   };
   AllAttConfig base = mc;
@@ -251,6 +249,21 @@ int profile_command(const CommandLine& cl) {
   for (int64_t l = 0; l < mc.layers; ++l) base.heads_per_layer.push_back(mc.heads_in(l));
   const auto train_sweep = sweep_heads(base, [&](const AllAttConfig& v) { return timers_of(v).train; }, show);
   const auto infer_sweep = sweep_heads(base, [&](const AllAttConfig& v) { return timers_of(v).infer; }, {});
+  // The joint sweep: every layer at h heads together, h = 0..H, fitted
+  // against the total head count. It sees what removing heads from all
+  // layers at once does to the overheads, which one-layer sweeps miss.
+  std::vector<double> joint_heads, joint_train, joint_infer;
+  int64_t max_heads = 0;
+  for (int64_t l = 0; l < mc.layers; ++l) max_heads = std::max(max_heads, base.heads_in(l));
+  for (int64_t h = 0; h <= max_heads; ++h) {
+    AllAttConfig v = base;
+    double total = 0;
+    for (int64_t l = 0; l < mc.layers; ++l) total += double(v.heads_per_layer[l] = std::min(h, base.heads_in(l)));
+    joint_heads.push_back(total);
+    joint_train.push_back(timers_of(v).train);
+    joint_infer.push_back(timers_of(v).infer);
+  }
+  const LinearFit joint_train_fit = fit_line(joint_heads, joint_train), joint_infer_fit = fit_line(joint_heads, joint_infer);
   std::fprintf(stderr, "\n");
   const Timers full = timers_of(base);
 
@@ -268,15 +281,24 @@ int profile_command(const CommandLine& cl) {
       infer += infer_sweep[l].fit.b * double(mask[l] - base.heads_per_layer[l]);
     }
     const Timers actual = timers_of(masked);
+    double kept = 0;
+    for (int64_t h : mask) kept += double(h);
     prediction = {{"mask", mask},
                   {"train_predicted_s", train}, {"train_measured_s", actual.train},
-                  {"infer_predicted_s", infer}, {"infer_measured_s", actual.infer}};
+                  {"infer_predicted_s", infer}, {"infer_measured_s", actual.infer},
+                  {"train_predicted_joint_s", joint_train_fit.a + joint_train_fit.b * kept},
+                  {"infer_predicted_joint_s", joint_infer_fit.a + joint_infer_fit.b * kept}};
   }
 
   // ---- outputs ----
   json costs = {{"batch", B}, {"seg_len", mc.seg_len}, {"mem_len", mc.mem_len}, {"persist", mc.persist},
                 {"analytic", analytic}, {"measured", json::array()}, {"sweep", json::array()},
-                {"full_train_s", full.train}, {"full_infer_s", full.infer}, {"prediction", prediction}};
+                {"full_train_s", full.train}, {"full_infer_s", full.infer}, {"prediction", prediction},
+                {"joint_sweep", {{"total_heads", joint_heads}, {"train_s", joint_train}, {"infer_s", joint_infer},
+                                 {"train_fit", {{"a", joint_train_fit.a}, {"b", joint_train_fit.b},
+                                                {"max_rel_residual", joint_train_fit.max_rel_residual}}},
+                                 {"infer_fit", {{"a", joint_infer_fit.a}, {"b", joint_infer_fit.b},
+                                                {"max_rel_residual", joint_infer_fit.max_rel_residual}}}}}};
   for (const auto& [region, t] : measured)
     costs["measured"].push_back({{"region", region}, {"forward_s", t.first}, {"backward_s", t.second}});
   for (int64_t l = 0; l < mc.layers; ++l)
@@ -346,19 +368,24 @@ int profile_command(const CommandLine& cl) {
       s.points.push_back({train_sweep[l].heads[k], train_sweep[l].seconds[k] * 1e3});
     train_series.push_back(s);
   }
+  md << "| all layers together | " << fmt("%.3f", joint_train_fit.a * 1e3) << " | "
+     << fmt("%.3f", joint_train_fit.b * 1e3) << " | " << fmt("%.1f%%", 100 * joint_train_fit.max_rel_residual) << " | "
+     << fmt("%.3f", joint_infer_fit.a * 1e3) << " | " << fmt("%.3f", joint_infer_fit.b * 1e3) << " | "
+     << fmt("%.1f%%", 100 * joint_infer_fit.max_rel_residual) << " |\n";
   md << "\nWhole model, every head: training step " << fmt("%.3f", full.train * 1e3) << " ms, inference forward "
-     << fmt("%.3f", full.infer * 1e3) << " ms (" << total_runs << " configurations timed).\n";
+     << fmt("%.3f", full.infer * 1e3) << " ms (" << cache.size() << " configurations timed).\n";
   if (!prediction.is_null()) {
     md << "\n## Prediction for heads per layer";
     for (int64_t h : mask) md << " " << h;
-    auto err = [](double p, double m) { return fmt("%+.1f%%", 100 * (p - m) / m); };
-    md << "\n\n| | predicted ms | measured ms | error |\n|---|---:|---:|---:|\n"
-       << "| training step | " << fmt("%.3f", prediction["train_predicted_s"].get<double>() * 1e3) << " | "
-       << fmt("%.3f", prediction["train_measured_s"].get<double>() * 1e3) << " | "
-       << err(prediction["train_predicted_s"], prediction["train_measured_s"]) << " |\n"
-       << "| inference forward | " << fmt("%.3f", prediction["infer_predicted_s"].get<double>() * 1e3) << " | "
-       << fmt("%.3f", prediction["infer_measured_s"].get<double>() * 1e3) << " | "
-       << err(prediction["infer_predicted_s"], prediction["infer_measured_s"]) << " |\n";
+    md << "\n\n| | measured ms | predicted from the per-layer fits | error | predicted from the joint fit | error |\n"
+       << "|---|---:|---:|---:|---:|---:|\n";
+    for (const std::string kind : {"train", "infer"}) {
+      const double m = prediction[kind + "_measured_s"], p1 = prediction[kind + "_predicted_s"],
+                   p2 = prediction[kind + "_predicted_joint_s"];
+      md << "| " << (kind == "train" ? "training step" : "inference forward") << " | " << fmt("%.3f", m * 1e3) << " | "
+         << fmt("%.3f", p1 * 1e3) << " | " << fmt("%+.1f%%", 100 * (p1 - m) / m) << " | " << fmt("%.3f", p2 * 1e3) << " | "
+         << fmt("%+.1f%%", 100 * (p2 - m) / m) << " |\n";
+    }
   }
   // Each head's marginal training cost (its layer's slope); removed or
   // closed heads crossed out. For a gated checkpoint, also P(open).

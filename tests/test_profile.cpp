@@ -174,6 +174,9 @@ TEST_CASE("profile: the report on a tiny model has every table and chart; bad in
   CHECK(costs["sweep"].size() == 2);
   CHECK(costs["sweep"][0]["heads"].size() == 3);
   CHECK(costs["prediction"]["mask"] == std::vector<int64_t>{1, 2});
+  // The joint sweep: both layers at 0, 1, 2 heads together.
+  CHECK(costs["joint_sweep"]["total_heads"] == std::vector<double>{0, 2, 4});
+  CHECK(costs["prediction"]["train_predicted_joint_s"].get<double>() > 0);
   CHECK(costs["prediction"]["train_measured_s"].get<double>() > 0);
   // The trace: one training step, its events named by region.
   std::ifstream trace_in(dir.file("p/trace.json"));

