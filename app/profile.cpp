@@ -104,6 +104,15 @@ double fastest_seconds(int reps, const std::function<void()>& run) {
   return *std::min_element(t.begin(), t.end());
 }
 
+// One training step's work: forward with the deterministic gates (if any),
+// backward, gradients zeroed (no optimizer).
+void train_step(const AllAttLM& model, const Batch& batch, Memory& mem, RngStream& rng) {
+  const std::vector<Variable> gates =
+      model.gate_logits().empty() ? std::vector<Variable>{} : layer_gates(model, rng, false, true);
+  model.loss(batch.inputs, batch.targets, mem, true, rng, gates).backward();
+  for (const Variable& p : model.parameters()) p.zero_grad();
+}
+
 struct Timers {
   double train = 0, infer = 0;  // seconds per step / per forward
 };
@@ -116,11 +125,7 @@ Timers time_model(const AllAttLM& model, int64_t B, int reps) {
   RngStream rng{1, 0};
   const bool gated = !model.gate_logits().empty();
   Timers t;
-  t.train = fastest_seconds(reps, [&] {
-    const std::vector<Variable> gates = gated ? layer_gates(model, rng, false, true) : std::vector<Variable>{};
-    model.loss(batch.inputs, batch.targets, mem, true, rng, gates).backward();
-    for (const Variable& p : model.parameters()) p.zero_grad();
-  });
+  t.train = fastest_seconds(reps, [&] { train_step(model, batch, mem, rng); });
   t.infer = fastest_seconds(reps, [&] {
     NoGrad no_grad;
     const std::vector<Variable> gates = gated ? layer_gates(model, rng, false, true) : std::vector<Variable>{};
@@ -211,12 +216,7 @@ int profile_command(const CommandLine& cl) {
     const Batch batch = random_batch(B, mc.seg_len, mc.vocab, 17);
     Memory mem = model.initial_memory(B);
     RngStream rng{1, 0};
-    auto step = [&] {
-      const std::vector<Variable> gates =
-          model.gate_logits().empty() ? std::vector<Variable>{} : layer_gates(model, rng, false, true);
-      model.loss(batch.inputs, batch.targets, mem, true, rng, gates).backward();
-      for (const Variable& p : model.parameters()) p.zero_grad();
-    };
+    auto step = [&] { train_step(model, batch, mem, rng); };
     step();  // warm-up, unrecorded
     profiler::enable(true);
     profiler::clear();

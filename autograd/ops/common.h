@@ -33,6 +33,10 @@ inline std::string shape_of(const char* name, const Variable& v) {
 }
 
 // Bytes of n float elements of the tensor's dtype.
+// Host values as a tensor of `like`'s dtype and device, in `shape`: the
+// gate ops compute their few dozen numbers on the host and copy them over.
+Tensor on_device_of(const Tensor& like, const Shape& shape, const std::vector<double>& values);
+
 inline double bytes_of(const Tensor& t, double elements) {
   return elements * static_cast<double>(dtype_size(t.dtype()));
 }

@@ -27,12 +27,6 @@ namespace hc {
 
 namespace {
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
-
-// Host values as a tensor of `like`'s dtype and device, in `shape`.
-Tensor on_device_of(const Tensor& like, const Shape& shape, const std::vector<double>& values) {
-  const Tensor host = Tensor::from_vector(shape, values, like.dtype());
-  return like.device() == Device::CPU ? host : host.to(like.device());
-}
 }  // namespace
 
 std::vector<double> open_probability(const Tensor& log_alpha, HardConcrete hc) {
@@ -64,12 +58,12 @@ Variable hard_concrete_gate(const Variable& log_alpha, RandomKey key, bool train
     z[h] = soft >= 0.5 ? 1.0 : 0.0;
     if (training && stretched > 1e-6 && stretched < 1.0) dz[h] = (hc.zeta - hc.gamma) * s * (1 - s) / hc.beta;
   }
-  const Tensor out = on_device_of(log_alpha.value(), log_alpha.shape(), z);
+  const Tensor out = detail::on_device_of(log_alpha.value(), log_alpha.shape(), z);
   if (!training) return Variable(out);  // evaluation: a constant
   return make_result(out, "hard_concrete_gate", {log_alpha}, [log_alpha, dz](const Tensor& dy) {
     std::vector<double> g = dy.to_vector();
     for (size_t h = 0; h < g.size(); ++h) g[h] *= dz[h];
-    log_alpha.add_grad(on_device_of(dy, dy.shape(), g));
+    log_alpha.add_grad(detail::on_device_of(dy, dy.shape(), g));
   });
 }
 
@@ -77,12 +71,12 @@ Variable l0_penalty(const Variable& log_alpha, HardConcrete hc) {
   const std::vector<double> p = open_probability(log_alpha.value(), hc);
   double total = 0;
   for (double v : p) total += v;
-  const Tensor out = on_device_of(log_alpha.value(), {1}, {total});
+  const Tensor out = detail::on_device_of(log_alpha.value(), {1}, {total});
   return make_result(out, "l0_penalty", {log_alpha}, [log_alpha, p](const Tensor& dy) {
     const double g = dy.item();
     std::vector<double> d(p.size());
     for (size_t h = 0; h < p.size(); ++h) d[h] = (p[h] > 1e-6 && p[h] < 1 - 1e-6) ? g * p[h] * (1 - p[h]) : 0.0;
-    log_alpha.add_grad(on_device_of(log_alpha.value(), log_alpha.shape(), d));
+    log_alpha.add_grad(detail::on_device_of(log_alpha.value(), log_alpha.shape(), d));
   });
 }
 

@@ -66,4 +66,9 @@ AxisView axis_view(const Shape& shape, int axis) {
   return v;
 }
 
+Tensor on_device_of(const Tensor& like, const Shape& shape, const std::vector<double>& values) {
+  const Tensor host = Tensor::from_vector(shape, values, like.dtype());
+  return like.device() == Device::CPU ? host : host.to(like.device());
+}
+
 }  // namespace hc::detail

@@ -42,14 +42,12 @@ std::vector<Variable> topk_gates(const std::vector<Variable>& logits, int64_t K)
       slope[h] = sig * (1.0 - sig);
     }
     at += H;
-    Tensor out = Tensor::from_vector(s.shape(), zl, s.value().dtype());
-    if (s.value().device() != Device::CPU) out = out.to(s.value().device());
-    gates.push_back(make_result(out, "topk_gate", {s}, [s, slope](const Tensor& dy) {
-      std::vector<double> g = dy.to_vector();
-      for (size_t h = 0; h < g.size(); ++h) g[h] *= slope[h];
-      Tensor grad = Tensor::from_vector(dy.shape(), g, dy.dtype());
-      s.add_grad(dy.device() == Device::CPU ? grad : grad.to(dy.device()));
-    }));
+    gates.push_back(make_result(detail::on_device_of(s.value(), s.shape(), zl), "topk_gate", {s},
+                                [s, slope](const Tensor& dy) {
+                                  std::vector<double> g = dy.to_vector();
+                                  for (size_t h = 0; h < g.size(); ++h) g[h] *= slope[h];
+                                  s.add_grad(detail::on_device_of(dy, dy.shape(), g));
+                                }));
   }
   return gates;
 }
