@@ -1,5 +1,6 @@
 #include "app/cli.h"
 
+#include <sstream>
 #include <stdexcept>
 
 #include "engine/backend.h"
@@ -74,6 +75,15 @@ CommandLine parse_command_line(const std::string& command, int argc, char** argv
     }
   }
   return cl;
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
 }
 
 void apply_runtime_options(const CommandLine& cl) {

@@ -33,6 +33,9 @@ using FlagSpec = std::map<std::string, bool>;
 // Throws std::invalid_argument for an unknown flag or a missing value.
 CommandLine parse_command_line(const std::string& command, int argc, char** argv, const FlagSpec& own);
 
+// "a,b,,c" -> {"a", "b", "c"}: the comma lists of --methods, --budgets, --batches.
+std::vector<std::string> split_list(const std::string& text);
+
 // Apply --threads (OpenMP thread count) and --tf32 to the process.
 void apply_runtime_options(const CommandLine& cl);
 

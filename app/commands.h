@@ -14,6 +14,7 @@ int compact_command(const CommandLine& cl);
 int heatmap_command(const CommandLine& cl);
 int compare_command(const CommandLine& cl);
 int profile_command(const CommandLine& cl);
+int bench_command(const CommandLine& cl);
 int eval_command(const CommandLine& cl);
 int generate_command(const CommandLine& cl);
 

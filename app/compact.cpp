@@ -8,29 +8,9 @@
 
 #include "app/commands.h"
 #include "app/run.h"
-#include "engine/profiler.h"
 #include "models/pruning.h"
 
 namespace hc {
-
-namespace {
-// FLOPs of one forward pass of a (B,T) segment, from the ops' analytic counts.
-double forward_flops(const AllAttLM& model, int64_t B, bool output_scaling) {
-  NoGrad no_grad;
-  RngStream rng{0, 0};
-  Memory mem = model.initial_memory(B);
-  const Tensor x = Tensor::zeros({B, model.config().seg_len}, DType::I64);
-  const std::vector<Variable> gates = layer_gates(model, rng, false, output_scaling);
-  profiler::clear();
-  profiler::enable(true);
-  model.logits(x, mem, false, rng, gates);
-  profiler::enable(false);
-  double flops = 0;
-  for (const auto& e : profiler::events()) flops += e.cost.flops;
-  profiler::clear();
-  return flops;
-}
-}  // namespace
 
 int compact_command(const CommandLine& cl) {
   check(!cl.from.empty(), "headcount compact: --from GATED_CHECKPOINT is required");

@@ -31,15 +31,6 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 // Heads, non-embedding parameters, validation loss and inference tokens/s
 // of a model without gates (dense or compacted).
 json measure(const AllAttLM& model, const RunData& data, int64_t batch) {

@@ -9,6 +9,7 @@
 
 #include "app/commands.h"
 #include "app/config.h"
+#include "app/data_parallel.h"
 
 namespace {
 
@@ -23,6 +24,7 @@ commands:
   heatmap    picture of a pruning run: headcount heatmap --metrics runs/p/metrics.jsonl --out gates.svg
   compare    the pruning bake-off: models x methods x budgets, one table and two plots
   profile    what every head costs: analytic, measured per part, marginal per head, predicted
+  bench      does pruning buy speed: headcount bench --from runs/p/last.safetensors (dense vs pruned)
 
 options for every command:
   --config FILE      a JSON config (configs/*.json); keys are listed by `headcount train --help`
@@ -46,11 +48,19 @@ stops; the same command with --resume continues bit for bit.
 
   --resume           continue from out_dir/last.safetensors
   --stop-at N        checkpoint and stop after step N, as Ctrl-C would (exit status 130)
+  --dump-gradients F write the first step's gradients (averaged over ranks, before
+                     clipping) to F as safetensors, to check a data-parallel run
+
+Data parallel: `mpirun -np R headcount train ...` trains on R processes, each
+on batch/R of the batch streams (batch stays the global batch; R must divide
+it), with gradients averaged after every backward; rank 0 logs and writes the
+checkpoints, which resume on any number of ranks. docs/distributed.md.
 
 config keys:
 )";
 
 const char* kPruneHelp = R"(usage: headcount prune --from DENSE_CKPT --config FILE [--method M] [--set key=value ...] [--resume] [--stop-at N]
+                      [--dump-gradients F]
 
 Fine-tunes all weights of a dense checkpoint together with one hard-concrete
 gate per head (layer-wise L0 pruning, Shim et al. 2021): the loss gains
@@ -71,7 +81,7 @@ exactly that many heads:
              dense model, normalised per layer; the best heads kept, then fine-tuned
   magnitude  L2 norm of each head's weights; the best kept, then fine-tuned
   random     a seeded random choice; then fine-tuned
-Keys are those of `headcount train --help`.
+Keys are those of `headcount train --help`, and it runs data-parallel under mpirun as train does.
 )";
 
 const char* kCompactHelp = R"(usage: headcount compact --from GATED_CKPT --out PATH.safetensors
@@ -101,6 +111,25 @@ Writes DIR/report.md, costs.csv, costs.json, trace.json, sweep.svg, parts.svg.
 Also DIR/cost_heatmap.svg (each head's marginal cost) and, for a gated
 checkpoint, gates_heatmap.svg (each head's P(open)).
 --batch defaults to the config's batch, --reps (fastest of) to 5.
+)";
+
+const char* kBenchHelp = R"(usage: headcount bench (--from CKPT [--pruned CKPT2] | --config FILE [--keep F,F,...])
+                       [--batches 1,4,16] [--reps N] [--device cpu|cuda] [--json]
+
+Does pruning buy speed? Times the evaluation forward pass (one segment of
+B streams x T tokens with M tokens of memory, as eval runs it; the median of
+--reps passes, default 15, after three warm-up passes) of a dense model and
+its pruned versions at each batch size, and prints ms per segment, tokens/s,
+the measured speedup over dense, the ideal speedup (dense FLOPs / pruned
+FLOPs, from the ops' analytic counts) and the share of it achieved.
+  --from CKPT             a checkpoint; a gated one is timed with all heads
+                          (dense) against its compaction
+  --from A --pruned B     A against B (a compacted checkpoint, or a gated one,
+                          compacted here)
+  --config FILE           fresh weights (the time does not depend on them):
+                          dense against copies keeping each --keep fraction
+                          of the heads in every layer (default 0.75,0.5)
+--json prints the rows as JSON instead of the table.
 )";
 
 const char* kCompareHelp = R"(usage: headcount compare --dense CKPT[,CKPT...] --config PRUNE_CONFIG --out DIR
@@ -139,7 +168,9 @@ softmax(logits / T) over the K most likely tokens (default T=1, all tokens).
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int run_command(int argc, char** argv) {
   using namespace hc;
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
@@ -154,11 +185,11 @@ int main(int argc, char** argv) {
     const char* help = nullptr;
     int (*run)(const CommandLine&) = nullptr;
     if (command == "train") {
-      own = {{"resume", false}, {"stop-at", true}};
+      own = {{"resume", false}, {"stop-at", true}, {"dump-gradients", true}};
       help = kTrainHelp;
       run = train_command;
     } else if (command == "prune") {
-      own = {{"resume", false}, {"stop-at", true}, {"method", true}};
+      own = {{"resume", false}, {"stop-at", true}, {"method", true}, {"dump-gradients", true}};
       help = kPruneHelp;
       run = prune_command;
     } else if (command == "compact") {
@@ -169,6 +200,10 @@ int main(int argc, char** argv) {
       own = {{"out", true}, {"batch", true}, {"reps", true}, {"mask", true}};
       help = kProfileHelp;
       run = profile_command;
+    } else if (command == "bench") {
+      own = {{"pruned", true}, {"keep", true}, {"batches", true}, {"reps", true}, {"json", false}};
+      help = kBenchHelp;
+      run = bench_command;
     } else if (command == "compare") {
       own = {{"dense", true}, {"methods", true}, {"budgets", true}, {"out", true}};
       help = kCompareHelp;
@@ -195,13 +230,28 @@ int main(int argc, char** argv) {
       if (command == "train") std::fputs(RunConfig::help().c_str(), stdout);
       return 0;
     }
+    if (cl.device == Device::CUDA) DataParallel::world().use_gpu();  // before any CUDA call
     apply_runtime_options(cl);
+    if (DataParallel::world().ranks() > 1 && command != "train" && command != "prune")
+      throw std::invalid_argument("only train and prune run under mpirun with several ranks");
     return run(cl);
   } catch (const std::invalid_argument& e) {
+    // One failing rank of a data-parallel job takes the others down (they
+    // would wait for it forever), naming itself.
+    if (DataParallel::world().ranks() > 1) DataParallel::world().abort(command + ": " + e.what());
     std::fprintf(stderr, "headcount %s: %s\n", command.c_str(), e.what());
     return 2;
   } catch (const std::exception& e) {
+    if (DataParallel::world().ranks() > 1) DataParallel::world().abort(command + ": error: " + e.what());
     std::fprintf(stderr, "headcount %s: error: %s\n", command.c_str(), e.what());
     return 1;
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int status = run_command(argc, argv);
+  hc::DataParallel::finalize();
+  return status;
 }

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "data/batcher.h"
+#include "engine/profiler.h"
 #include "data/corpus.h"
 #include "models/pruning.h"
 
@@ -90,6 +91,22 @@ LoadedModel load_model(const std::string& path, Device device, const std::vector
   if (m.checkpoint.tensors.count("layers.0.attn.gate.log_alpha")) m.model->add_gates(0.0);  // a pruning checkpoint
   load_parameters(*m.model, m.checkpoint.tensors, "checkpoint " + path);
   return m;
+}
+
+double forward_flops(const AllAttLM& model, int64_t B, bool output_scaling) {
+  NoGrad no_grad;
+  RngStream rng{0, 0};
+  Memory mem = model.initial_memory(B);
+  const Tensor x = Tensor::zeros({B, model.config().seg_len}, DType::I64);
+  const std::vector<Variable> gates = layer_gates(model, rng, false, output_scaling);
+  profiler::clear();
+  profiler::enable(true);
+  model.logits(x, mem, false, rng, gates);
+  profiler::enable(false);
+  double flops = 0;
+  for (const auto& e : profiler::events()) flops += e.cost.flops;
+  profiler::clear();
+  return flops;
 }
 
 }  // namespace hc

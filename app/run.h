@@ -52,4 +52,8 @@ struct LoadedModel {
 };
 LoadedModel load_model(const std::string& path, Device device, const std::vector<std::string>& overrides);
 
+// FLOPs of one evaluation forward pass of a (B,T) segment (gates as they are,
+// deterministic), from the ops' analytic counts recorded by the profiler.
+double forward_flops(const AllAttLM& model, int64_t B, bool output_scaling);
+
 }  // namespace hc

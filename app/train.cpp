@@ -24,6 +24,11 @@
 // ramps from all heads down over l0_warmup steps. At the last step the gates
 // are read out exactly: the K heads with the largest log_alpha are kept
 // (logits raised to at least 0), the others closed, so compaction lands on K.
+//
+// Under `mpirun -np R` each rank runs this loop on B/R of the batch streams
+// and the gradients are averaged after backward (app/data_parallel.h); the
+// loss, the stop decision and a NaN on any rank are agreed on in one small
+// sum per step, and rank 0 alone prints, logs and writes checkpoints.
 #include <unistd.h>
 
 #include <atomic>
@@ -32,10 +37,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <sstream>
 
 #include "app/cli.h"
 #include "app/commands.h"
+#include "app/data_parallel.h"
 #include "app/progress.h"
 #include "app/run_lock.h"
 #include "app/run.h"
@@ -95,13 +103,18 @@ int run_training(const CommandLine& cl, bool prune) {
   // The config as given, for out_dir; the model keys come from the checkpoint
   // the run continues (its own on resume, the dense one when pruning starts).
   RunConfig cfg = load_config(cl.config, sets);
+  const DataParallel& dp = DataParallel::world();
+  const bool leader = dp.leader();  // prints, logs, writes checkpoints
   namespace fs = std::filesystem;
   std::error_code ec;
-  fs::create_directories(cfg.out_dir, ec);
-  if (ec || !fs::is_directory(cfg.out_dir))
-    throw std::runtime_error("cannot create out_dir " + cfg.out_dir + ": " + (ec ? ec.message() : "not a directory"));
-  const RunLock lock(cfg.out_dir);
-  remove_stale_temporaries(cfg.out_dir);
+  std::optional<RunLock> lock;
+  if (leader) {
+    fs::create_directories(cfg.out_dir, ec);
+    if (ec || !fs::is_directory(cfg.out_dir))
+      throw std::runtime_error("cannot create out_dir " + cfg.out_dir + ": " + (ec ? ec.message() : "not a directory"));
+    lock.emplace(cfg.out_dir);
+    remove_stale_temporaries(cfg.out_dir);
+  }
   const std::string out = cfg.out_dir, vocab_path = out + "/vocab.txt";
   std::string last = out + "/last.safetensors";
   const bool resume = cl.has("resume");
@@ -125,7 +138,9 @@ int run_training(const CommandLine& cl, bool prune) {
     cfg = load_config(cl.config, sets, with_model_of(dense.config));
   }
   const RunData data = load_data(cfg, saved_vocab.get());
-  if (!resume) data.tokenizer.save(vocab_path);
+  if (!resume && leader) data.tokenizer.save(vocab_path);
+  // This rank's streams of the global batch (all of them in one process).
+  const int64_t B_local = dp.streams(cfg.batch), first_stream = dp.first_stream(cfg.batch);
 
   const AllAttConfig mcfg = model_config(cfg, data.tokenizer.size());
   AllAttLM model(mcfg, static_cast<uint64_t>(cfg.seed), DType::F32, cl.device);
@@ -152,8 +167,8 @@ int run_training(const CommandLine& cl, bool prune) {
                  ParamGroup{model.gate_logits(), learned_gates ? cfg.gate_lr_scale : 0.0, 0.0}},
                 ocfg);
   Batcher batcher(data.train, cfg.batch, mcfg.seg_len, /*roll=*/true, static_cast<uint64_t>(cfg.seed));
-  Memory mem = model.initial_memory(cfg.batch);
-  RngStream rng{static_cast<uint64_t>(cfg.seed), 0};
+  Memory mem = model.initial_memory(B_local);
+  RngStream rng{static_cast<uint64_t>(cfg.seed), 0, first_stream};
   int64_t step = 0;
   double best = 0;
   int64_t total_heads = 0;
@@ -167,7 +182,7 @@ int run_training(const CommandLine& cl, bool prune) {
   check(!prune || cfg.target_flops == 0 || target > 0,
         "config: target_flops " + std::to_string(cfg.target_flops) +
             " leaves no head: the parts that do not scale with heads alone take more");
-  if (prune && cfg.target_flops > 0)
+  if (prune && cfg.target_flops > 0 && leader)
     std::fprintf(stderr, "target_flops %.3f: %lld of %lld heads\n", cfg.target_flops, static_cast<long long>(target),
                  static_cast<long long>(total_heads));
   check(!prune || target <= total_heads, "config: target of " + std::to_string(target) + " heads, the model has " +
@@ -190,7 +205,7 @@ int run_training(const CommandLine& cl, bool prune) {
       opt.zero_grad();  // the scoring passes left gradients on the weights
     }
     set_gate_logits(model, top_heads(scores, target), 20.0);
-    std::fprintf(stderr, "%s: kept %lld of %lld heads\n", cfg.prune_method.c_str(), static_cast<long long>(target),
+    if (leader) std::fprintf(stderr, "%s: kept %lld of %lld heads\n", cfg.prune_method.c_str(), static_cast<long long>(target),
                  static_cast<long long>(total_heads));
   }
 
@@ -200,23 +215,33 @@ int run_training(const CommandLine& cl, bool prune) {
     for (const auto& [name, t] : ckpt.tensors)
       if (name.rfind("optim.", 0) == 0) moments[name.substr(6)] = t.to(cl.device);
     opt.load_state(moments, ckpt.optimizer_steps);
+    // The checkpoint holds the memory of all B streams; this rank takes its own.
     for (size_t l = 0; l < mem.layers.size(); ++l) {
       auto it = ckpt.tensors.find("memory." + std::to_string(l));
-      check(it != ckpt.tensors.end() && it->second.shape() == mem.layers[l].shape(),
+      check(it != ckpt.tensors.end() && it->second.dim() == 3 && it->second.size(0) == cfg.batch &&
+                it->second.slice_rows(0, B_local).shape() == mem.layers[l].shape(),
             "checkpoint " + last + ": memory of layer " + std::to_string(l) + " is missing or has another shape");
-      mem.layers[l].copy_from(it->second);
+      mem.layers[l].copy_from(it->second.slice_rows(first_stream, first_stream + B_local));
     }
     rng.offset = ckpt.rng_offset;
     batcher.seek({ckpt.data_epoch, ckpt.data_step});
     step = ckpt.step;
     best = ckpt.best_valid_loss;
-    truncate_metrics(out + "/metrics.jsonl", step);
-    std::fprintf(stderr, "resuming %s at step %lld\n", last.c_str(), static_cast<long long>(step));
+    if (leader) {
+      truncate_metrics(out + "/metrics.jsonl", step);
+      std::fprintf(stderr, "resuming %s at step %lld\n", last.c_str(), static_cast<long long>(step));
+    }
     last = out + "/last.safetensors";
+  } else {
+    dp.broadcast(params);  // every rank starts from rank 0's weights (and gates)
   }
 
   int64_t saved_step = resume ? step : -1;
+  // Called by every rank (the memory of all streams is gathered), written by rank 0.
   auto checkpoint = [&](const std::string& name) {
+    std::vector<Tensor> memory;
+    for (const Tensor& m : mem.layers) memory.push_back(dp.gather_streams(m));
+    if (!leader) return;
     Checkpoint c;
     c.config = cfg;
     c.step = step;
@@ -228,7 +253,7 @@ int run_training(const CommandLine& cl, bool prune) {
     c.vocab = "vocab.txt";
     c.tensors = parameter_tensors(model);
     for (const auto& [k, t] : opt.state()) c.tensors["optim." + k] = t;
-    for (size_t l = 0; l < mem.layers.size(); ++l) c.tensors["memory." + std::to_string(l)] = mem.layers[l];
+    for (size_t l = 0; l < memory.size(); ++l) c.tensors["memory." + std::to_string(l)] = memory[l];
     try {
       save_checkpoint(out + "/" + name + ".safetensors", c);
     } catch (const std::runtime_error& e) {
@@ -237,27 +262,35 @@ int run_training(const CommandLine& cl, bool prune) {
     }
   };
 
-  std::fprintf(stderr, "model: %lld parameters (%lld without the embedding and position table), vocabulary %lld\n",
+  if (leader)
+    std::fprintf(stderr, "model: %lld parameters (%lld without the embedding and position table), vocabulary %lld\n",
                static_cast<long long>(model.parameter_count(true)), static_cast<long long>(model.parameter_count(false)),
                static_cast<long long>(data.tokenizer.size()));
   // A fresh run starts a fresh metrics file; a resumed one continues it.
-  std::ofstream metrics(out + "/metrics.jsonl", resume ? std::ios::app : std::ios::trunc);
+  std::ofstream metrics;
+  if (leader) metrics.open(out + "/metrics.jsonl", resume ? std::ios::app : std::ios::trunc);
   g_stop = false;
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   const double tokens_per_step = static_cast<double>(cfg.accum * cfg.batch * mcfg.seg_len);
+  const double local_tokens = static_cast<double>(cfg.accum * B_local * mcfg.seg_len);
+  const std::string dump_gradients = cl.get("dump-gradients", "");
   Progress bar("train", cfg.steps);
-  while (step < cfg.steps && !g_stop) {
+  // Agreed by all ranks each step (a signal may reach them at different times).
+  bool stopping = false;
+  while (step < cfg.steps && !stopping) {
     const double lr = scheduled_lr(cfg, step);
     // The warm-up: (t+1)/warmup of the way, then all of it.
     const double ramp = cfg.l0_warmup > 0 ? std::min(1.0, double(step + 1) / double(cfg.l0_warmup)) : 1.0;
     const double lambda = target > 0 ? cfg.l0_coefficient : cfg.l0_coefficient * ramp;
     const double target_now = double(total_heads) - ramp * double(total_heads - target);
-    double loss_sum = 0, l0 = 0;
+    double loss_sum = 0, l0 = 0, comm_seconds = 0;
     int64_t closed = 0, gates_drawn = 0;
     const auto t0 = std::chrono::steady_clock::now();
     for (int64_t a = 0; a < cfg.accum; ++a) {
-      const Batcher::Batch b = batcher.next();
+      const Batcher::Batch global = batcher.next();
+      const Batcher::Batch b{global.inputs.slice_rows(first_stream, first_stream + B_local),
+                             global.targets.slice_rows(first_stream, first_stream + B_local)};
       std::vector<Variable> gates;
       if (cfg.prune_method == "topk") {
         // Exactly K_t heads on, K_t ramping from all heads down to the target.
@@ -292,13 +325,35 @@ int run_training(const CommandLine& cl, bool prune) {
       }
       scale(objective, 1.0 / static_cast<double>(cfg.accum)).backward();
     }
-    const double loss = loss_sum / static_cast<double>(cfg.accum);
+    // The global mean loss (each rank's mean weighted by its tokens), the
+    // stop request, and which ranks saw a NaN/Inf loss, agreed in one sum.
+    const double local_loss = loss_sum / static_cast<double>(cfg.accum);
+    std::vector<double> agreed(3 + static_cast<size_t>(dp.ranks()), 0.0);
+    agreed[0] = local_loss * local_tokens;
+    agreed[1] = local_tokens;
+    agreed[2] = g_stop ? 1 : 0;
+    agreed[3 + static_cast<size_t>(dp.rank())] = std::isfinite(local_loss) ? 0 : 1;
+    dp.sum(agreed);
+    const double loss = agreed[0] / agreed[1];
+    stopping = agreed[2] > 0;
+    dp.average_gradients(params, local_tokens, comm_seconds);
+    if (step == 0 && !dump_gradients.empty() && leader) {
+      std::map<std::string, Tensor> grads;
+      for (const Variable& p : params) grads[p.name()] = p.grad_buffer().to(Device::CPU);
+      safetensors::save(dump_gradients, grads);
+    }
     const double norm = clip_grad_norm(params, cfg.grad_clip);
     if (!std::isfinite(loss) || !std::isfinite(norm)) {
-      bar.finish();
-      std::fprintf(stderr, "error: the loss became %s at step %lld (gradient norm %g); stopping without "
-                   "updating. The last good checkpoint is %s\n", std::isfinite(loss) ? "finite but the gradient not" : "NaN/Inf",
-                   static_cast<long long>(step + 1), norm, last.c_str());
+      std::string where;
+      for (int r = 0; r < dp.ranks(); ++r)
+        if (agreed[3 + static_cast<size_t>(r)] > 0) where += (where.empty() ? " on rank " : ", ") + std::to_string(r);
+      if (dp.ranks() == 1) where.clear();
+      if (leader) {
+        bar.finish();
+        std::fprintf(stderr, "error: the loss became %s%s at step %lld (gradient norm %g); stopping without "
+                     "updating. The last good checkpoint is %s\n", std::isfinite(loss) ? "finite but the gradient not" : "NaN/Inf",
+                     where.c_str(), static_cast<long long>(step + 1), norm, last.c_str());
+      }
       return 1;
     }
     opt.step(lr);
@@ -322,6 +377,7 @@ int run_training(const CommandLine& cl, bool prune) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     nlohmann::json m = {{"step", step}, {"loss", loss}, {"lr", lr}, {"grad_norm", norm},
                         {"tok_s", tokens_per_step / seconds}, {"rss_mib", resident_mib()}};
+    if (dp.ranks() > 1) m["allreduce_ms"] = 1e3 * comm_seconds;
     if (prune) {
       // Per-head P(open) per layer, the sampled sparsity, and the heads the
       // deterministic gates keep: what `headcount compact` would keep now.
@@ -342,46 +398,50 @@ int run_training(const CommandLine& cl, bool prune) {
     char text[80];
     if (prune) std::snprintf(text, sizeof text, "loss %.4f heads %lld", loss, static_cast<long long>(m["kept_heads"].get<int64_t>()));
     else std::snprintf(text, sizeof text, "loss %.4f", loss);
-    bar.update(step, static_cast<double>(step) * tokens_per_step, text);
+    if (leader) bar.update(step, static_cast<double>(step) * tokens_per_step, text);
 
     if (step % cfg.eval_every == 0 || step == cfg.steps) {
       const double valid = evaluate_loss(model, data.valid, cfg.batch, cfg.eval_segments, cfg.output_scaling);
       m["valid_loss"] = valid;
-      bar.finish();
-      std::fprintf(stderr, "step %lld: %s\n", static_cast<long long>(step), describe_loss(cfg, "valid", valid).c_str());
+      if (leader) {
+        bar.finish();
+        std::fprintf(stderr, "step %lld: %s\n", static_cast<long long>(step), describe_loss(cfg, "valid", valid).c_str());
+      }
       if (best == 0 || valid < best) {
         best = valid;
         checkpoint("best");
       }
     }
-    metrics << m.dump() << "\n" << std::flush;
-    if (!metrics) throw std::runtime_error(out + "/metrics.jsonl: write failed (disk full?); the last checkpoint is " + last);
-    if (step == stop_at) g_stop = true;
-    if (step % cfg.checkpoint_every == 0 || step == cfg.steps || g_stop) {
+    if (leader) {
+      metrics << m.dump() << "\n" << std::flush;
+      if (!metrics) throw std::runtime_error(out + "/metrics.jsonl: write failed (disk full?); the last checkpoint is " + last);
+    }
+    if (step == stop_at) stopping = true;
+    if (step % cfg.checkpoint_every == 0 || step == cfg.steps || stopping) {
       checkpoint("step-" + std::to_string(step));
       checkpoint("last");
       saved_step = step;
       // Only after the new pair is on disk; last and best are never removed.
-      const auto steps_saved = step_checkpoints(out);
+      const auto steps_saved = leader ? step_checkpoints(out) : decltype(step_checkpoints(out)){};
       for (size_t i = static_cast<size_t>(cfg.keep_checkpoints); cfg.keep_checkpoints > 0 && i < steps_saved.size(); ++i) {
         std::filesystem::remove(steps_saved[i].second, ec);
         std::filesystem::remove(sidecar_of(steps_saved[i].second), ec);
       }
     }
   }
-  bar.finish();
+  if (leader) bar.finish();
   if (saved_step != step) {  // stopped between a step's end and the next check
     checkpoint("step-" + std::to_string(step));
     checkpoint("last");
   }
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
-  if (g_stop) {
-    std::fprintf(stderr, "interrupted at step %lld: checkpoint %s written; continue with the same command and --resume\n",
+  if (stopping) {
+    if (leader) std::fprintf(stderr, "interrupted at step %lld: checkpoint %s written; continue with the same command and --resume\n",
                  static_cast<long long>(step), last.c_str());
     return 130;
   }
-  std::fprintf(stderr, "done: %lld steps, best %s, checkpoints in %s\n", static_cast<long long>(step),
+  if (leader) std::fprintf(stderr, "done: %lld steps, best %s, checkpoints in %s\n", static_cast<long long>(step),
                describe_loss(cfg, "valid", best).c_str(), out.c_str());
   return 0;
 }

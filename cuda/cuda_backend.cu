@@ -279,15 +279,15 @@ __global__ void cross_entropy_backward_kernel(const T* logits, const T* lse, con
   }
 }
 
+// Element i's number comes from RandomKey::bits, the CPU's formula.
 template <typename T>
-__global__ void random_uniform_kernel(T* out, int64_t n, uint64_t seed, uint64_t offset) {
-  GRID_STRIDE(i, n) out[i] = static_cast<T>(philox::uniform(philox::bits(seed, offset, i)));
+__global__ void random_uniform_kernel(T* out, int64_t n, RandomKey key) {
+  GRID_STRIDE(i, n) out[i] = static_cast<T>(philox::uniform(key.bits(i)));
 }
 
 template <typename T>
-__global__ void dropout_mask_kernel(T* out, int64_t n, float p, T keep, uint64_t seed,
-                                    uint64_t offset) {
-  GRID_STRIDE(i, n) out[i] = philox::uniform(philox::bits(seed, offset, i)) >= p ? keep : T(0);
+__global__ void dropout_mask_kernel(T* out, int64_t n, float p, T keep, RandomKey key) {
+  GRID_STRIDE(i, n) out[i] = philox::uniform(key.bits(i)) >= p ? keep : T(0);
 }
 
 template <typename T>
@@ -573,10 +573,11 @@ class CudaBackend final : public Backend {
 
   void random_uniform(const Tensor& out, RandomKey key) override {
     const int64_t n = out.numel();
+    check(key.fits(n), "random_uniform: the key's streams do not cut " + std::to_string(n) + " numbers");
     if (n == 0) return;
     by_float_type(out.dtype(), "random_uniform", [&](auto zero) {
       using T = decltype(zero);
-      random_uniform_kernel<<<blocks_for(n), kThreads>>>(out.data<T>(), n, key.seed, key.offset);
+      random_uniform_kernel<<<blocks_for(n), kThreads>>>(out.data<T>(), n, key);
     });
     LAUNCH_CHECK("random_uniform_kernel");
   }
@@ -584,12 +585,12 @@ class CudaBackend final : public Backend {
   void dropout_mask(const Tensor& out, double p, RandomKey key) override {
     check(p >= 0 && p < 1, "dropout_mask: p must be in [0, 1)");
     const int64_t n = out.numel();
+    check(key.fits(n), "dropout_mask: the key's streams do not cut " + std::to_string(n) + " numbers");
     if (n == 0) return;
     by_float_type(out.dtype(), "dropout_mask", [&](auto zero) {
       using T = decltype(zero);
       dropout_mask_kernel<<<blocks_for(n), kThreads>>>(out.data<T>(), n, static_cast<float>(p),
-                                                       static_cast<T>(1.0 / (1.0 - p)), key.seed,
-                                                       key.offset);
+                                                       static_cast<T>(1.0 / (1.0 - p)), key);
     });
     LAUNCH_CHECK("dropout_mask_kernel");
   }

@@ -64,9 +64,29 @@ struct BandMask {
 
 // Counter-based random numbers: a key (the seed) and a counter (the offset)
 // give the same numbers on every device; see engine/rng.h.
+//
+// A key with `streams` > 0 cuts the tensor as (slices, streams, inner):
+// element (s, b, j) takes number j of the counter range of stream
+// first_stream + b and slice s. Activations are (B, ...) (one slice) or
+// (H*B, ...) (H slices), so every batch stream's mask depends only on its
+// global index, not on which rank or how many streams share the tensor.
+// Such a key advances the offset by (inner + 3) / 4 blocks.
 struct RandomKey {
   uint64_t seed = 0;
   uint64_t offset = 0;  // in 4-number blocks; advance by (numel + 3) / 4
+  int64_t streams = 0;  // 0: one flat range for the whole tensor
+  int64_t inner = 0;    // numbers per (slice, stream)
+  int64_t first_stream = 0;
+
+  // Whether a tensor of `numel` elements cuts into whole (slice, stream) rows.
+  bool fits(int64_t numel) const { return streams == 0 || (inner > 0 && numel % (streams * inner) == 0); }
+  // Number `index` of the tensor drawn with this key (engine/rng.h).
+  HC_HOST_DEVICE uint32_t bits(int64_t index) const {
+    if (streams == 0) return philox::bits(seed, offset, static_cast<uint64_t>(index));
+    const int64_t row = index / inner;
+    return philox::bits(seed, offset, static_cast<uint64_t>(index % inner),
+                        static_cast<uint32_t>(first_stream + row % streams), static_cast<uint32_t>(row / streams));
+  }
 };
 
 // One Adam / LAMB step for one parameter (see autograd/optim.h for the math).

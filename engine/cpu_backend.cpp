@@ -511,17 +511,26 @@ class CpuBackend final : public Backend {
 
  private:
   // f(i, u_i) for the n uniforms of the stream `key`: one Philox block
-  // gives the four numbers of elements 4b..4b+3 (engine/rng.h's layout).
-  // Sixteen blocks go through the rounds side by side, written so that the
-  // compiler turns the lanes into vector instructions; the arithmetic is
-  // philox4x32_10's exactly, as the known-answer test checks.
+  // gives the four numbers of elements 4b..4b+3 of a row (engine/rng.h's
+  // layout; a flat key is one row of n, a per-stream key has n / inner rows,
+  // each with its own stream and slice counter words). Sixteen blocks go
+  // through the rounds side by side, written so that the compiler turns the
+  // lanes into vector instructions; the arithmetic is philox4x32_10's
+  // exactly, as the known-answer test and RandomKey::bits check.
   template <typename F>
   static void for_each_uniform(int64_t n, RandomKey key, F f) {
     constexpr int W = 16;
-    const int64_t blocks = (n + 3) / 4, groups = (blocks + W - 1) / W;
+    check(key.fits(n), "random key: " + std::to_string(n) + " numbers do not cut into " +
+                           std::to_string(key.streams) + " streams of " + std::to_string(key.inner));
+    const int64_t row_len = key.streams > 0 ? key.inner : n;
+    if (n == 0) return;
+    const int64_t rows = n / row_len, blocks = (row_len + 3) / 4, groups = (blocks + W - 1) / W;
     const uint32_t key0 = static_cast<uint32_t>(key.seed), key1 = static_cast<uint32_t>(key.seed >> 32);
 #pragma omp parallel for schedule(static) if (n > 16384)
-    for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t rg = 0; rg < rows * groups; ++rg) {
+      const int64_t row = rg / groups, g = rg % groups;
+      const uint64_t stream = key.streams > 0 ? static_cast<uint32_t>(key.first_stream + row % key.streams) : 0;
+      const uint64_t slice = key.streams > 0 ? static_cast<uint32_t>(row / key.streams) : 0;
       // 32-bit words held in 64-bit lanes: the 32x32->64 products are then
       // plain 64-bit multiplies, which the vectoriser handles.
       uint64_t c0[W], c1[W], c2[W], c3[W];
@@ -529,7 +538,8 @@ class CpuBackend final : public Backend {
         const uint64_t c = key.offset + static_cast<uint64_t>(g * W + l);
         c0[l] = c & 0xffffffffu;
         c1[l] = c >> 32;
-        c2[l] = c3[l] = 0;
+        c2[l] = stream;
+        c3[l] = slice;
       }
       uint64_t k0 = key0, k1 = key1;
       for (int round = 0; round < 10; ++round) {
@@ -552,7 +562,7 @@ class CpuBackend final : public Backend {
       for (int l = 0; l < W; ++l)
         for (int j = 0; j < 4; ++j) {
           const int64_t i = 4 * (g * W + l) + j;
-          if (i < n) f(i, philox::uniform(static_cast<uint32_t>(lanes[j][l])));
+          if (i < row_len) f(row * row_len + i, philox::uniform(static_cast<uint32_t>(lanes[j][l])));
         }
     }
   }

@@ -6,6 +6,13 @@
 // lane e % 4, so any thread on any device computes any element on its own,
 // and the CPU and the GPU produce bit-identical dropout masks and gate noise.
 // Reproducing a run needs only (seed, offset): no generator state to save.
+//
+// The counter has four 32-bit words: the first two hold the block number,
+// the third a batch stream and the fourth a slice index. A tensor whose
+// rows belong to batch streams draws each stream's numbers from its own
+// counter range (seed, offset, stream), so a data-parallel rank holding
+// streams 4..7 draws exactly the numbers that one process holding all
+// streams draws for them (backend.h's RandomKey says how a tensor is cut).
 #pragma once
 
 #include <cstdint>
@@ -47,11 +54,14 @@ HC_HOST_DEVICE inline Block philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2,
   return Block{{c0, c1, c2, c3}};
 }
 
-// The 32-bit word for element `index` of the stream (seed, offset).
-HC_HOST_DEVICE inline uint32_t bits(uint64_t seed, uint64_t offset, uint64_t index) {
+// The 32-bit word for element `index` of the stream (seed, offset), in the
+// counter range of batch stream `stream` and slice `slice` (0, 0 for a
+// tensor that is not cut by stream).
+HC_HOST_DEVICE inline uint32_t bits(uint64_t seed, uint64_t offset, uint64_t index, uint32_t stream = 0,
+                                    uint32_t slice = 0) {
   const uint64_t block = offset + index / 4;
   const Block b = philox4x32_10(static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32),
-                                0u, 0u, static_cast<uint32_t>(seed),
+                                stream, slice, static_cast<uint32_t>(seed),
                                 static_cast<uint32_t>(seed >> 32));
   return b.v[index % 4];
 }

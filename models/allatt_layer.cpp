@@ -49,7 +49,7 @@ Variable AllAttLayer::forward(const Variable& x, const Tensor& mem, const Variab
   // bias remains: out = x + dropout(out_b).
   if (H == 0) {
     Variable bias = add(Variable(Tensor::zeros(x.shape(), x.value().dtype(), x.value().device())), out_b);
-    return add(x, dropout(bias, drop.residual, rng.next(bias.numel()), training));
+    return add(x, dropout(bias, drop.residual, rng.per_stream(B, T * C), training));
   }
 
   // Profiler regions name the parts of a head (engine/profiler.h); the
@@ -95,7 +95,7 @@ Variable AllAttLayer::forward(const Variable& x, const Tensor& mem, const Variab
   // and every persistent vector.
   part.next("softmax");
   Variable probs = masked_softmax(logits, BandMask{T, S, 0, M});          // (H*B,T,S+N)
-  probs = dropout(probs, drop.attn, rng.next(probs.numel()), training);
+  probs = dropout(probs, drop.attn, rng.per_stream(B, T * (S + N)), training);  // H slices of B streams
 
   // Weighted sum over [values ; sqrt(N) persistent values].
   part.next("weighted_sum");
@@ -114,7 +114,7 @@ Variable AllAttLayer::forward(const Variable& x, const Tensor& mem, const Variab
   // Concatenate heads, project, dropout, residual add to the un-normalised x.
   const Variable merged = reshape(permute(heads, {1, 2, 0, 3}), {B, T, H * D});
   const Variable projected = linear(merged, out_w, out_b);
-  return add(x, dropout(projected, drop.residual, rng.next(projected.numel()), training));
+  return add(x, dropout(projected, drop.residual, rng.per_stream(B, T * C), training));
 }
 
 }  // namespace hc

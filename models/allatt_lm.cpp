@@ -176,7 +176,7 @@ Variable AllAttLM::logits(const Tensor& tokens, Memory& mem, bool training, RngS
   }
   // Embedding, dropout, then scaled by sqrt(C) as in Transformer-XL.
   Variable h = scale(dropout(embedding(table_in, tokens), c.dropout_embed,
-                             rng.next(B * T * c.d_model), training),
+                             rng.per_stream(B, T * c.d_model), training),
                      std::sqrt(double(c.d_model)));
   // The shared position table, dropped out once per forward pass; the last S
   // rows are distances S-1 down to 0.
@@ -196,8 +196,8 @@ Variable AllAttLM::logits(const Tensor& tokens, Memory& mem, bool training, RngS
     }
   }
   part.next("output_layer");
-  h = dropout(h, c.dropout_proj, rng.next(h.numel()), training);
-  h = dropout(h, c.dropout_output, rng.next(h.numel()), training);
+  h = dropout(h, c.dropout_proj, rng.per_stream(B, T * c.d_model), training);
+  h = dropout(h, c.dropout_output, rng.per_stream(B, T * c.d_model), training);
   const Variable out = linear(h, embed);  // tied output layer: logits = h E^T
 
   // New memory: the last M positions of [old memory ; this segment's inputs].

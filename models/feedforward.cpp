@@ -17,7 +17,7 @@ FeedForward::FeedForward(const std::string& p, int64_t C, int64_t F, DType dt, D
 Variable FeedForward::forward(const Variable& x, double residual_dropout, bool training, RngStream& rng) const {
   const Variable inner = relu(linear(layernorm(x, norm_w, norm_b), in_w, in_b));  // (B,T,F)
   const Variable out = linear(inner, out_w, out_b);                                // (B,T,C)
-  return add(x, dropout(out, residual_dropout, rng.next(out.numel()), training));
+  return add(x, dropout(out, residual_dropout, rng.per_stream(x.size(0), out.numel() / x.size(0)), training));
 }
 
 }  // namespace hc

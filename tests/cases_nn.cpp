@@ -94,19 +94,28 @@ OpCase embedding_case() {
   return c;
 }
 
-OpCase dropout_case() {
-  const Shape shape{5, 9};
-  const RandomKey key{1234, 56};
+// A flat key (one counter range for the whole tensor), or a per-stream key
+// cutting (3 slices, 2 streams from global stream 5, 7 numbers each): the
+// reference recomputes each element's counter words by hand, so the CPU loop
+// and the CUDA kernel are both checked against engine/rng.h's layout.
+OpCase dropout_case(bool per_stream) {
+  const Shape shape = per_stream ? Shape{6, 7} : Shape{5, 9};
+  const RandomKey key = per_stream ? RandomKey{1234, 56, 2, 7, 5} : RandomKey{1234, 56};
   const double p = 0.3;
   OpCase c;
-  c.name = "dropout p=0.3 " + shape_str(shape);
+  c.name = std::string("dropout p=0.3 ") + (per_stream ? "per stream " : "") + shape_str(shape);
   c.inputs = {shape};
   c.run = [=](const std::vector<Variable>& v) { return dropout(v[0], p, key, true); };
   c.reference = [=](const HostInputs& in) {
     // The mask recomputed from the Philox stream: keep where u >= p, scale 1/(1-p).
     std::vector<double> y(in[0].size());
     for (size_t i = 0; i < y.size(); ++i) {
-      const float u = philox::uniform(philox::bits(key.seed, key.offset, i));
+      uint32_t bits = philox::bits(key.seed, key.offset, i);
+      if (per_stream) {
+        const size_t row = i / 7, stream = 5 + row % 2, slice = row / 2;
+        bits = philox::bits(key.seed, key.offset, i % 7, static_cast<uint32_t>(stream), static_cast<uint32_t>(slice));
+      }
+      const float u = philox::uniform(bits);
       y[i] = u >= static_cast<float>(p) ? in[0][i] * (1.0 / (1.0 - p)) : 0.0;
     }
     return y;
@@ -124,7 +133,8 @@ const RegisterOpCases cases({
     cross_entropy_case(false),
     cross_entropy_case(true),
     embedding_case(),
-    dropout_case(),
+    dropout_case(false),
+    dropout_case(true),
 });
 
 }  // namespace

@@ -93,3 +93,23 @@ TEST_CASE("dropout_mask: keeps 1-p of the elements, values 0 or 1/(1-p), any thr
   const double frac = double(kept) / n;
   CHECK(std::fabs(frac - (1 - p)) < 4 * std::sqrt(p * (1 - p) / n));
 }
+
+TEST_CASE("per-stream keys: streams 2..3 drawn alone equal those streams of the whole batch") {
+  // (H=3 slices, B=4 streams, 10 numbers each), as attention probabilities
+  // are laid out; a data-parallel rank holding streams 2 and 3 draws the
+  // (3, 2, 10) part with first_stream = 2.
+  const int64_t H = 3, B = 4, inner = 10;
+  Tensor whole = Tensor::empty({H * B, inner}, DType::F64), part = Tensor::empty({H * 2, inner}, DType::F64);
+  backend(Device::CPU).random_uniform(whole, RandomKey{7, 3, B, inner, 0});
+  backend(Device::CPU).random_uniform(part, RandomKey{7, 3, 2, inner, 2});
+  const std::vector<double> w = whole.to_vector(), p = part.to_vector();
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t b = 0; b < 2; ++b)
+      for (int64_t j = 0; j < inner; ++j) CHECK(p[(h * 2 + b) * inner + j] == w[(h * B + 2 + b) * inner + j]);
+  // Streams and slices draw different numbers from one another.
+  CHECK(w[0] != w[inner]);
+  CHECK(w[0] != w[B * inner]);
+  // A key whose streams do not cut the tensor is refused.
+  CHECK_THROWS_WITH_AS(backend(Device::CPU).random_uniform(Tensor::empty({7}, DType::F64), RandomKey{7, 3, 2, 3, 0}),
+                       doctest::Contains("do not cut"), std::invalid_argument);
+}

