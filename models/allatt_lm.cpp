@@ -35,6 +35,9 @@ void AllAttConfig::validate() const {
                             std::to_string(max_dim));
   for (int64_t h : heads_per_layer) check(h <= max_dim, "config: a heads_per_layer entry exceeds the limit");
   double params = double(vocab + max_len) * double(d_model);
+  // Adaptive tables hold at most V C; their K+1 input projections and the
+  // shortlist's output projection at most C x C each.
+  if (!adaptive_cutoffs.empty()) params += double(adaptive_cutoffs.size() + 2) * double(d_model) * double(d_model);
   for (int64_t l = 0; l < layers; ++l)
     params += double(heads_in(l)) * double(d_head) * (5.0 * double(d_model) + 2.0 * double(persist) + 2.0) +
               double(d_ffn) * (2.0 * double(d_model) + 1.0);

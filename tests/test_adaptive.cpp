@@ -220,6 +220,14 @@ TEST_CASE("adaptive: bad adaptive_cutoffs and adaptive_div are refused, naming t
   CHECK(message_of(c).find("adaptive_div must be >= 1") != std::string::npos);
   c.adaptive_div = 7;  // 6 / 7 rounds to 0
   CHECK(message_of(c).find("adaptive_div = 7 leaves cluster 2 with width floor(6 / 7^2) = 0") != std::string::npos);
+  // An absurd size is refused before anything is allocated: 2,000 clusters of
+  // full width C = 100,000 would need 2,000 projections of C x C.
+  c.vocab = 0;
+  c.d_model = 100000;
+  c.adaptive_div = 1;
+  c.adaptive_cutoffs.clear();
+  for (int64_t k = 1; k <= 2000; ++k) c.adaptive_cutoffs.push_back(k);
+  CHECK(message_of(c).find("parameters exceed the limit of 2^34") != std::string::npos);
 }
 
 TEST_CASE("cli: adaptive softmax trains, evaluates and generates at word level; bad cutoffs are refused") {
