@@ -35,6 +35,9 @@ void AllAttConfig::validate() const {
                             std::to_string(max_dim));
   for (int64_t h : heads_per_layer) check(h <= max_dim, "config: a heads_per_layer entry exceeds the limit");
   double params = double(vocab + max_len) * double(d_model);
+  // Adaptive tables hold at most V C; their K+1 input projections and the
+  // shortlist's output projection at most C x C each.
+  if (!adaptive_cutoffs.empty()) params += double(adaptive_cutoffs.size() + 2) * double(d_model) * double(d_model);
   for (int64_t l = 0; l < layers; ++l)
     params += double(heads_in(l)) * double(d_head) * (5.0 * double(d_model) + 2.0 * double(persist) + 2.0) +
               double(d_ffn) * (2.0 * double(d_model) + 1.0);
@@ -42,11 +45,14 @@ void AllAttConfig::validate() const {
   for (double p : {dropout_word, dropout_embed, dropout_pos, dropout_attn, dropout_residual,
                    dropout_proj, dropout_output})
     check(p >= 0 && p < 1, "config: every dropout must be in [0, 1)");
+  check_adaptive_config(vocab, d_model, adaptive_cutoffs, adaptive_div);
 }
 
 int64_t AllAttConfig::analytic_parameters(bool include_embedding) const {
   const int64_t C = d_model, D = d_head, N = persist;
-  int64_t n = include_embedding ? vocab * C + max_len * C : 0;
+  const int64_t output = adaptive_cutoffs.empty() ? vocab * C
+                                                  : adaptive_parameter_count(vocab, C, adaptive_cutoffs, adaptive_div);
+  int64_t n = include_embedding ? output + max_len * C : 0;
   for (int64_t l = 0; l < layers; ++l) {
     const int64_t H = heads_in(l);
     n += H == 0 ? C : 4 * H * D * C + 2 * H * D + 2 * H * N * D + C * H * D + C + 2 * C;
@@ -69,7 +75,10 @@ void init_uniform(const Variable& v, double bound, RngStream& rng) {
 AllAttLM::AllAttLM(const AllAttConfig& c, uint64_t seed, DType dtype, Device device) : config_(c) {
   c.validate();
   check(c.vocab > 0, "model: the vocabulary is empty");
-  embed = Variable(Tensor::empty({c.vocab, c.d_model}, dtype, device), true, "embed.weight");
+  if (c.adaptive_cutoffs.empty())
+    embed = Variable(Tensor::empty({c.vocab, c.d_model}, dtype, device), true, "embed.weight");
+  else
+    adaptive.emplace(c.vocab, c.d_model, c.adaptive_cutoffs, c.adaptive_div, dtype, device);
   pos = Variable(Tensor::empty({c.max_len, c.d_model}, dtype, device), true, "pos.weight");
   for (int64_t l = 0; l < c.layers; ++l)
     layers_.emplace_back("layers." + std::to_string(l) + ".",
@@ -82,10 +91,23 @@ AllAttLM::AllAttLM(const AllAttConfig& c, uint64_t seed, DType dtype, Device dev
   // Initialisation of the paper's code: embeddings, the position table and
   // the output projections U(+-1/sqrt(C)); the q/k/v/r projections and the
   // persistent vectors U(+-sqrt(1/(C L))); biases 0; LayerNorm weight 1.
+  // Adaptive tables and projections count as embeddings and output
+  // projections, the cluster logits as one of the other Linears.
   RngStream rng{seed, 0};
   const double wide = 1.0 / std::sqrt(double(c.d_model));
   const double narrow = std::sqrt(1.0 / double(c.d_model * c.layers));
-  init_uniform(embed, wide, rng);
+  if (adaptive) {
+    for (size_t i = 0; i < adaptive->embed.size(); ++i) {
+      init_uniform(adaptive->embed[i], wide, rng);
+      init_uniform(adaptive->proj[i], wide, rng);
+      adaptive->bias[i].value().fill_(0.0);
+    }
+    init_uniform(adaptive->head_proj, wide, rng);
+    init_uniform(adaptive->cluster_w, narrow, rng);
+    adaptive->cluster_b.value().fill_(0.0);
+  } else {
+    init_uniform(embed, wide, rng);
+  }
   init_uniform(pos, wide, rng);
   for (const AllAttLayer& layer : layers_) {
     if (layer.shape().H == 0) {
@@ -119,12 +141,12 @@ Memory AllAttLM::initial_memory(int64_t batch) const {
   Memory mem;
   for (int64_t l = 0; l < config_.layers; ++l)
     mem.layers.push_back(Tensor::zeros({batch, config_.mem_len, config_.d_model},
-                                       embed.value().dtype(), embed.value().device()));
+                                       pos.value().dtype(), pos.value().device()));
   return mem;
 }
 
 std::vector<Variable> AllAttLM::parameters() const {
-  std::vector<Variable> ps{embed, pos};
+  std::vector<Variable> ps = embedding_parameters();
   for (size_t l = 0; l < layers_.size(); ++l) {
     for (const Variable& p : layers_[l].parameters()) ps.push_back(p);
     if (!ffns_.empty())
@@ -134,10 +156,17 @@ std::vector<Variable> AllAttLM::parameters() const {
   return ps;
 }
 
+std::vector<Variable> AllAttLM::embedding_parameters() const {
+  if (!adaptive) return {embed, pos};
+  std::vector<Variable> ps = adaptive->parameters();
+  ps.push_back(pos);
+  return ps;
+}
+
 void AllAttLM::add_gates(double init) {
   check(gates_.empty(), "model: gates already added");
   for (int64_t l = 0; l < config_.layers; ++l)
-    gates_.emplace_back(Tensor::full({config_.heads_in(l)}, init, embed.value().dtype(), embed.value().device()),
+    gates_.emplace_back(Tensor::full({config_.heads_in(l)}, init, pos.value().dtype(), pos.value().device()),
                         true, "layers." + std::to_string(l) + ".attn.gate.log_alpha");
 }
 
@@ -145,12 +174,12 @@ int64_t AllAttLM::parameter_count(bool include_embedding) const {
   int64_t n = 0;
   for (const Variable& p : parameters()) n += p.numel();
   for (const Variable& g : gates_) n -= g.numel();
-  n -= embed.numel() + pos.numel();
-  if (include_embedding) n += embed.numel() + pos.numel();
+  if (!include_embedding)
+    for (const Variable& p : embedding_parameters()) n -= p.numel();
   return n;
 }
 
-Variable AllAttLM::logits(const Tensor& tokens, Memory& mem, bool training, RngStream& rng,
+Variable AllAttLM::hidden(const Tensor& tokens, Memory& mem, bool training, RngStream& rng,
                           const std::vector<Variable>& gates) const {
   const AllAttConfig& c = config_;
   check(tokens.dim() == 2 && tokens.dtype() == DType::I64,
@@ -166,17 +195,18 @@ Variable AllAttLM::logits(const Tensor& tokens, Memory& mem, bool training, RngS
   // Word dropout: every occurrence of a dropped word loses its embedding
   // (a whole row of the input table is zeroed, the others scaled by 1/(1-p)),
   // so the model cannot lean on any single word being visible. The output
-  // layer keeps the full table.
+  // layer keeps the full table. Adaptive input scales the rows of its
+  // cluster tables by the same (V,1) mask.
   profiler::Region part("embedding");
-  Variable table_in = embed;
-  if (training && c.dropout_word > 0) {
-    const Variable keep = dropout(Variable(Tensor::full({c.vocab, 1}, 1.0, embed.value().dtype(), embed.value().device())),
-                                  c.dropout_word, rng.next(c.vocab), true);
-    table_in = mul(embed, keep);
-  }
+  Variable keep;
+  if (training && c.dropout_word > 0)
+    keep = dropout(Variable(Tensor::full({c.vocab, 1}, 1.0, pos.value().dtype(), pos.value().device())),
+                   c.dropout_word, rng.next(c.vocab), true);
+  const Variable embedded = adaptive            ? adaptive->input(tokens, keep)
+                            : keep.defined() ? embedding(mul(embed, keep), tokens)
+                                             : embedding(embed, tokens);
   // Embedding, dropout, then scaled by sqrt(C) as in Transformer-XL.
-  Variable h = scale(dropout(embedding(table_in, tokens), c.dropout_embed,
-                             rng.per_stream(B, T * c.d_model), training),
+  Variable h = scale(dropout(embedded, c.dropout_embed, rng.per_stream(B, T * c.d_model), training),
                      std::sqrt(double(c.d_model)));
   // The shared position table, dropped out once per forward pass; the last S
   // rows are distances S-1 down to 0.
@@ -198,7 +228,6 @@ Variable AllAttLM::logits(const Tensor& tokens, Memory& mem, bool training, RngS
   part.next("output_layer");
   h = dropout(h, c.dropout_proj, rng.per_stream(B, T * c.d_model), training);
   h = dropout(h, c.dropout_output, rng.per_stream(B, T * c.d_model), training);
-  const Variable out = linear(h, embed);  // tied output layer: logits = h E^T
 
   // New memory: the last M positions of [old memory ; this segment's inputs].
   part.next("memory");
@@ -207,15 +236,25 @@ Variable AllAttLM::logits(const Tensor& tokens, Memory& mem, bool training, RngS
     const Variable joined = concat({Variable(mem.layers[l]), Variable(inputs[l])}, 1);  // (B,S,C)
     mem.layers[l] = slice(joined, 1, T, S).value();
   }
-  return out;
+  return h;
+}
+
+Variable AllAttLM::logits(const Tensor& tokens, Memory& mem, bool training, RngStream& rng,
+                          const std::vector<Variable>& gates) const {
+  const Variable h = hidden(tokens, mem, training, rng, gates);
+  const profiler::Region part("output_layer");
+  if (!adaptive) return linear(h, embed);  // tied output layer: logits = h E^T
+  const int64_t B = tokens.size(0), T = tokens.size(1);
+  return reshape(adaptive->log_probs(reshape(h, {B * T, config_.d_model})), {B, T, config_.vocab});
 }
 
 Variable AllAttLM::loss(const Tensor& tokens, const Tensor& targets, Memory& mem, bool training,
                         RngStream& rng, const std::vector<Variable>& gates) const {
-  const Variable out = logits(tokens, mem, training, rng, gates);
+  const Variable h = hidden(tokens, mem, training, rng, gates);
   const profiler::Region part("output_layer");  // the softmax cross-entropy belongs to the output layer
   const int64_t R = tokens.numel();
-  return cross_entropy(reshape(out, {R, config_.vocab}), targets.reshape({R}));
+  if (adaptive) return adaptive->loss(reshape(h, {R, config_.d_model}), targets.reshape({R}));
+  return cross_entropy(reshape(linear(h, embed), {R, config_.vocab}), targets.reshape({R}));
 }
 
 }  // namespace hc

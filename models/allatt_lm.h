@@ -1,12 +1,15 @@
 // The All-attention language model: token embedding, L All-attention layers
 // with Transformer-XL memory, and a softmax over the vocabulary tied to the
-// embedding (../shared/reference/allatt-l0-spec.md sections 1 and 2).
+// embedding, or adaptive input and softmax for large word vocabularies
+// (../shared/reference/allatt-l0-spec.md sections 1 and 2).
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "models/adaptive.h"
 #include "models/allatt_layer.h"
 #include "models/feedforward.h"
 
@@ -32,6 +35,8 @@ struct AllAttConfig {
   double dropout_proj = 0.1;    // the two dropouts the paper's code applies in
   double dropout_output = 0.1;  // sequence before the output layer
   double layernorm_eps = 1e-5;
+  std::vector<int64_t> adaptive_cutoffs;  // empty: the tied (V, C) softmax; else cluster bounds (models/adaptive.h)
+  double adaptive_div = 4.0;              // cluster i has width C / adaptive_div^i
 
   int64_t heads_in(int64_t layer) const {
     return heads_per_layer.empty() ? heads : heads_per_layer.at(layer);
@@ -44,7 +49,8 @@ struct AllAttConfig {
   //   + C H D + C (output projection) + 2 C (LayerNorm);
   // a layer with no heads keeps only its output bias C. The baseline's
   // feed-forward block adds 2 C F + F + C + 2 C per layer. The embedding side
-  // adds V C (tied input/output) and max_len C (position table).
+  // adds V C (tied input/output), or with adaptive_cutoffs the adaptive input
+  // and softmax (adaptive_parameter_count), and max_len C (position table).
   int64_t analytic_parameters(bool include_embedding) const;
 };
 
@@ -65,6 +71,8 @@ class AllAttLM {
 
   // tokens (B,T) I64 -> logits (B,T,V). Updates `mem` to this segment's
   // layer inputs. gates: one (H_l) variable per layer, or empty for none.
+  // With adaptive softmax the logits are the log-probabilities, values only
+  // (no gradient): train through loss().
   Variable logits(const Tensor& tokens, Memory& mem, bool training, RngStream& rng,
                   const std::vector<Variable>& gates = {}) const;
   // Mean cross-entropy of the next tokens `targets` (B,T), in nats.
@@ -72,6 +80,8 @@ class AllAttLM {
                 RngStream& rng, const std::vector<Variable>& gates = {}) const;
 
   std::vector<Variable> parameters() const;  // every trainable tensor, named (gates included)
+  // The embedding side: embed (or the adaptive input and softmax) and pos.
+  std::vector<Variable> embedding_parameters() const;
 
   // Pruning: one hard-concrete gate logit per head, `layers.{i}.attn.gate.log_alpha` (H_i),
   // all set to `init` (the paper's 2.0). A model has gates or not.
@@ -82,10 +92,15 @@ class AllAttLM {
   const std::vector<AllAttLayer>& layers() const { return layers_; }
   const std::vector<FeedForward>& ffns() const { return ffns_; }  // empty unless d_ffn > 0
 
-  Variable embed;  // (V, C), also the output layer's weight
+  Variable embed;  // (V, C), also the output layer's weight; undefined with adaptive softmax
   Variable pos;    // (max_len, C): row j <-> relative distance max_len-1-j
+  std::optional<Adaptive> adaptive;  // present iff config.adaptive_cutoffs is not empty
 
  private:
+  // tokens (B,T) -> the last hidden states (B,T,C), before the output layer.
+  Variable hidden(const Tensor& tokens, Memory& mem, bool training, RngStream& rng,
+                  const std::vector<Variable>& gates) const;
+
   AllAttConfig config_;
   std::vector<AllAttLayer> layers_;
   std::vector<FeedForward> ffns_;

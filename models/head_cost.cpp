@@ -58,12 +58,36 @@ std::vector<PartCost> layer_cost(const AllAttConfig& c, int64_t l, int64_t B) {
 }
 
 std::vector<PartCost> outside_cost(const AllAttConfig& c, int64_t B) {
-  const double R = double(B * c.seg_len), V = double(c.vocab);
-  PartCost out = product("output_layer", 1, R, double(c.d_model), V);
-  out.per_head = false;
-  out.forward_flops += 4 * R * V;  // cross-entropy
-  out.backward_flops += 4 * R * V;
-  return {out};
+  const double R = double(B * c.seg_len), V = double(c.vocab), C = double(c.d_model);
+  std::vector<PartCost> parts;
+  // `rows` hidden states (width `inner`) times a (cols, inner) weight, then a
+  // cross-entropy over the `cols` logits.
+  auto logits_and_loss = [&](double rows, double inner, double cols) {
+    PartCost p = product("output_layer", 1, rows, inner, cols);
+    p.forward_flops += 4 * rows * cols;
+    p.backward_flops += 4 * rows * cols;
+    add_into(parts, p);
+  };
+  if (c.adaptive_cutoffs.empty()) {
+    logits_and_loss(R, C, V);
+  } else {
+    // The head on every row: Q h, then c_0 word and K cluster logits. Tail i
+    // on the rows whose targets fall in it, counted as R V_i / V: uniformly
+    // random targets, as `headcount profile` times (on text most targets are
+    // shortlist words, so the tails cost less than this).
+    const std::vector<int64_t>& cut = c.adaptive_cutoffs;
+    const int64_t K = static_cast<int64_t>(cut.size());
+    add_into(parts, product("output_layer", 1, R, C, C));
+    logits_and_loss(R, C, double(cut[0] + K));
+    for (int64_t i = 1; i <= K; ++i) {
+      const double words = double((i == K ? c.vocab : cut[i]) - cut[i - 1]), d = double(cluster_width(c.d_model, c.adaptive_div, i));
+      const double rows = R * words / V;
+      add_into(parts, product("output_layer", 1, rows, C, d));
+      logits_and_loss(rows, d, words);
+    }
+  }
+  parts[0].per_head = false;
+  return parts;
 }
 
 int64_t heads_within_flops(const AllAttConfig& c, double fraction) {

@@ -14,9 +14,12 @@
 //   output        2 B T D C                (the head's columns of the output projection)
 // and per layer, whatever the head count: layernorm 8 B S C, and for the
 // Transformer-XL baseline ffn 4 B T C F. Outside the layers: the output layer
-// 2 B T C V plus the cross-entropy 4 B T V. Backward is twice the forward for
-// the products (one product for each input's gradient), 4/5 of it for the
-// softmax, 14/8 for the layernorm: what the ops record in the profiler.
+// 2 B T C V plus the cross-entropy 4 B T V; with adaptive softmax the head
+// 2 B T C (C + c_0 + K) and each tail i 2 R_i (C d_i + d_i V_i), plus the
+// cross-entropies over c_0 + K and V_i columns (R_i: see outside_cost).
+// Backward is twice the forward for the products (one product for each
+// input's gradient), 4/5 of it for the softmax, 14/8 for the layernorm:
+// what the ops record in the profiler.
 // Element-wise work (bias adds, dropout, permutes) is left out: few FLOPs,
 // though not always little time, which is what the measured side shows.
 #pragma once

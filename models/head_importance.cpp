@@ -54,8 +54,8 @@ HeadScores random_scores(const AllAttLM& model, uint64_t seed) {
 HeadScores taylor_scores(const AllAttLM& model, const std::function<Variable(const std::vector<Variable>&)>& loss_of,
                          int64_t batches) {
   check(batches > 0, "taylor_scores: need at least one batch");
-  const DType dt = model.embed.value().dtype();
-  const Device dev = model.embed.value().device();
+  const DType dt = model.pos.value().dtype();
+  const Device dev = model.pos.value().device();
   HeadScores scores;
   for (const AllAttLayer& layer : model.layers()) scores.emplace_back(layer.shape().H, 0.0);
   for (int64_t b = 0; b < batches; ++b) {

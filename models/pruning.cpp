@@ -54,9 +54,10 @@ std::unique_ptr<AllAttLM> compact(const AllAttLM& gated, bool output_scaling) {
   AllAttConfig c = gated.config();
   c.heads_per_layer.clear();
   for (const auto& k : kept) c.heads_per_layer.push_back(std::count(k.begin(), k.end(), true));
-  auto small = std::make_unique<AllAttLM>(c, 0, gated.embed.value().dtype(), gated.embed.value().device());
-  small->embed.value().copy_from(gated.embed.value());
-  small->pos.value().copy_from(gated.pos.value());
+  auto small = std::make_unique<AllAttLM>(c, 0, gated.pos.value().dtype(), gated.pos.value().device());
+  // The embedding side (tied table or adaptive input/softmax, and the position table) is copied whole.
+  const std::vector<Variable> outer = gated.embedding_parameters(), small_outer = small->embedding_parameters();
+  for (size_t i = 0; i < outer.size(); ++i) small_outer[i].value().copy_from(outer[i].value());
   // The baseline's feed-forward blocks do not belong to heads: copied whole.
   for (size_t l = 0; l < gated.ffns().size(); ++l) {
     const std::vector<Variable> from = gated.ffns()[l].parameters(), to = small->ffns()[l].parameters();

@@ -6,6 +6,12 @@ Transformer-XL's pad-and-reshape relative shift, a boolean mask filled with
 -inf), so that agreement with the engine's head-major, strided-copy version is
 evidence that both compute the model of the spec.
 
+With cfg["adaptive_cutoffs"] the embedding and the output layer are the
+adaptive input and softmax of models/adaptive.h, written here the other way
+round: every cluster is computed on every position and selected by a mask,
+and the full log-distribution is assembled and indexed, where the engine
+gathers each cluster's own rows.
+
 Dropout sits where the engine has it (cfg["dropout_*"], when training=True);
 it uses torch's own random numbers, so parity runs use dropout 0 on both sides
 and benchmarks compare the same amount of work.
@@ -77,12 +83,54 @@ def ffn_forward(p, prefix, x, cfg, training=False):
     return x + F.dropout(out, cfg.get("dropout_residual", 0.0), training)
 
 
+def cluster_bounds(cfg, V):
+    """[0, c_0, ..., c_{K-1}, V]: cluster i holds the words [bounds[i], bounds[i+1])."""
+    return [0] + list(cfg["adaptive_cutoffs"]) + [V]
+
+
+def adaptive_input(p, cfg, tokens, V):
+    """tokens (B,T) long -> (B,T,C): sum over clusters of mask_i * P_i E_i[token - begin_i]."""
+    bounds = cluster_bounds(cfg, V)
+    out = 0
+    for i in range(len(bounds) - 1):
+        lo, hi = bounds[i], bounds[i + 1]
+        inside = ((tokens >= lo) & (tokens < hi)).unsqueeze(-1)
+        rows = F.embedding((tokens - lo).clamp(0, hi - lo - 1), p[f"adaptive.embed.{i}.weight"])
+        out = out + inside * (rows @ p[f"adaptive.proj.{i}.weight"].t())
+    return out
+
+
+def adaptive_log_probs(p, cfg, h, V):
+    """h (..., C) -> (..., V) log p(word). The head is a softmax over the
+    shortlist words (output projection Q, then the tied table E_0) and one
+    logit per tail cluster; a tail word adds its cluster's log-softmax over
+    E_i (P_i^T h) + b_i, the input projection P_i used transposed."""
+    bounds = cluster_bounds(cfg, V)
+    c0 = bounds[1]
+    head = torch.cat([F.linear(F.linear(h, p["adaptive.head_proj.weight"]), p["adaptive.embed.0.weight"],
+                               p["adaptive.bias.0"]),
+                      F.linear(h, p["adaptive.cluster.weight"], p["adaptive.cluster.bias"])], dim=-1)
+    head = torch.log_softmax(head, dim=-1)
+    parts = [head[..., :c0]]
+    for i in range(1, len(bounds) - 1):
+        tail = F.linear(h @ p[f"adaptive.proj.{i}.weight"], p[f"adaptive.embed.{i}.weight"], p[f"adaptive.bias.{i}"])
+        parts.append(head[..., c0 + i - 1:c0 + i] + torch.log_softmax(tail, dim=-1))
+    return torch.cat(parts, dim=-1)
+
+
 def model_forward(p, cfg, tokens, mems, gates=None, training=False):
-    """tokens (B,T) long, mems: list of (B,M,C) -> logits (B,T,V), new mems."""
+    """tokens (B,T) long, mems: list of (B,M,C) -> logits (B,T,V) (log-probabilities
+    with adaptive softmax), new mems."""
     B, T = tokens.shape
     M, L, C = cfg["mem_len"], cfg["layers"], cfg["d_model"]
     S = M + T
-    h = F.dropout(F.embedding(tokens, p["embed.weight"]), cfg.get("dropout_embed", 0.0), training) * math.sqrt(C)
+    adaptive = bool(cfg.get("adaptive_cutoffs"))
+    if adaptive:
+        V = sum(w.shape[0] for k, w in p.items() if k.startswith("adaptive.bias."))  # one bias per word
+        emb = adaptive_input(p, cfg, tokens, V)
+    else:
+        emb = F.embedding(tokens, p["embed.weight"])
+    h = F.dropout(emb, cfg.get("dropout_embed", 0.0), training) * math.sqrt(C)
     r_table = F.dropout(p["pos.weight"], cfg.get("dropout_pos", 0.0), training)[-S:]
     new_mems = []
     for l in range(L):
@@ -94,6 +142,8 @@ def model_forward(p, cfg, tokens, mems, gates=None, training=False):
             h = ffn_forward(p, f"layers.{l}.", h, cfg, training)
     h = F.dropout(h, cfg.get("dropout_proj", 0.0), training)
     h = F.dropout(h, cfg.get("dropout_output", 0.0), training)
+    if adaptive:
+        return adaptive_log_probs(p, cfg, h, V), new_mems
     return h @ p["embed.weight"].t(), new_mems
 
 
@@ -102,7 +152,19 @@ def init_params(cfg, vocab, generator=None):
     C, H, D, N, L = cfg["d_model"], cfg["heads"], cfg["d_head"], cfg["persist"], cfg["layers"]
     u = lambda *shape, b: (torch.rand(*shape, generator=generator) * 2 - 1) * b
     wide, narrow = 1 / math.sqrt(C), math.sqrt(1 / (C * L))
-    p = {"embed.weight": u(vocab, C, b=wide), "pos.weight": u(cfg["max_len"], C, b=wide)}
+    if cfg.get("adaptive_cutoffs"):
+        bounds, div = cluster_bounds(cfg, vocab), cfg.get("adaptive_div", 4.0)
+        p = {}
+        for i in range(len(bounds) - 1):
+            words, d = bounds[i + 1] - bounds[i], int(C // div ** i)
+            p[f"adaptive.embed.{i}.weight"], p[f"adaptive.proj.{i}.weight"] = u(words, d, b=wide), u(C, d, b=wide)
+            p[f"adaptive.bias.{i}"] = torch.zeros(words)
+        K = len(bounds) - 2
+        p["adaptive.head_proj.weight"] = u(C, C, b=wide)
+        p["adaptive.cluster.weight"], p["adaptive.cluster.bias"] = u(K, C, b=narrow), torch.zeros(K)
+    else:
+        p = {"embed.weight": u(vocab, C, b=wide)}
+    p["pos.weight"] = u(cfg["max_len"], C, b=wide)
     for l in range(L):
         pre = f"layers.{l}."
         p[pre + "norm.weight"], p[pre + "norm.bias"] = torch.ones(C), torch.zeros(C)

@@ -24,14 +24,38 @@ import safetensors_np  # noqa: E402
 
 
 def losses(p, cfg, batch, gates=None):
-    V = p["embed.weight"].shape[0]
     B, M, C = len(batch["x1"]), cfg["mem_len"], cfg["d_model"]
     mems = [torch.zeros(B, M, C) for _ in range(cfg["layers"])]
+    # The adaptive model's outputs are log-probabilities already.
+    loss = F.nll_loss if cfg.get("adaptive_cutoffs") else F.cross_entropy
     out = []
     for x, y in (("x1", "y1"), ("x2", "y2")):
         logits, mems = allatt_ref.model_forward(p, cfg, torch.tensor(batch[x]), mems, gates)
-        out.append(F.cross_entropy(logits.reshape(-1, V), torch.tensor(batch[y]).reshape(-1)))
+        out.append(loss(logits.reshape(-1, logits.shape[-1]), torch.tensor(batch[y]).reshape(-1)))
     return out
+
+
+def cross_check_adaptive(p, cfg):
+    """allatt_ref's adaptive softmax against torch.nn.AdaptiveLogSoftmaxWithLoss
+    on random hidden states. torch's head has no projection and its tails no
+    bias, so its head weight is the product E_0 Q stacked on the cluster
+    logits W, its tail i is P_i^T then E_i, and the tail biases are zeroed on
+    our side for the comparison."""
+    with torch.no_grad():
+        V = sum(w.shape[0] for k, w in p.items() if k.startswith("adaptive.bias."))
+        C, K = cfg["d_model"], len(cfg["adaptive_cutoffs"])
+        module = torch.nn.AdaptiveLogSoftmaxWithLoss(C, V, cfg["adaptive_cutoffs"], cfg["adaptive_div"], head_bias=True)
+        module.head.weight.copy_(torch.cat([p["adaptive.embed.0.weight"] @ p["adaptive.head_proj.weight"],
+                                            p["adaptive.cluster.weight"]]))
+        module.head.bias.copy_(torch.cat([p["adaptive.bias.0"], p["adaptive.cluster.bias"]]))
+        q = dict(p)
+        for i in range(1, K + 1):
+            module.tail[i - 1][0].weight.copy_(p[f"adaptive.proj.{i}.weight"].t())
+            module.tail[i - 1][1].weight.copy_(p[f"adaptive.embed.{i}.weight"])
+            q[f"adaptive.bias.{i}"] = torch.zeros_like(p[f"adaptive.bias.{i}"])
+        h = torch.randn(10, C, generator=torch.Generator().manual_seed(0))
+        diff = (module.log_prob(h) - allatt_ref.adaptive_log_probs(q, cfg, h, V)).abs().max().item()
+        assert diff < 1e-5, f"adaptive softmax differs from torch.nn.AdaptiveLogSoftmaxWithLoss by {diff}"
 
 
 def fresh(arrays):
@@ -43,6 +67,8 @@ def main():
     batch = json.load(open(sys.argv[2]))
     cfg = batch["config"]
     p = fresh(arrays)
+    if cfg.get("adaptive_cutoffs"):
+        cross_check_adaptive(p, cfg)
     l1, l2 = losses(p, cfg, batch)
     l2.backward()
     safetensors_np.save(sys.argv[3], {k: v.grad.numpy() for k, v in p.items()})
