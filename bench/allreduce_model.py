@@ -12,6 +12,11 @@ overlap the all-reduce with backward, so
 
     efficiency(R) = S / (S + allreduce(R))      (per-worker batch fixed).
 
+A pruned model has fewer bytes to send but also less to compute: in this
+model every FLOP of a layer belongs to a head (no FFN), so its step time is
+taken as S x kept/128, neglecting the embedding and softmax side (which makes
+the pruned rows slightly pessimistic).
+
 Link figures are assumptions, not measurements, and are printed with the table:
 NVLink 4 at 450 GB/s per direction per GPU inside an 8-GPU node, and one network
 card per GPU at 100 or 400 Gb/s between nodes (12.5 or 50 GB/s).
@@ -58,13 +63,14 @@ def main():
         nbytes = 4 * parameters(kept)
         for link, (bw, lat) in LINKS.items():
             cells = []
+            step = S * kept / (L * H)
             for ranks in (8, 64, 512):
                 # Eight GPUs share a node's NVLink; beyond that the ring crosses the network.
                 if link.startswith("NVLink") and ranks > 8:
                     cells.append("-")
                     continue
                 t = allreduce_seconds(nbytes, ranks, bw, lat)
-                cells.append(f"{1e3 * t:.0f} ms, {100 * S / (S + t):.0f}%")
+                cells.append(f"{1e3 * t:.0f} ms, {100 * step / (step + t):.0f}%")
             print(f"| {name} | {parameters(kept) / 1e6:.2f}M | {nbytes / 1e6:.0f} | {link} | " + " | ".join(cells) + " |")
 
 
