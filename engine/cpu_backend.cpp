@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/exp_nonpositive.h"
 #include "engine/rng.h"
 
 namespace hc {
@@ -81,6 +82,19 @@ inline double gelu_grad(double x) {
   const double cdf = 0.5 * (1.0 + std::erf(x * M_SQRT1_2));
   const double pdf = std::exp(-0.5 * x * x) * 0.3989422804014327;  // 1/sqrt(2 pi)
   return cdf + x * pdf;
+}
+
+
+// y_j = e^(x_j - shift) for j in [begin, end); returns their sum.
+template <typename T>
+T exp_and_sum(const T* x, T* y, int64_t begin, int64_t end, T shift) {
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = begin; j < end; ++j) {
+    y[j] = exp_nonpositive(x[j] - shift);
+    sum += y[j];
+  }
+  return sum;
 }
 
 class CpuBackend final : public Backend {
@@ -273,13 +287,10 @@ class CpuBackend final : public Backend {
         T mx = -std::numeric_limits<T>::infinity();
         for (int64_t j = lo; j < hi; ++j) mx = std::max(mx, xr[j]);
         for (int64_t j = rest; j < W; ++j) mx = std::max(mx, xr[j]);
-        T sum = 0;
-        for (int64_t j = 0; j < W; ++j) {
-          const bool seen = (j >= lo && j < hi) || j >= rest;
-          const T e = seen ? std::exp(xr[j] - mx) : T(0);
-          yr[j] = e;
-          sum += e;
-        }
+        // Masked columns are exact zeros; exp only over the visible ones.
+        std::fill(yr, yr + lo, T(0));
+        std::fill(yr + hi, yr + rest, T(0));
+        const T sum = exp_and_sum(xr, yr, lo, hi, mx) + exp_and_sum(xr, yr, rest, W, mx);
         const T inv = T(1) / sum;
 #pragma omp simd
         for (int64_t j = 0; j < W; ++j) yr[j] *= inv;
@@ -558,12 +569,23 @@ class CpuBackend final : public Backend {
           c2[l] = n2;
         }
       }
-      const uint64_t* lanes[4] = {c0, c1, c2, c3};
-      for (int l = 0; l < W; ++l)
-        for (int j = 0; j < 4; ++j) {
-          const int64_t i = 4 * (g * W + l) + j;
-          if (i < row_len) f(row * row_len + i, philox::uniform(static_cast<uint32_t>(lanes[j][l])));
+      // Block l gives elements 4l..4l+3 of the group. A whole group is
+      // written with four plain statements (which vectorise); the row's last
+      // group may stop part-way.
+      const int64_t first = row * row_len + 4 * g * W;
+      auto u = [](uint64_t word) { return philox::uniform(static_cast<uint32_t>(word)); };
+      if (4 * (g + 1) * W <= row_len) {
+        for (int l = 0; l < W; ++l) {
+          f(first + 4 * l, u(c0[l]));
+          f(first + 4 * l + 1, u(c1[l]));
+          f(first + 4 * l + 2, u(c2[l]));
+          f(first + 4 * l + 3, u(c3[l]));
         }
+      } else {
+        const uint64_t* lanes[4] = {c0, c1, c2, c3};
+        for (int l = 0; l < W; ++l)
+          for (int j = 0; j < 4 && 4 * (g * W + l) + j < row_len; ++j) f(first + 4 * l + j, u(lanes[j][l]));
+      }
     }
   }
 

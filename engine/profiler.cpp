@@ -7,6 +7,9 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#ifdef HEADCOUNT_HAVE_CUDA
+#include <nvtx3/nvToolsExt.h>
+#endif
 
 namespace hc::profiler {
 
@@ -20,6 +23,14 @@ const auto g_epoch = std::chrono::steady_clock::now();
 }  // namespace
 
 void enable(bool on) { g_enabled = on; }
+
+#ifdef HEADCOUNT_HAVE_CUDA
+void nvtx_push(const std::string& name) { nvtxRangePushA(name.c_str()); }
+void nvtx_pop() { nvtxRangePop(); }
+#else
+void nvtx_push(const std::string&) {}
+void nvtx_pop() {}
+#endif
 
 void clear() {
   std::lock_guard<std::mutex> lock(g_mutex);
