@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <nlohmann/json.hpp>
 #ifdef _OPENMP
 #include <omp.h>
@@ -21,10 +22,23 @@
 
 using namespace hc;
 
-int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: bench_train_step CONFIG.json [--vocab V] [--steps N] [--batch B] "
-                         "[--device cpu|cuda] [--tf32] [--profile] [--json]\n");
+namespace {
+
+const char* kUsage =
+    "usage: bench_train_step CONFIG.json [--vocab V] [--steps N] [--batch B] [--device cpu|cuda]\n"
+    "                        [--tf32] [--profile] [--json]\n"
+    "Times training steps (forward, backward, clip, Adam) of CONFIG's model on random tokens:\n"
+    "ms/step, tokens/s, GFLOP/s; --profile adds the per-op table. Defaults: --vocab 86,\n"
+    "--steps 10, --batch from the config.\n";
+
+int run(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+  if (argc < 2 || argv[1][0] == '-') {
+    std::fputs(kUsage, stderr);
     return 2;
   }
   int64_t vocab = 86, steps = 10, batch = 0;
@@ -38,6 +52,10 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--tf32")) tf32 = true;
     else if (!std::strcmp(argv[i], "--profile")) profile = true;
     else if (!std::strcmp(argv[i], "--json")) as_json = true;
+    else {
+      std::fprintf(stderr, "bench_train_step: unknown argument %s\n%s", argv[i], kUsage);
+      return 2;
+    }
   }
   const RunConfig cfg = load_config(argv[1], {});
   AllAttConfig mc = cfg.model;
@@ -112,4 +130,15 @@ int main(int argc, char** argv) {
     if (profile) std::printf("%s", table.c_str());
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_train_step: %s\n", e.what());
+    return 1;
+  }
 }

@@ -8,7 +8,12 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 threads=${OMP_NUM_THREADS:-$(nproc)}
 mkdir -p bench/results
-quiet() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$@"; }
+# The OpenBLAS kernel that is fastest here, for the peer (bench/openblas_core.sh).
+core=$(bench/openblas_core.sh "$threads")
+quiet() {
+  if [ "$core" = auto ]; then env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$@"
+  else env -u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE="$core" "$@"; fi
+}
 # The Eigen SGEMM ceiling: the best rate of bench_linear's raw GEMMs.
 ceiling=$(quiet OMP_NUM_THREADS=$threads "$build/bench_linear" --json |
           /usr/bin/python3 -c "import json,sys; print(max(r['eigen_gflops'] for r in json.load(sys.stdin)))")
@@ -23,18 +28,20 @@ for run in configs/moby-char-small.json:86 configs/sotu-word-small.json:15645; d
   t2=$(quiet OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=$threads /usr/bin/python3 bench/train_step_torch.py "$cfg" --vocab "$vocab")
   rows+=("{\"engine\": $engine, \"torch\": [$t1, $t2]}")
 done
-ROWS="$(IFS=,; echo "[${rows[*]}]")" CEILING="$ceiling" /usr/bin/python3 - <<'PY'
+ROWS="$(IFS=,; echo "[${rows[*]}]")" CEILING="$ceiling" CORE="$core" /usr/bin/python3 - <<'PY'
 import csv, json, os
 rows, ceiling = json.loads(os.environ["ROWS"]), float(os.environ["CEILING"])
 out = []
-print(f"training step (forward, backward, clip, Adam), Eigen SGEMM ceiling {ceiling:.0f} GFLOP/s")
+print(f"training step (forward, backward, clip, Adam), Eigen SGEMM ceiling {ceiling:.0f} GFLOP/s, "
+      f"torch with OPENBLAS_CORETYPE {os.environ['CORE']}")
 print(f"{'config':<32} {'engine ms':>10} {'tok/s':>8} {'torch ms':>9} {'tok/s':>8} {'speedup':>8} {'GFLOP/s':>8} {'MFU':>6}")
 for r in rows:
     e, t = r["engine"], min(r["torch"], key=lambda x: x["ms_per_step"])
     row = {"config": e["config"], "threads": e["threads"], "engine_ms": round(e["ms_per_step"], 1),
            "engine_tok_s": round(e["tok_s"]), "torch_ms": round(t["ms_per_step"], 1), "torch_tok_s": round(t["tok_s"]),
            "speedup": round(t["ms_per_step"] / e["ms_per_step"], 2), "gflops": round(e["gflops"], 1),
-           "mfu_of_sgemm": round(e["gflops"] / ceiling, 3), "sgemm_ceiling": round(ceiling, 1)}
+           "mfu_of_sgemm": round(e["gflops"] / ceiling, 3), "sgemm_ceiling": round(ceiling, 1),
+           "openblas_coretype": os.environ["CORE"]}
     out.append(row)
     print(f"{row['config']:<32} {row['engine_ms']:>10} {row['engine_tok_s']:>8} {row['torch_ms']:>9} "
           f"{row['torch_tok_s']:>8} {row['speedup']:>7}x {row['gflops']:>8} {100*row['mfu_of_sgemm']:>5.1f}%")

