@@ -91,14 +91,16 @@ Batch random_batch(int64_t B, int64_t T, int64_t V, uint64_t seed) {
 }
 
 // The fastest of `reps` calls after one warm-up call: on a shared machine
-// the least disturbed run is the best estimate of what the work costs.
-double fastest_seconds(int reps, const std::function<void()>& run) {
+// the least disturbed run is the best estimate of what the work costs. The
+// device is synchronised before the clock stops: GPU work is asynchronous.
+double fastest_seconds(Device device, int reps, const std::function<void()>& run) {
   run();
+  backend(device).synchronize();
   std::vector<double> t;
   for (int r = 0; r < reps; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
     run();
-    backend(Device::CPU).synchronize();
+    backend(device).synchronize();
     t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   return *std::min_element(t.begin(), t.end());
@@ -119,14 +121,14 @@ struct Timers {
 
 // A training step (forward + backward, gradients zeroed) and an inference
 // forward of `model` at batch B, with memory carried.
-Timers time_model(const AllAttLM& model, int64_t B, int reps) {
+Timers time_model(const AllAttLM& model, Device device, int64_t B, int reps) {
   const Batch batch = random_batch(B, model.config().seg_len, model.config().vocab, 17);
   Memory mem = model.initial_memory(B);
   RngStream rng{1, 0};
   const bool gated = !model.gate_logits().empty();
   Timers t;
-  t.train = fastest_seconds(reps, [&] { train_step(model, batch, mem, rng); });
-  t.infer = fastest_seconds(reps, [&] {
+  t.train = fastest_seconds(device, reps, [&] { train_step(model, batch, mem, rng); });
+  t.infer = fastest_seconds(device, reps, [&] {
     NoGrad no_grad;
     const std::vector<Variable> gates = gated ? layer_gates(model, rng, false, true) : std::vector<Variable>{};
     model.logits(batch.inputs, mem, false, rng, gates);
@@ -218,6 +220,9 @@ int profile_command(const CommandLine& cl) {
     RngStream rng{1, 0};
     auto step = [&] { train_step(model, batch, mem, rng); };
     step();  // warm-up, unrecorded
+    // On a GPU, ops are timed by the device's clock (CUDA events), not by
+    // the host, which only sees the launches.
+    profiler::use_device_clock(backend(cl.device).device_clock());
     profiler::enable(true);
     profiler::clear();
     step();
@@ -227,6 +232,7 @@ int profile_command(const CommandLine& cl) {
     profiler::enable(false);
   }
   const auto measured = time_by_region(reps);
+  profiler::use_device_clock(nullptr);
   profiler::clear();
 
   // 3. Marginal cost per head: per-layer sweeps, training and inference.
@@ -237,7 +243,7 @@ int profile_command(const CommandLine& cl) {
     auto it = cache.find(key);
     if (it == cache.end()) {
       const AllAttLM m(v, 3, DType::F32, cl.device);
-      it = cache.emplace(key, time_model(m, B, reps)).first;
+      it = cache.emplace(key, time_model(m, cl.device, B, reps)).first;
     }
     return it->second;
   };

@@ -84,6 +84,7 @@ int run(int argc, char** argv) {
   };
   for (int i = 0; i < 3; ++i) step();  // warm-up: allocations, memory filled
   // FLOPs of one step, from the ops' analytic counts.
+  profiler::use_device_clock(backend(device).device_clock());  // GPU: op times from CUDA events
   profiler::clear();
   profiler::enable(true);
   step();
@@ -91,6 +92,7 @@ int run(int argc, char** argv) {
   double flops = 0;
   for (const auto& e : profiler::events()) flops += e.cost.flops;
   const std::string table = profiler::table();
+  profiler::use_device_clock(nullptr);
   std::vector<double> ms;
   const size_t scopes_per_step = profiler::events().size();
   // What a profiler scope costs when profiling is off: the same branch every

@@ -311,6 +311,40 @@ void by_float_type(DType t, const char* what, F&& f) {
   else throw std::invalid_argument(std::string(what) + ": needs F32 or F64, got " + dtype_name(t));
 }
 
+// The profiler's clock on the GPU: a CUDA event recorded on the (default)
+// stream per mark, so a mark is passed when the work queued before it has
+// finished. Events are created on first use and reused from read to read.
+class CudaEventClock final : public profiler::DeviceClock {
+ public:
+  ~CudaEventClock() override {
+    for (cudaEvent_t e : events_) cudaEventDestroy(e);
+  }
+  int64_t mark() override {
+    if (used_ == events_.size()) {
+      cudaEvent_t e;
+      CUDA_CHECK(cudaEventCreate(&e));
+      events_.push_back(e);
+    }
+    CUDA_CHECK(cudaEventRecord(events_[used_]));
+    return static_cast<int64_t>(used_++);
+  }
+  std::vector<int64_t> read() override {
+    std::vector<int64_t> ns(used_, 0);
+    if (used_ > 0) CUDA_CHECK(cudaEventSynchronize(events_[used_ - 1]));
+    for (size_t i = 1; i < used_; ++i) {
+      float ms = 0;  // resolution about half a microsecond
+      CUDA_CHECK(cudaEventElapsedTime(&ms, events_[0], events_[i]));
+      ns[i] = static_cast<int64_t>(double(ms) * 1e6);
+    }
+    used_ = 0;
+    return ns;
+  }
+
+ private:
+  std::vector<cudaEvent_t> events_;
+  size_t used_ = 0;
+};
+
 class CudaBackend final : public Backend {
  public:
   CudaBackend() { CUBLAS_CHECK(cublasCreate(&handle_)); }
@@ -354,6 +388,7 @@ class CudaBackend final : public Backend {
     CUDA_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyDeviceToDevice));
   }
   void synchronize() override { CUDA_CHECK(cudaDeviceSynchronize()); }
+  std::unique_ptr<profiler::DeviceClock> device_clock() override { return std::make_unique<CudaEventClock>(); }
 
   void fill(const Tensor& out, double value) override {
     const int64_t n = out.numel();

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 
+#include "engine/profiler.h"  // DeviceClock
 #include "engine/rng.h"  // HC_HOST_DEVICE, and RandomKey's meaning
 #include "engine/tensor.h"
 
@@ -110,6 +111,9 @@ class Backend {
   virtual void copy_from_host(void* dst, const void* host_src, size_t bytes) = 0;
   virtual void copy_bytes(void* dst, const void* src, size_t bytes) = 0;  // on this device
   virtual void synchronize() = 0;
+  // A clock for the op profiler that times work where it runs (see
+  // engine/profiler.h); nullptr where host wall time is the work's time.
+  virtual std::unique_ptr<profiler::DeviceClock> device_clock() { return nullptr; }
 
   // ---- fill / copy ----
   virtual void fill(const Tensor& out, double value) = 0;

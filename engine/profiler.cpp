@@ -15,12 +15,43 @@ namespace hc::profiler {
 
 bool g_enabled = false;
 std::string g_region;
+DeviceClock* g_device_clock = nullptr;
 
 namespace {
 std::mutex g_mutex;
 std::vector<Event> g_events;
 const auto g_epoch = std::chrono::steady_clock::now();
+std::unique_ptr<DeviceClock> g_clock_owner;
+
+// Replaces host times by device times for the events that carry marks:
+// mark m becomes (host time when mark 0 was placed) + (device time from
+// mark 0 to m), so device and host events share one timeline. Holds g_mutex.
+void read_device_marks() {
+  if (!g_device_clock) return;
+  int64_t host_at_mark0 = -1;
+  for (const Event& e : g_events)
+    if (e.start_mark == 0) host_at_mark0 = e.start_ns;
+  const std::vector<int64_t> device_ns = g_device_clock->read();
+  auto at = [&](int64_t mark) {
+    if (mark < 0 || mark >= static_cast<int64_t>(device_ns.size()) || host_at_mark0 < 0)
+      throw std::logic_error("profiler: a device mark was lost (clear() while a step was recording?)");
+    return host_at_mark0 + device_ns[static_cast<size_t>(mark)];
+  };
+  for (Event& e : g_events) {
+    if (e.start_mark < 0) continue;
+    e.start_ns = at(e.start_mark);
+    e.end_ns = at(e.end_mark);
+    e.start_mark = e.end_mark = -1;
+  }
+}
 }  // namespace
+
+void use_device_clock(std::unique_ptr<DeviceClock> clock) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  read_device_marks();  // the old clock's marks, before it goes
+  g_clock_owner = std::move(clock);
+  g_device_clock = g_clock_owner.get();
+}
 
 void enable(bool on) { g_enabled = on; }
 
@@ -34,10 +65,15 @@ void nvtx_pop() {}
 
 void clear() {
   std::lock_guard<std::mutex> lock(g_mutex);
+  if (g_device_clock) g_device_clock->read();  // numbers the next marks from 0
   g_events.clear();
 }
 
-const std::vector<Event>& events() { return g_events; }
+const std::vector<Event>& events() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  read_device_marks();
+  return g_events;
+}
 
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
@@ -51,6 +87,7 @@ void record(Event event) {
 }
 
 std::string table() {
+  events();  // device times read back
   struct Row {
     int64_t calls = 0;
     double ns = 0, flops = 0, bytes = 0;
@@ -85,6 +122,7 @@ std::string table() {
 }
 
 void write_chrome_trace(const std::string& path) {
+  events();  // device times read back
   nlohmann::json trace = nlohmann::json::array();
   for (const Event& e : g_events) {
     // Chrome's trace format counts in microseconds; "X" is a complete event.

@@ -5,6 +5,10 @@
 // When off, an op pays one predictable branch on a global flag: the cost
 // description is a lambda that is never called, so no strings are built.
 //
+// On a GPU, host time around an op measures its launch, not its work (the
+// work runs later, asynchronously); there a backend installs a DeviceClock
+// and the op times come from marks placed in the device's work queue.
+//
 // When on, in a build with CUDA, every op and every region is also an NVTX
 // range (the op's name; the region's path, "layer2/content"), so Nsight
 // Systems and Nsight Compute show the model's structure on the GPU timeline:
@@ -13,6 +17,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -32,13 +37,31 @@ struct Event {
   Cost cost;
   int64_t start_ns = 0;
   int64_t end_ns = 0;
+  int64_t start_mark = -1, end_mark = -1;  // DeviceClock marks not yet read back
 };
+
+// A clock that runs in the device's own work queue (CUDA: events recorded on
+// the stream). mark() queues a mark and returns its number, 0, 1, 2, ...;
+// read() waits until the device has passed every mark and returns the
+// nanoseconds from mark 0 to each, then numbers from 0 again.
+class DeviceClock {
+ public:
+  virtual ~DeviceClock() = default;
+  virtual int64_t mark() = 0;
+  virtual std::vector<int64_t> read() = 0;
+};
+extern DeviceClock* g_device_clock;
+// Times ops with `clock` from now on (nullptr: host wall time again). A
+// Backend gives its clock with device_clock(); the CPU has none.
+void use_device_clock(std::unique_ptr<DeviceClock> clock);
 
 extern bool g_enabled;
 extern std::string g_region;  // the current region path (ops are issued from one thread)
 inline bool enabled() { return g_enabled; }
 void enable(bool on);
 void clear();
+// The records so far; with a DeviceClock, waits for the device and puts its
+// times in start_ns and end_ns (aligned to the host clock at the first mark).
 const std::vector<Event>& events();
 int64_t now_ns();
 void record(Event event);
@@ -59,9 +82,11 @@ class Scope {
     event_.region = g_region;
     nvtx_push(event_.name);
     event_.start_ns = now_ns();
+    if (g_device_clock) event_.start_mark = g_device_clock->mark();
   }
   ~Scope() {
     if (!active_) return;
+    if (g_device_clock) event_.end_mark = g_device_clock->mark();
     event_.end_ns = now_ns();
     nvtx_pop();
     record(std::move(event_));

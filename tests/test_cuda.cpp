@@ -3,13 +3,16 @@
 // project's CI) the CUDA code is still compiled, so it cannot rot unseen.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "autograd/ops.h"
 #include "autograd/optim.h"
+#include "engine/profiler.h"
 #include "models/allatt_lm.h"
 #include "tests/op_harness.h"
 #include "tests/test_util.h"
@@ -144,5 +147,35 @@ TEST_CASE("cuda backend") {
       return l;
     };
     CHECK(losses(dir.file("a/metrics.jsonl")) == losses(dir.file("b/metrics.jsonl")));
+  }
+
+  SUBCASE("profiler: CUDA events time the work, not its launch") {
+    // Ten 4096^3 products (137 GFLOP each), back to back: the device is busy
+    // for nearly all of the wall time, and the event times must say so. Host
+    // time around each asynchronous launch would be microseconds.
+    Variable x(random_tensor({4096, 4096}, DType::F32, 7).to(Device::CUDA), false, "x");
+    Variable w(random_tensor({4096, 4096}, DType::F32, 8).to(Device::CUDA), false, "w");
+    linear(x, w, Variable());  // warm-up: cuBLAS workspace, cached blocks
+    backend(Device::CUDA).synchronize();
+    profiler::use_device_clock(backend(Device::CUDA).device_clock());
+    profiler::clear();
+    profiler::enable(true);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 10; ++i) linear(x, w, Variable());
+    backend(Device::CUDA).synchronize();
+    const double wall_ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+    profiler::enable(false);
+    double device_ns = 0;
+    const std::vector<profiler::Event> ev = profiler::events();
+    CHECK(ev.size() == 10);
+    for (const profiler::Event& e : ev) {
+      CHECK(e.end_ns >= e.start_ns);
+      device_ns += double(e.end_ns - e.start_ns);
+    }
+    profiler::use_device_clock(nullptr);
+    profiler::clear();
+    CAPTURE(wall_ns);
+    CHECK(device_ns <= wall_ns * 1.01);
+    CHECK(device_ns >= 0.5 * wall_ns);
   }
 }

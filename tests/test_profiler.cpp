@@ -52,3 +52,59 @@ TEST_CASE("profiler: linear forward and backward recorded with analytic FLOPs; n
   profiler::clear();
   CHECK(profiler::events().empty());
 }
+
+namespace {
+// A device clock whose mark k reads 1000 k^2 ns, so every op has a known,
+// distinct device duration that no host clock would produce.
+class PlantedClock final : public profiler::DeviceClock {
+ public:
+  explicit PlantedClock(int* reads) : reads_(reads) {}
+  int64_t mark() override { return next_++; }
+  std::vector<int64_t> read() override {
+    ++*reads_;
+    std::vector<int64_t> ns(static_cast<size_t>(next_));
+    for (int64_t k = 0; k < next_; ++k) ns[static_cast<size_t>(k)] = 1000 * k * k;
+    next_ = 0;
+    return ns;
+  }
+
+ private:
+  int64_t next_ = 0;
+  int* reads_;
+};
+}  // namespace
+
+TEST_CASE("profiler: with a device clock, op times are the device's, aligned to the host timeline") {
+  Variable x(Tensor::full({6, 5}, 0.5), true, "x"), w(Tensor::full({4, 5}, 0.25), true, "w");
+  int reads = 0;
+  profiler::use_device_clock(std::make_unique<PlantedClock>(&reads));
+  profiler::enable(true);
+  profiler::clear();
+  linear(x, w, Variable()).backward(Tensor::full({6, 4}, 1.0));  // marks 0,1 (forward), 2,3 (backward)
+  profiler::enable(false);
+  const std::vector<profiler::Event> ev = profiler::events();
+  REQUIRE(ev.size() == 2);
+  // Mark k at 1000 k^2 ns after mark 0, and mark 0 at the host time the first op began.
+  CHECK(ev[0].end_ns - ev[0].start_ns == 1000);  // marks 0 -> 1
+  CHECK(ev[1].end_ns - ev[1].start_ns == 5000);  // marks 2 -> 3: 9000 - 4000
+  CHECK(ev[1].start_ns - ev[0].start_ns == 4000);
+  CHECK(ev[0].start_mark == -1);  // read back once, not again
+  const int reads_after_first = reads;
+  profiler::events();
+  CHECK(reads == reads_after_first + 1);  // a read with no marks pending changes nothing
+  CHECK(profiler::events()[1].end_ns - profiler::events()[1].start_ns == 5000);
+  // The table uses the device times: 0.001 + 0.005 ms in all.
+  const std::string table = profiler::table();
+  CHECK(table.find("0.001") != std::string::npos);
+  CHECK(table.find("0.005") != std::string::npos);
+  profiler::use_device_clock(nullptr);
+  profiler::clear();
+  // Back on host time: a new record has no marks.
+  profiler::enable(true);
+  linear(x, w, Variable());
+  profiler::enable(false);
+  REQUIRE(profiler::events().size() == 1);
+  CHECK(profiler::events()[0].start_mark == -1);
+  CHECK(profiler::events()[0].end_ns >= profiler::events()[0].start_ns);
+  profiler::clear();
+}
