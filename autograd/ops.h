@@ -44,7 +44,10 @@ Variable layernorm(const Variable& x, const Variable& w, const Variable& b, doub
 // x (..., W) -> softmax over the last axis; masked logits get probability 0.
 Variable masked_softmax(const Variable& x, BandMask mask = BandMask{});
 // logits (R, V), targets (R) I64 -> mean over non-ignored rows of -log softmax[target].
-Variable cross_entropy(const Variable& logits, const Tensor& targets, int64_t ignore_index = -100);
+// overwrite_logits: backward writes the gradient over the logits' values (an op's
+// output only; never a leaf's). For a model's loss, whose logits nothing reads later.
+Variable cross_entropy(const Variable& logits, const Tensor& targets, int64_t ignore_index = -100,
+                       bool overwrite_logits = false);
 // table (V, C), ids (...) I64 -> (..., C).
 Variable embedding(const Variable& table, const Tensor& ids);
 // Inverted dropout: zero with probability p, scale the rest by 1/(1-p). The

@@ -269,13 +269,17 @@ __global__ void cross_entropy_forward_kernel(const T* logits, const int64_t* tar
 template <typename T>
 __global__ void cross_entropy_backward_kernel(const T* logits, const T* lse, const int64_t* targets,
                                               int64_t ignore, const T* dloss, double scale,
-                                              T* dlogits, int64_t V) {
+                                              T* dlogits, int64_t V, bool accumulate) {
+  // dlogits may be logits (accumulate off): each thread reads its element,
+  // then writes it, and no thread touches another's.
   const int64_t r = blockIdx.x;
-  if (targets[r] == ignore) return;
-  const T g = static_cast<T>(double(dloss[0]) * scale);
+  const bool ignored = targets[r] == ignore;
+  if (ignored && accumulate) return;
+  const T g = ignored ? T(0) : static_cast<T>(double(dloss[0]) * scale);
   for (int64_t v = threadIdx.x; v < V; v += kThreads) {
-    const T p = exp(logits[r * V + v] - lse[r]);
-    dlogits[r * V + v] += g * (p - (v == targets[r] ? T(1) : T(0)));
+    const T d = ignored ? T(0) : g * (exp(logits[r * V + v] - lse[r]) - (v == targets[r] ? T(1) : T(0)));
+    if (accumulate) dlogits[r * V + v] += d;
+    else dlogits[r * V + v] = d;
   }
 }
 
@@ -594,14 +598,14 @@ class CudaBackend final : public Backend {
 
   void cross_entropy_backward(const Tensor& logits, const Tensor& lse, const Tensor& targets,
                               int64_t ignore_index, const Tensor& dloss, double scale,
-                              const Tensor& dlogits) override {
+                              const Tensor& dlogits, bool accumulate) override {
     const int64_t V = logits.size(-1), R = logits.numel() / V;
     if (R == 0) return;
     by_float_type(logits.dtype(), "cross_entropy_backward", [&](auto zero) {
       using T = decltype(zero);
       cross_entropy_backward_kernel<<<static_cast<unsigned>(R), kThreads>>>(
           logits.data<T>(), lse.data<T>(), targets.data<int64_t>(), ignore_index, dloss.data<T>(),
-          scale, dlogits.data<T>(), V);
+          scale, dlogits.data<T>(), V, accumulate);
     });
     LAUNCH_CHECK("cross_entropy_backward_kernel");
   }

@@ -167,11 +167,13 @@ class Backend {
   virtual void cross_entropy_forward(const Tensor& logits, const Tensor& targets,
                                      int64_t ignore_index, const Tensor& loss,
                                      const Tensor& lse) = 0;
-  // dlogits += dloss[0] * scale * (softmax(logits) - onehot(target)), ignored rows skipped.
+  // dlogits (+)= dloss[0] * scale * (softmax(logits) - onehot(target)); ignored rows get
+  // nothing (zeros when not accumulating). Without accumulate, dlogits may be logits
+  // itself: each element is read before it is overwritten.
   virtual void cross_entropy_backward(const Tensor& logits, const Tensor& lse,
                                       const Tensor& targets, int64_t ignore_index,
                                       const Tensor& dloss, double scale,
-                                      const Tensor& dlogits) = 0;
+                                      const Tensor& dlogits, bool accumulate) = 0;
 
   // ---- randomness (identical numbers on every backend) ----
   // out = uniform numbers in (0, 1), element e from Philox block offset + e/4, lane e%4.

@@ -474,7 +474,7 @@ class CpuBackend final : public Backend {
 
   void cross_entropy_backward(const Tensor& logits, const Tensor& lse, const Tensor& targets,
                               int64_t ignore_index, const Tensor& dloss, double scale,
-                              const Tensor& dlogits) override {
+                              const Tensor& dlogits, bool accumulate) override {
     const int64_t V = logits.size(-1), R = logits.numel() / V;
     const int64_t* t = ptr<int64_t>(targets);
     by_float_type(logits.dtype(), "cross_entropy_backward", [&](auto zero) {
@@ -482,13 +482,21 @@ class CpuBackend final : public Backend {
       const T g = static_cast<T>(double(ptr<T>(dloss)[0]) * scale);
 #pragma omp parallel for schedule(static)
       for (int64_t r = 0; r < R; ++r) {
-        if (t[r] == ignore_index) continue;
         const T* lr = ptr<T>(logits) + r * V;
-        T* dr = ptr<T>(dlogits) + r * V;
+        T* dr = ptr<T>(dlogits) + r * V;  // may be lr: element v is read, then written
+        if (t[r] == ignore_index) {
+          if (!accumulate) std::fill(dr, dr + V, T(0));
+          continue;
+        }
         const T l = ptr<T>(lse)[r];
         // lr[v] <= l: the lse of a row is at least its largest logit.
+        if (accumulate) {
 #pragma omp simd
-        for (int64_t v = 0; v < V; ++v) dr[v] += g * exp_nonpositive(lr[v] - l);
+          for (int64_t v = 0; v < V; ++v) dr[v] += g * exp_nonpositive(lr[v] - l);
+        } else {
+#pragma omp simd
+          for (int64_t v = 0; v < V; ++v) dr[v] = g * exp_nonpositive(lr[v] - l);
+        }
         dr[t[r]] -= g;
       }
     });

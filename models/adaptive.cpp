@@ -139,12 +139,13 @@ Variable Adaptive::loss(const Variable& h, const Tensor& targets) const {
     rows[i].push_back(r);
     local[i].push_back(t[r] - begin[i]);
   }
-  Variable total = cross_entropy(head_logits(h), Tensor::from_ids({R}, head_target));
+  // The logits are temporaries: their gradients may take their place.
+  Variable total = cross_entropy(head_logits(h), Tensor::from_ids({R}, head_target), -100, true);
   for (int64_t i = 1; i < clusters(); ++i) {
     const int64_t n = static_cast<int64_t>(rows[i].size());
     if (n == 0) continue;
     const Variable picked = embedding(h, Tensor::from_ids({n}, rows[i]));  // the rows of h, (R_i, C)
-    const Variable tail = cross_entropy(tail_logits(picked, i), Tensor::from_ids({n}, local[i]));
+    const Variable tail = cross_entropy(tail_logits(picked, i), Tensor::from_ids({n}, local[i]), -100, true);
     total = add(total, scale(tail, double(n) / double(R)));
   }
   return total;

@@ -254,7 +254,8 @@ Variable AllAttLM::loss(const Tensor& tokens, const Tensor& targets, Memory& mem
   const profiler::Region part("output_layer");  // the softmax cross-entropy belongs to the output layer
   const int64_t R = tokens.numel();
   if (adaptive) return adaptive->loss(reshape(h, {R, config_.d_model}), targets.reshape({R}));
-  return cross_entropy(reshape(linear(h, embed), {R, config_.vocab}), targets.reshape({R}));
+  // The (R, V) logits are a temporary: their gradient may take their place.
+  return cross_entropy(reshape(linear(h, embed), {R, config_.vocab}), targets.reshape({R}), -100, true);
 }
 
 }  // namespace hc

@@ -51,24 +51,29 @@ OpCase softmax_case(const std::string& what, int64_t G, int64_t T, int64_t W, Ba
   return c;
 }
 
-OpCase cross_entropy_case(bool with_ignored) {
+// overwrite: the logits are an op's output (0.5 x) whose storage the
+// gradient takes over (the model's loss); the reference sees 0.5 x too.
+OpCase cross_entropy_case(bool with_ignored, bool overwrite = false) {
   const int64_t R = 6, V = 7;
   std::vector<int64_t> t{3, 0, 6, 3, 1, 5};
   if (with_ignored) t[2] = t[4] = -100;
   OpCase c;
-  c.name = std::string("cross_entropy ") + (with_ignored ? "with ignored rows" : "all rows");
+  c.name = std::string("cross_entropy ") + (with_ignored ? "with ignored rows" : "all rows") +
+           (overwrite ? ", gradient over the logits" : "");
   c.inputs = {{R, V}};
   c.run = [=](const std::vector<Variable>& v) {
+    if (overwrite) return cross_entropy(scale(v[0], 0.5), Tensor::from_ids({R}, t), -100, true);
     return cross_entropy(v[0], Tensor::from_ids({R}, t), -100);
   };
+  const double s = overwrite ? 0.5 : 1.0;
   c.reference = [=](const HostInputs& in) {
     double total = 0;
     int count = 0;
     for (int64_t r = 0; r < R; ++r) {
       if (t[r] == -100) continue;
       double z = 0;
-      for (int64_t v = 0; v < V; ++v) z += std::exp(in[0][r * V + v]);
-      total += std::log(z) - in[0][r * V + t[r]];
+      for (int64_t v = 0; v < V; ++v) z += std::exp(s * in[0][r * V + v]);
+      total += std::log(z) - s * in[0][r * V + t[r]];
       ++count;
     }
     return std::vector<double>{total / count};
@@ -132,6 +137,8 @@ const RegisterOpCases cases({
     softmax_case("plain causal", 2, 5, 5, BandMask{5, 5, -1000, 0}),
     cross_entropy_case(false),
     cross_entropy_case(true),
+    cross_entropy_case(false, true),
+    cross_entropy_case(true, true),
     embedding_case(),
     dropout_case(false),
     dropout_case(true),

@@ -5,11 +5,18 @@
 // scaled by the upstream gradient. The log-softmax is never stored: the
 // forward pass keeps one logsumexp per row and backward recomputes the
 // probabilities from it.
+//
+// With overwrite_logits (for a model's own loss, where the logits are a
+// temporary nothing reads after backward), the gradient is written over the
+// logits' storage and becomes their gradient: no second (R, V) buffer, which
+// for a large vocabulary is the biggest tensor of the step, and one pass
+// over it instead of zero-fill, read, add.
 #include "autograd/ops/common.h"
 
 namespace hc {
 
-Variable cross_entropy(const Variable& logits, const Tensor& targets, int64_t ignore_index) {
+Variable cross_entropy(const Variable& logits, const Tensor& targets, int64_t ignore_index,
+                       bool overwrite_logits) {
   check(logits.value().dim() == 2, "cross_entropy: logits must be (R, V), got " +
                                        shape_str(logits.shape()));
   const int64_t R = logits.size(0), V = logits.size(1);
@@ -39,14 +46,24 @@ Variable cross_entropy(const Variable& logits, const Tensor& targets, int64_t ig
   Tensor loss = Tensor::empty({1}, dt, dev);
   be.reduce(Reduce::Sum, losses, loss, Broadcast{R, 1}, false);
   be.unary(Unary::Scale, loss, loss, 1.0 / double(count), false);
+  // A leaf's values belong to the caller: only an op's output is overwritten.
+  const bool in_place = overwrite_logits && !logits.is_leaf();
   return make_result(loss, "cross_entropy", {logits},
-                     [logits, tgt, lse, ignore_index, count, R, V](const Tensor& dy) {
+                     [logits, tgt, lse, ignore_index, count, R, V, in_place](const Tensor& dy) {
     profiler::Scope prof("cross_entropy.backward", [&] {
       return profiler::Cost{detail::shape_of("logits", logits), 4.0 * R * V,
                             detail::bytes_of(dy, 3.0 * R * V)};
     });
-    backend_of(dy).cross_entropy_backward(logits.value(), lse, tgt, ignore_index, dy,
-                                          1.0 / double(count), logits.grad_buffer());
+    Backend& be = backend_of(dy);
+    const double scale = 1.0 / double(count);
+    if (in_place && !logits.grad().defined()) {
+      be.cross_entropy_backward(logits.value(), lse, tgt, ignore_index, dy, scale, logits.value(), false);
+      logits.add_grad(logits.value());
+      return;
+    }
+    bool acc = false;
+    const Tensor& dlogits = logits.grad_target(acc);
+    be.cross_entropy_backward(logits.value(), lse, tgt, ignore_index, dy, scale, dlogits, acc);
   });
 }
 
