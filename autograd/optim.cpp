@@ -8,11 +8,9 @@
 namespace hc {
 
 namespace {
-// ||t||_2, via a one-element device reduction read back to the host.
-double norm_of(const Tensor& t) {
-  Tensor out = Tensor::empty({1}, t.dtype(), t.device());
+// out (1) = ||t||^2, computed and left on t's device.
+void sum_squares_into(const Tensor& t, const Tensor& out) {
   backend_of(t).reduce(Reduce::SumSquares, t, out, Broadcast{t.numel(), 1}, false);
-  return std::sqrt(out.item());
 }
 }  // namespace
 
@@ -55,9 +53,11 @@ void Optimizer::step(double lr) {
       continue;
     }
     be.adam_update(w, g, s.m, s.v, a, s.update);
-    const double wn = std::min(norm_of(w), 10.0), un = norm_of(s.update);
-    const double ratio = (wn > 0 && un > 0) ? wn / un : 1.0;
-    be.unary(Unary::Scale, s.update, w, -a.lr * ratio, true);
+    // The trust ratio's two norms stay on the device (lamb_update).
+    const Tensor norms_sq = Tensor::empty({2}, w.dtype(), w.device());
+    sum_squares_into(w, norms_sq.slice_rows(0, 1));
+    sum_squares_into(s.update, norms_sq.slice_rows(1, 2));
+    be.lamb_update(w, s.update, norms_sq, a.lr);
   }
 }
 
@@ -89,9 +89,21 @@ void Optimizer::load_state(const std::map<std::string, Tensor>& state, int64_t s
 }
 
 double clip_grad_norm(const std::vector<Variable>& params, double max_norm) {
-  double total = 0;
+  // Each gradient's ||g||^2 into its own slot on the device, then one read
+  // back for all of them (on a GPU, one wait instead of one per parameter),
+  // summed in parameter order.
+  std::vector<const Tensor*> grads;
   for (const Variable& p : params)
-    if (p.grad().defined()) total += std::pow(norm_of(p.grad()), 2);
+    if (p.grad().defined()) grads.push_back(&p.grad());
+  if (grads.empty()) return 0;
+  const Tensor sums = Tensor::empty({static_cast<int64_t>(grads.size())}, grads[0]->dtype(), grads[0]->device());
+  for (size_t k = 0; k < grads.size(); ++k) {
+    check(grads[k]->dtype() == sums.dtype() && grads[k]->device() == sums.device(),
+          "clip_grad_norm: gradients of mixed dtypes or devices");
+    sum_squares_into(*grads[k], sums.slice_rows(int64_t(k), int64_t(k) + 1));
+  }
+  double total = 0;
+  for (double s : sums.to_vector()) total += s;
   const double norm = std::sqrt(total);
   if (max_norm > 0 && norm > max_norm) {
     const double factor = max_norm / (norm + 1e-6);

@@ -283,6 +283,15 @@ __global__ void cross_entropy_backward_kernel(const T* logits, const T* lse, con
   }
 }
 
+// The trust ratio from the two squared norms, computed by every thread (two
+// loads from the same cache line), in double as on the CPU.
+template <typename T>
+__global__ void lamb_kernel(T* w, const T* update, const T* norms_sq, int64_t n, double lr) {
+  const double wn = fmin(sqrt(double(norms_sq[0])), 10.0), un = sqrt(double(norms_sq[1]));
+  const T a = static_cast<T>(-lr * ((wn > 0 && un > 0) ? wn / un : 1.0));
+  GRID_STRIDE(i, n) w[i] += a * update[i];
+}
+
 // Element i's number comes from RandomKey::bits, the CPU's formula.
 template <typename T>
 __global__ void random_uniform_kernel(T* out, int64_t n, RandomKey key) {
@@ -632,6 +641,18 @@ class CudaBackend final : public Backend {
                                                        static_cast<T>(1.0 / (1.0 - p)), key);
     });
     LAUNCH_CHECK("dropout_mask_kernel");
+  }
+
+  void lamb_update(const Tensor& w, const Tensor& update, const Tensor& norms_sq, double lr) override {
+    check_same_shape(w, update, "lamb_update");
+    check(norms_sq.numel() == 2, "lamb_update: norms_sq must hold (||w||^2, ||update||^2)");
+    const int64_t n = w.numel();
+    if (n == 0) return;
+    by_float_type(w.dtype(), "lamb_update", [&](auto zero) {
+      using T = decltype(zero);
+      lamb_kernel<<<blocks_for(n), kThreads>>>(w.data<T>(), update.data<T>(), norms_sq.data<T>(), n, lr);
+    });
+    LAUNCH_CHECK("lamb_kernel");
   }
 
   void adam_update(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v,

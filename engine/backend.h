@@ -187,6 +187,11 @@ class Backend {
   // scales it by a trust ratio first); otherwise p -= lr * u (AdamW).
   virtual void adam_update(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v,
                            const AdamStep& step, const Tensor& update) = 0;
+  // LAMB's trust-ratio step: w -= lr * r * update, r = min(||w||, 10) / ||update||
+  // (1 when either norm is 0), with norms_sq = (||w||^2, ||update||^2) already on
+  // the device (two SumSquares reductions): the ratio never visits the host, so
+  // a GPU step does not wait on one read-back per parameter.
+  virtual void lamb_update(const Tensor& w, const Tensor& update, const Tensor& norms_sq, double lr) = 0;
 };
 
 // The backend that runs tensors on `device`. Throws if that backend is not

@@ -521,6 +521,22 @@ class CpuBackend final : public Backend {
     });
   }
 
+  void lamb_update(const Tensor& w, const Tensor& update, const Tensor& norms_sq, double lr) override {
+    check_same_shape(w, update, "lamb_update");
+    check(norms_sq.numel() == 2, "lamb_update: norms_sq must hold (||w||^2, ||update||^2)");
+    by_float_type(w.dtype(), "lamb_update", [&](auto zero) {
+      using T = decltype(zero);
+      const T* sq = ptr<T>(norms_sq);
+      const double wn = std::min(std::sqrt(double(sq[0])), 10.0), un = std::sqrt(double(sq[1]));
+      const T a = static_cast<T>(-lr * ((wn > 0 && un > 0) ? wn / un : 1.0));
+      T* ws = ptr<T>(w);
+      const T* us = ptr<T>(update);
+      const int64_t n = w.numel();
+#pragma omp parallel for simd if (n > 32768)
+      for (int64_t i = 0; i < n; ++i) ws[i] += a * us[i];
+    });
+  }
+
   void adam_update(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v,
                    const AdamStep& s, const Tensor& update) override {
     check_same_shape(p, g, "adam_update");

@@ -178,4 +178,31 @@ TEST_CASE("cuda backend") {
     CHECK(device_ns <= wall_ns * 1.01);
     CHECK(device_ns >= 0.5 * wall_ns);
   }
+
+  SUBCASE("LAMB and gradient clipping: norms kept on the GPU, same steps as the CPU") {
+    // Three parameters, five steps of clip + LAMB with weight decay, from the
+    // same weights and gradients on both devices.
+    auto run = [](Device d) {
+      const std::vector<Shape> shapes{{37, 5}, {129}, {3, 3}};
+      std::vector<Variable> params;
+      for (size_t k = 0; k < shapes.size(); ++k)
+        params.emplace_back(random_tensor(shapes[k], DType::F32, 30 + k).to(d), true, "w" + std::to_string(k));
+      OptimizerConfig cfg;
+      cfg.kind = "lamb";
+      Optimizer opt({ParamGroup{params, 1.0, 0.01}}, cfg);
+      std::vector<double> norms, out;
+      for (int step = 0; step < 5; ++step) {
+        for (size_t k = 0; k < params.size(); ++k)
+          params[k].grad_buffer().copy_from(random_tensor(shapes[k], DType::F32, 100 * step + k).to(d));
+        norms.push_back(clip_grad_norm(params, 1.0));
+        opt.step(1e-2);
+        opt.zero_grad();
+      }
+      for (const Variable& p : params)
+        for (double v : p.value().to_vector()) out.push_back(v);
+      out.insert(out.end(), norms.begin(), norms.end());
+      return out;
+    };
+    CHECK(max_rel_diff(run(Device::CUDA), run(Device::CPU)) <= 1e-5);
+  }
 }
