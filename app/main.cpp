@@ -110,7 +110,9 @@ compacted) or of a config (fresh weights; timing does not depend on them):
 Writes DIR/report.md, costs.csv, costs.json, trace.json, sweep.svg, parts.svg.
 Also DIR/cost_heatmap.svg (each head's marginal cost) and, for a gated
 checkpoint, gates_heatmap.svg (each head's P(open)).
---batch defaults to the config's batch, --reps (fastest of) to 5.
+--batch defaults to the config's batch, --reps to 5: each configuration of the
+sweeps is timed in min(reps, 3) rounds over all of them, reps in all at least,
+and keeps its fastest run; the parts are the mean of reps profiled steps.
 )";
 
 const char* kBenchHelp = R"(usage: headcount bench (--from CKPT [--pruned CKPT2] | --config FILE [--keep F,F,...])
