@@ -100,6 +100,18 @@ T exp_and_sum(const T* x, T* y, int64_t begin, int64_t end, T shift) {
   return sum;
 }
 
+// max(init, x_j for j in [begin, end)), in vector instructions. Written with
+// a comparison, not std::max, whose argument order under NaN keeps compilers
+// from reordering the loop: the std::max version ran scalar, 7x slower, and
+// was most of the cross-entropy's forward time. (NaNs are skipped by both.)
+template <typename T>
+T max_of(const T* x, int64_t begin, int64_t end, T init) {
+  T mx = init;
+#pragma omp simd reduction(max : mx)
+  for (int64_t j = begin; j < end; ++j) mx = x[j] > mx ? x[j] : mx;
+  return mx;
+}
+
 // sum_j e^(x_j - shift) for j in [0, n), shift >= every x_j. In T: for
 // float32 a vectorised sum (lanes of partial sums, in a fixed order) of the
 // vectorisable exp, 15x faster than summing libm's exp in double; the
@@ -299,9 +311,7 @@ class CpuBackend final : public Backend {
           hi = std::clamp<int64_t>(i + mask.hi + 1, lo, mask.ctx_cols);
           rest = mask.ctx_cols;
         }
-        T mx = -std::numeric_limits<T>::infinity();
-        for (int64_t j = lo; j < hi; ++j) mx = std::max(mx, xr[j]);
-        for (int64_t j = rest; j < W; ++j) mx = std::max(mx, xr[j]);
+        const T mx = max_of(xr, rest, W, max_of(xr, lo, hi, -std::numeric_limits<T>::infinity()));
         // Masked columns are exact zeros; exp only over the visible ones.
         std::fill(yr, yr + lo, T(0));
         std::fill(yr + hi, yr + rest, T(0));
@@ -462,9 +472,7 @@ class CpuBackend final : public Backend {
 #pragma omp parallel for schedule(static)
       for (int64_t r = 0; r < R; ++r) {
         const T* lr = ptr<T>(logits) + r * V;
-        T mx = lr[0];
-#pragma omp simd reduction(max : mx)
-        for (int64_t v = 1; v < V; ++v) mx = std::max(mx, lr[v]);
+        const T mx = max_of(lr, 1, V, lr[0]);
         const double l = double(mx) + std::log(double(sum_exp(lr, V, mx)));
         ptr<T>(lse)[r] = static_cast<T>(l);
         ptr<T>(loss)[r] = t[r] == ignore_index ? T(0) : static_cast<T>(l - double(lr[t[r]]));
