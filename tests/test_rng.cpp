@@ -119,9 +119,15 @@ TEST_CASE("random_uniform equals RandomKey::bits element by element, across many
   // every element is checked against the scalar definition: a flat key whose
   // block counter crosses 2^32 (the counter's second word changes mid-tensor),
   // and a per-stream key with rows of 150 (two whole groups and a partial one).
-  const RandomKey flat{0x0123456789abcdefull, (1ull << 32) - 40};
-  const RandomKey per_stream{99, 17, 3, 150, 4};
-  for (const auto& [key, n] : {std::pair{flat, int64_t{1000}}, std::pair{per_stream, int64_t{2 * 3 * 150}}}) {
+  // (No structured binding here: clang 14 cannot capture one in CHECK_MESSAGE.)
+  struct Draw {
+    RandomKey key;
+    int64_t n;
+  };
+  for (const Draw& draw : {Draw{RandomKey{0x0123456789abcdefull, (1ull << 32) - 40}, 1000},
+                           Draw{RandomKey{99, 17, 3, 150, 4}, 2 * 3 * 150}}) {
+    const RandomKey& key = draw.key;
+    const int64_t n = draw.n;
     Tensor u = Tensor::empty({n}, DType::F32);
     backend(Device::CPU).random_uniform(u, key);
     const std::vector<double> got = u.to_vector();
