@@ -11,11 +11,9 @@ mkdir -p bench/results
 # the engine only in a -DHEADCOUNT_OPENBLAS=ON build): this machine's own
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE pins, or OpenBLAS's detection, can pick
 # a slower one (bench/openblas_core.sh).
-core=$(bench/openblas_core.sh "$threads")
-pinned() {
-  if [ "$core" = auto ]; then env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$@"
-  else env -u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE="$core" "$@"; fi
-}
+source bench/openblas_core.sh
+core=$(openblas_fastest_core "$threads")
+pinned() { with_openblas_core "$core" "$@"; }
 # This VM's speed drifts by up to 2x within a minute (other tenants), so the
 # three programs run in turn, $rounds rounds, and each keeps its best rate.
 rounds=${ROUNDS:-3}

@@ -9,11 +9,9 @@ build=${1:-build}
 threads=${OMP_NUM_THREADS:-$(nproc)}
 mkdir -p bench/results
 # The OpenBLAS kernel that is fastest here, for the peer (bench/openblas_core.sh).
-core=$(bench/openblas_core.sh "$threads")
-quiet() {
-  if [ "$core" = auto ]; then env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$@"
-  else env -u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE="$core" "$@"; fi
-}
+source bench/openblas_core.sh
+core=$(openblas_fastest_core "$threads")
+quiet() { with_openblas_core "$core" "$@"; }
 # The Eigen SGEMM ceiling: the best rate of bench_linear's raw GEMMs.
 ceiling=$(quiet OMP_NUM_THREADS=$threads "$build/bench_linear" --json |
           /usr/bin/python3 -c "import json,sys; print(max(r['eigen_gflops'] for r in json.load(sys.stdin)))")
