@@ -30,6 +30,11 @@ void set_tf32(bool on) {
 #endif
 }
 
+void Backend::gemm_pair(const GemmCall& first, const GemmCall& second) {
+  for (const GemmCall* g : {&first, &second})
+    gemm(g->trans_a, g->trans_b, g->M, g->N, g->K, g->alpha, g->A, g->B, g->beta, g->C, g->batch);
+}
+
 bool cuda_available() {
 #ifdef HEADCOUNT_HAVE_CUDA
   return cuda_device_visible();

@@ -133,6 +133,22 @@ class Backend {
                     const Matrix& A, const Matrix& B, double beta, const Matrix& C,
                     int64_t batch) = 0;
 
+  // The arguments of one gemm call, for gemm_pair.
+  struct GemmCall {
+    bool trans_a = false, trans_b = false;
+    int64_t M = 0, N = 0, K = 0;
+    double alpha = 1.0;
+    Matrix A, B;
+    double beta = 0.0;
+    Matrix C;
+    int64_t batch = 1;
+  };
+  // Two products, as if by gemm(first) then gemm(second): the two gradients
+  // of one product's backward (dx and dw of a linear layer). When neither
+  // writes a tensor the other touches, the CPU backend runs them side by
+  // side, each on part of the threads; this default runs them in turn.
+  virtual void gemm_pair(const GemmCall& first, const GemmCall& second);
+
   // ---- elementwise ----
   // out (+)= op(x); `alpha` is the Scale factor.
   virtual void unary(Unary op, const Tensor& x, const Tensor& out, double alpha,

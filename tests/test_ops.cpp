@@ -56,6 +56,36 @@ TEST_CASE("op harness: forward mode (against naive loops, float64 and float32)")
   }
 }
 
+namespace {
+// alpha op(a) op(b) + beta c in float64 loops, from the tensors' values.
+std::vector<double> naive_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const Tensor& a,
+                               const Tensor& b, double beta, const std::vector<double>& c) {
+  const std::vector<double> av = a.to_vector(), bv = b.to_vector();
+  std::vector<double> out(M * N);
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double s = 0;
+      for (int64_t k = 0; k < K; ++k) s += (ta ? av[k * M + i] : av[i * K + k]) * (tb ? bv[j * K + k] : bv[k * N + j]);
+      out[i * N + j] = alpha * s + beta * c[i * N + j];
+    }
+  return out;
+}
+
+// Runs f with the OpenMP thread count set to `threads`.
+template <typename F>
+void with_threads(int threads, F&& f) {
+#ifdef _OPENMP
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  f();
+  omp_set_num_threads(saved);
+#else
+  (void)threads;
+  f();
+#endif
+}
+}  // namespace
+
 TEST_CASE("cpu gemm: a tall product split over threads equals the naive sum, every transpose") {
   // M >= 4N and M >= 64 per thread: the backend cuts C into one block of rows
   // per thread (engine/cpu_backend.cpp, gemm_rows_split); below that size,
@@ -70,22 +100,70 @@ TEST_CASE("cpu gemm: a tall product split over threads equals the naive sum, eve
       const Tensor a = random_tensor(ta ? Shape{K, M} : Shape{M, K}, DType::F32, 1);
       const Tensor b = random_tensor(tb ? Shape{N, K} : Shape{K, N}, DType::F32, 2);
       const Tensor c = random_tensor({M, N}, DType::F32, 3);
-      const std::vector<double> av = a.to_vector(), bv = b.to_vector(), cv = c.to_vector();
-      std::vector<double> want(M * N);
-      for (int64_t i = 0; i < M; ++i)
-        for (int64_t j = 0; j < N; ++j) {
-          double s = 0;
-          for (int64_t k = 0; k < K; ++k) s += (ta ? av[k * M + i] : av[i * K + k]) * (tb ? bv[j * K + k] : bv[k * N + j]);
-          want[i * N + j] = 0.5 * s + 2.0 * cv[i * N + j];
-        }
-#ifdef _OPENMP
-      const int saved = omp_get_max_threads();
-      omp_set_num_threads(threads);
-#endif
-      backend(Device::CPU).gemm(ta, tb, M, N, K, 0.5, {a, 0, ta ? M : K}, {b, 0, tb ? K : N}, 2.0, {c, 0, N}, 1);
-#ifdef _OPENMP
-      omp_set_num_threads(saved);
-#endif
+      const std::vector<double> want = naive_gemm(ta, tb, M, N, K, 0.5, a, b, 2.0, c.to_vector());
+      with_threads(threads, [&] {
+        backend(Device::CPU).gemm(ta, tb, M, N, K, 0.5, {a, 0, ta ? M : K}, {b, 0, tb ? K : N}, 2.0, {c, 0, N}, 1);
+      });
       CHECK(max_rel_diff(c.to_vector(), want) <= 1e-5);
     }
+}
+
+TEST_CASE("cpu gemm_pair: two products side by side equal the naive sums, every transpose") {
+  // Unequal sizes, so the threads are shared out unevenly (3 threads: 2 + 1).
+  const int64_t M1 = 45, N1 = 11, K1 = 29, M2 = 13, N2 = 19, K2 = 70;
+  for (int threads : {1, 2, 3})
+    for (int flags = 0; flags < 16; ++flags) {
+      const bool ta1 = flags & 1, tb1 = flags & 2, ta2 = flags & 4, tb2 = flags & 8;
+      CAPTURE(threads);
+      CAPTURE(flags);
+      const Tensor a1 = random_tensor(ta1 ? Shape{K1, M1} : Shape{M1, K1}, DType::F32, 1);
+      const Tensor b1 = random_tensor(tb1 ? Shape{N1, K1} : Shape{K1, N1}, DType::F32, 2);
+      const Tensor c1 = random_tensor({M1, N1}, DType::F32, 3);
+      const Tensor a2 = random_tensor(ta2 ? Shape{K2, M2} : Shape{M2, K2}, DType::F32, 4);
+      const Tensor b2 = random_tensor(tb2 ? Shape{N2, K2} : Shape{K2, N2}, DType::F32, 5);
+      const Tensor c2 = random_tensor({M2, N2}, DType::F32, 6);
+      const std::vector<double> want1 = naive_gemm(ta1, tb1, M1, N1, K1, 0.5, a1, b1, 0.0, c1.to_vector());
+      const std::vector<double> want2 = naive_gemm(ta2, tb2, M2, N2, K2, -1.5, a2, b2, 1.0, c2.to_vector());
+      with_threads(threads, [&] {
+        backend(Device::CPU).gemm_pair(
+            {ta1, tb1, M1, N1, K1, 0.5, {a1, 0, ta1 ? M1 : K1}, {b1, 0, tb1 ? K1 : N1}, 0.0, {c1, 0, N1}, 1},
+            {ta2, tb2, M2, N2, K2, -1.5, {a2, 0, ta2 ? M2 : K2}, {b2, 0, tb2 ? K2 : N2}, 1.0, {c2, 0, N2}, 1});
+      });
+      CHECK(max_rel_diff(c1.to_vector(), want1) <= 1e-5);
+      CHECK(max_rel_diff(c2.to_vector(), want2) <= 1e-5);
+    }
+}
+
+TEST_CASE("cpu gemm_pair: products that touch what the other writes run in turn") {
+  const int64_t M = 128, K = 96;
+  const Tensor a = random_tensor({M, K}, DType::F32, 7);
+  const Tensor d = random_tensor({M, M}, DType::F32, 8);
+  SUBCASE("the second reads the first's output: c2 = (a a^T) d") {
+    // Side by side, the second would pack c1 before the first (long: KL
+    // terms per element) has written it.
+    const int64_t KL = 4096;
+    const Tensor along = random_tensor({M, KL}, DType::F32, 10);
+    const Tensor c1 = Tensor::full({M, M}, 0.0, DType::F32), c2 = Tensor::full({M, M}, 0.0, DType::F32);
+    const std::vector<double> first = naive_gemm(false, true, M, M, KL, 1.0, along, along, 0.0, c1.to_vector());
+    const std::vector<double> want =
+        naive_gemm(false, false, M, M, M, 1.0, Tensor::from_vector({M, M}, first, DType::F64), d, 0.0, first);
+    with_threads(2, [&] {
+      backend(Device::CPU).gemm_pair({false, true, M, M, KL, 1.0, {along, 0, KL}, {along, 0, KL}, 0.0, {c1, 0, M}, 1},
+                                     {false, false, M, M, M, 1.0, {c1, 0, M}, {d, 0, M}, 0.0, {c2, 0, M}, 1});
+    });
+    // float32 sums of 4096 then 128 signed terms: 3e-4 here; c2 from a c1
+    // not yet written is off by the whole of it.
+    CHECK(max_rel_diff(c2.to_vector(), want) <= 1e-2);
+  }
+  SUBCASE("both write one tensor: the two gradients of a a^T") {
+    // The second adds to what the first wrote.
+    const Tensor c = random_tensor({M, M}, DType::F32, 9);
+    const std::vector<double> first = naive_gemm(false, true, M, M, K, 1.0, a, a, 0.0, c.to_vector());
+    const std::vector<double> want = naive_gemm(false, true, M, M, K, 2.0, a, a, 1.0, first);
+    with_threads(2, [&] {
+      backend(Device::CPU).gemm_pair({false, true, M, M, K, 1.0, {a, 0, K}, {a, 0, K}, 0.0, {c, 0, M}, 1},
+                                     {false, true, M, M, K, 2.0, {a, 0, K}, {a, 0, K}, 1.0, {c, 0, M}, 1});
+    });
+    CHECK(max_rel_diff(c.to_vector(), want) <= 1e-4);  // float32 sums of 96 signed terms
+  }
 }

@@ -2,6 +2,7 @@
 // profiler's cost descriptions.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "autograd/ops.h"
@@ -32,13 +33,23 @@ inline std::string shape_of(const char* name, const Variable& v) {
   return std::string(name) + shape_str(v.shape());
 }
 
-// Bytes of n float elements of the tensor's dtype.
 // Host values as a tensor of `like`'s dtype and device, in `shape`: the
 // gate ops compute their few dozen numbers on the host and copy them over.
 Tensor on_device_of(const Tensor& like, const Shape& shape, const std::vector<double>& values);
 
+// Bytes of n float elements of the tensor's dtype.
 inline double bytes_of(const Tensor& t, double elements) {
   return elements * static_cast<double>(dtype_size(t.dtype()));
+}
+
+// The two gradient GEMMs of a product's backward, either absent when its
+// operand needs no gradient: both go to gemm_pair (side by side on the CPU).
+inline void gemm_gradients(Backend& be, const std::optional<Backend::GemmCall>& first,
+                           const std::optional<Backend::GemmCall>& second) {
+  if (first && second) return be.gemm_pair(*first, *second);
+  for (const auto* g : {&first, &second})
+    if (*g) be.gemm((*g)->trans_a, (*g)->trans_b, (*g)->M, (*g)->N, (*g)->K, (*g)->alpha, (*g)->A, (*g)->B,
+                    (*g)->beta, (*g)->C, (*g)->batch);
 }
 
 }  // namespace hc::detail

@@ -35,14 +35,18 @@ Variable linear(const Variable& x, const Variable& w, const Variable& b) {
     });
     Backend& be = backend_of(dy);
     bool acc = false;  // a first gradient is written (beta = 0), later ones added (beta = 1)
+    std::optional<Backend::GemmCall> grad_x, grad_w;  // dx and dw run side by side
     if (x.requires_grad()) {
       const Tensor& dx = x.grad_target(acc);
-      be.gemm(false, false, R, C, OC, 1.0, {dy, 0, OC}, {w.value(), 0, C}, acc ? 1.0 : 0.0, {dx, 0, C}, 1);
+      grad_x = Backend::GemmCall{.M = R, .N = C, .K = OC, .A = {dy, 0, OC}, .B = {w.value(), 0, C},
+                                 .beta = acc ? 1.0 : 0.0, .C = {dx, 0, C}};
     }
     if (w.requires_grad()) {
       const Tensor& dw = w.grad_target(acc);
-      be.gemm(true, false, OC, C, R, 1.0, {dy, 0, OC}, {x.value(), 0, C}, acc ? 1.0 : 0.0, {dw, 0, C}, 1);
+      grad_w = Backend::GemmCall{.trans_a = true, .M = OC, .N = C, .K = R, .A = {dy, 0, OC},
+                                 .B = {x.value(), 0, C}, .beta = acc ? 1.0 : 0.0, .C = {dw, 0, C}};
     }
+    detail::gemm_gradients(be, grad_x, grad_w);
     if (b.defined() && b.requires_grad()) {
       const Tensor& db = b.grad_target(acc);
       be.reduce(Reduce::Sum, dy, db, Broadcast{R, 1}, acc);

@@ -38,22 +38,23 @@ Variable batched_product(const char* op, const Variable& a, const Variable& b, b
                             4.0 * G * M * N * K,
                             detail::bytes_of(dc, 2.0 * G * (M * K + K * N + M * N))};
     });
-    Backend& be = backend_of(dc);
     const Matrix dC{dc, 0, N, M * N};
     const Matrix A{a.value(), 0, lda, M * K}, B{b.value(), 0, ldb, K * N};
     bool acc = false;  // a first gradient is written (beta = 0), later ones added
+    std::optional<Backend::GemmCall> grad_a, grad_b;  // run side by side (gemm_pair)
     if (a.requires_grad()) {
       const Matrix dA{a.grad_target(acc), 0, lda, M * K};
       const double beta = acc ? 1.0 : 0.0;
-      if (!ta) be.gemm(false, !tb, M, K, N, 1.0, dC, B, beta, dA, G);  // da = dc op(b)^T
-      else be.gemm(tb, true, K, M, N, 1.0, B, dC, beta, dA, G);        // da = op(b) dc^T
+      if (!ta) grad_a = Backend::GemmCall{false, !tb, M, K, N, 1.0, dC, B, beta, dA, G};  // da = dc op(b)^T
+      else grad_a = Backend::GemmCall{tb, true, K, M, N, 1.0, B, dC, beta, dA, G};        // da = op(b) dc^T
     }
     if (b.requires_grad()) {
       const Matrix dB{b.grad_target(acc), 0, ldb, K * N};
       const double beta = acc ? 1.0 : 0.0;
-      if (!tb) be.gemm(!ta, false, K, N, M, 1.0, A, dC, beta, dB, G);  // db = op(a)^T dc
-      else be.gemm(true, ta, N, K, M, 1.0, dC, A, beta, dB, G);        // db = dc^T op(a)
+      if (!tb) grad_b = Backend::GemmCall{!ta, false, K, N, M, 1.0, A, dC, beta, dB, G};  // db = op(a)^T dc
+      else grad_b = Backend::GemmCall{true, ta, N, K, M, 1.0, dC, A, beta, dB, G};        // db = dc^T op(a)
     }
+    detail::gemm_gradients(backend_of(dc), grad_a, grad_b);
   });
 }
 
