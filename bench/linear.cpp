@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <vector>
 #ifdef _OPENMP
 #include <omp.h>
@@ -42,7 +43,22 @@ double fastest_seconds(F&& f, int warmup = 20, int reps = 30) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool as_json = argc > 1 && std::strcmp(argv[1], "--json") == 0;
+  bool as_json = false;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--json")) {
+      as_json = true;
+    } else {
+      const bool help = !std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h");
+      std::fprintf(help ? stdout : stderr,
+                   "%susage: bench_linear [--json]\n"
+                   "Times a linear layer's forward + backward at C in {128, 256, 512} and R = B*T in\n"
+                   "{1024, 4096}: raw Eigen SGEMM (the CPU ceiling) against the engine's linear through\n"
+                   "autograd, the fastest of 30 runs each, on OMP_NUM_THREADS threads. Prints a table,\n"
+                   "or one JSON array with --json. bench/linear.sh runs PyTorch beside it.\n",
+                   help ? "" : ("bench_linear: unknown argument " + std::string(argv[i]) + "\n").c_str());
+      return help ? 0 : 2;
+    }
+  }
   int threads = 1;
 #ifdef _OPENMP
   threads = omp_get_max_threads();
