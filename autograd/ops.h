@@ -16,8 +16,10 @@ Variable linear(const Variable& x, const Variable& w, const Variable& b = Variab
 
 // a (M,K) · b (K,N) -> (M,N); a transposed flag means the stored matrix is (K,M) / (N,K).
 Variable matmul(const Variable& a, const Variable& b, bool trans_a = false, bool trans_b = false);
-// a (G,M,K) · b (G,K,N) -> (G,M,N), one product per batch item G.
-Variable bmm(const Variable& a, const Variable& b, bool trans_a = false, bool trans_b = false);
+// alpha · a (G,M,K) · b (G,K,N) -> (G,M,N), one product per batch item G. The
+// scale rides on the GEMM (attention's 1/sqrt(D) costs no pass of its own).
+Variable bmm(const Variable& a, const Variable& b, bool trans_a = false, bool trans_b = false,
+             double alpha = 1.0);
 
 // Elementwise with one broadcast pattern: b's shape, aligned to the right of
 // a's, may have size-1 dims, and its other dims form one contiguous block

@@ -41,10 +41,12 @@ OpCase linear_case(bool bias) {
   return c;
 }
 
-OpCase product_case(bool batched, bool ta, bool tb) {
+// alpha != 1 only for bmm, the one product that takes a scale.
+OpCase product_case(bool batched, bool ta, bool tb, double alpha = 1.0) {
   const int64_t G = batched ? 3 : 1, M = 5, N = 4, K = 7;
   OpCase c;
-  c.name = std::string(batched ? "bmm" : "matmul") + (ta ? " a^T" : " a") + (tb ? " b^T" : " b");
+  c.name = std::string(batched ? "bmm" : "matmul") + (ta ? " a^T" : " a") + (tb ? " b^T" : " b") +
+           (alpha != 1.0 ? " scaled" : "");
   Shape sa = ta ? Shape{K, M} : Shape{M, K};
   Shape sb = tb ? Shape{N, K} : Shape{K, N};
   if (batched) {
@@ -53,9 +55,13 @@ OpCase product_case(bool batched, bool ta, bool tb) {
   }
   c.inputs = {sa, sb};
   c.run = [=](const std::vector<Variable>& v) {
-    return batched ? bmm(v[0], v[1], ta, tb) : matmul(v[0], v[1], ta, tb);
+    return batched ? bmm(v[0], v[1], ta, tb, alpha) : matmul(v[0], v[1], ta, tb);
   };
-  c.reference = [=](const HostInputs& in) { return naive_matmul(in[0], in[1], G, M, N, K, ta, tb); };
+  c.reference = [=](const HostInputs& in) {
+    std::vector<double> y = naive_matmul(in[0], in[1], G, M, N, K, ta, tb);
+    for (double& e : y) e *= alpha;
+    return y;
+  };
   return c;
 }
 
@@ -104,6 +110,8 @@ const RegisterOpCases cases({
     product_case(true, true, false),
     product_case(true, false, true),
     product_case(true, true, true),
+    product_case(true, false, true, 0.37),
+    product_case(true, true, false, -1.6),
     elementwise_case("add", {3, 5}, {3, 5}),
     elementwise_case("add", {3, 5}, {5}),
     elementwise_case("add", {2, 3, 4, 5}, {3, 1, 1}),

@@ -1,8 +1,8 @@
 // matmul: a (M,K) · b (K,N) -> c (M,N)          (2-D)
-// bmm:    a (G,M,K) · b (G,K,N) -> c (G,M,N)    (one product per batch item)
+// bmm:    alpha a (G,M,K) · b (G,K,N) -> c (G,M,N)    (one product per batch item)
 // A set trans flag means the stored operand is the transpose: a (K,M), b (N,K).
 //
-// With c = op(a) op(b):  d op(a) = dc op(b)^T  and  d op(b) = op(a)^T dc.
+// With c = alpha op(a) op(b):  d op(a) = alpha dc op(b)^T  and  d op(b) = alpha op(a)^T dc.
 // When a is stored transposed, da = (d op(a))^T = op(b) dc^T, and so on: each
 // of the four cases is one GEMM with the flags chosen so that the gradient
 // lands in the stored layout, written (beta = 0) or added (beta = 1).
@@ -13,7 +13,7 @@ namespace hc {
 namespace {
 
 Variable batched_product(const char* op, const Variable& a, const Variable& b, bool ta, bool tb,
-                         int64_t G) {
+                         int64_t G, double alpha) {
   const Shape& sa = a.shape();
   const Shape& sb = b.shape();
   const size_t r = sa.size();
@@ -29,10 +29,10 @@ Variable batched_product(const char* op, const Variable& a, const Variable& b, b
   Shape out = r == 2 ? Shape{M, N} : Shape{G, M, N};
   Tensor c = Tensor::empty(out, a.value().dtype(), a.value().device());
   const int64_t lda = sa[r - 1], ldb = sb[r - 1];
-  backend_of(c).gemm(ta, tb, M, N, K, 1.0, {a.value(), 0, lda, M * K}, {b.value(), 0, ldb, K * N},
+  backend_of(c).gemm(ta, tb, M, N, K, alpha, {a.value(), 0, lda, M * K}, {b.value(), 0, ldb, K * N},
                      0.0, {c, 0, N, M * N}, G);
 
-  return make_result(c, op, {a, b}, [a, b, ta, tb, M, N, K, G, lda, ldb](const Tensor& dc) {
+  return make_result(c, op, {a, b}, [a, b, ta, tb, M, N, K, G, lda, ldb, alpha](const Tensor& dc) {
     profiler::Scope prof("matmul.backward", [&] {
       return profiler::Cost{detail::shape_of("a", a) + " " + detail::shape_of("b", b),
                             4.0 * G * M * N * K,
@@ -45,14 +45,14 @@ Variable batched_product(const char* op, const Variable& a, const Variable& b, b
     if (a.requires_grad()) {
       const Matrix dA{a.grad_target(acc), 0, lda, M * K};
       const double beta = acc ? 1.0 : 0.0;
-      if (!ta) grad_a = Backend::GemmCall{false, !tb, M, K, N, 1.0, dC, B, beta, dA, G};  // da = dc op(b)^T
-      else grad_a = Backend::GemmCall{tb, true, K, M, N, 1.0, B, dC, beta, dA, G};        // da = op(b) dc^T
+      if (!ta) grad_a = Backend::GemmCall{false, !tb, M, K, N, alpha, dC, B, beta, dA, G};  // da = alpha dc op(b)^T
+      else grad_a = Backend::GemmCall{tb, true, K, M, N, alpha, B, dC, beta, dA, G};        // da = alpha op(b) dc^T
     }
     if (b.requires_grad()) {
       const Matrix dB{b.grad_target(acc), 0, ldb, K * N};
       const double beta = acc ? 1.0 : 0.0;
-      if (!tb) grad_b = Backend::GemmCall{!ta, false, K, N, M, 1.0, A, dC, beta, dB, G};  // db = op(a)^T dc
-      else grad_b = Backend::GemmCall{true, ta, N, K, M, 1.0, dC, A, beta, dB, G};        // db = dc^T op(a)
+      if (!tb) grad_b = Backend::GemmCall{!ta, false, K, N, M, alpha, A, dC, beta, dB, G};  // db = alpha op(a)^T dc
+      else grad_b = Backend::GemmCall{true, ta, N, K, M, alpha, dC, A, beta, dB, G};        // db = alpha dc^T op(a)
     }
     detail::gemm_gradients(backend_of(dc), grad_a, grad_b);
   });
@@ -63,14 +63,14 @@ Variable batched_product(const char* op, const Variable& a, const Variable& b, b
 Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b) {
   check(a.value().dim() == 2 && b.value().dim() == 2,
         "matmul: expects 2-D operands, got " + shape_str(a.shape()) + " and " + shape_str(b.shape()));
-  return batched_product("matmul", a, b, trans_a, trans_b, 1);
+  return batched_product("matmul", a, b, trans_a, trans_b, 1, 1.0);
 }
 
-Variable bmm(const Variable& a, const Variable& b, bool trans_a, bool trans_b) {
+Variable bmm(const Variable& a, const Variable& b, bool trans_a, bool trans_b, double alpha) {
   check(a.value().dim() == 3 && b.value().dim() == 3 && a.size(0) == b.size(0),
         "bmm: expects (G,.,.) operands with equal G, got " + shape_str(a.shape()) + " and " +
             shape_str(b.shape()));
-  return batched_product("bmm", a, b, trans_a, trans_b, a.size(0));
+  return batched_product("bmm", a, b, trans_a, trans_b, a.size(0), alpha);
 }
 
 }  // namespace hc
