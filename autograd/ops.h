@@ -63,6 +63,12 @@ Variable dropout(const Variable& x, double p, RandomKey key, bool training = tru
 // and must be masked by the caller, as in Transformer-XL.
 Variable rel_shift(const Variable& x);
 
+// probs (H*B,T,S+N) over [context ; persistent] columns times
+// [v (H*B,S,D) ; pv_scale · pv (H,N,D)] -> (H*B,T,D): attention's weighted sum
+// of values, the persistent values shared by the batch. pv is undefined when
+// N = 0.
+Variable weighted_sum(const Variable& probs, const Variable& v, const Variable& pv, double pv_scale);
+
 // Hard-concrete gates (Louizos et al. 2018; ../shared/reference/allatt-l0-spec.md
 // section 3): one gate per head. The constants are the seed paper's.
 struct HardConcrete {

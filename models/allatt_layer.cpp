@@ -100,13 +100,8 @@ Variable AllAttLayer::forward(const Variable& x, const Tensor& mem, const Variab
 
   // Weighted sum over [values ; sqrt(N) persistent values].
   part.next("weighted_sum");
-  const Variable out_ctx = bmm(N == 0 ? probs : slice(probs, 2, 0, S), v_h);  // (H*B,T,D)
-  Variable heads = reshape(out_ctx, {H, B, T, D});
-  if (N > 0) {
-    const Variable p_pers = reshape(slice(probs, 2, S, S + N), {H, B * T, N});
-    const Variable out_pers = bmm(p_pers, scale(persist_v, std::sqrt(double(N))));  // (H,B*T,D)
-    heads = add(heads, reshape(out_pers, {H, B, T, D}));
-  }
+  Variable heads = reshape(weighted_sum(probs, v_h, N == 0 ? Variable() : persist_v, std::sqrt(double(N))),
+                           {H, B, T, D});
 
   // The pruning gate multiplies each head's output (one number per head).
   part.next("output");

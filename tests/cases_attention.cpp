@@ -1,4 +1,4 @@
-// Harness cases for the attention-specific ops: rel_shift.
+// Harness cases for the attention-specific ops: rel_shift, weighted_sum.
 #include "tests/op_harness.h"
 
 namespace hc::test {
@@ -21,7 +21,36 @@ OpCase rel_shift_case(int64_t G, int64_t T, int64_t S) {
   return c;
 }
 
-const RegisterOpCases cases({rel_shift_case(2, 3, 5), rel_shift_case(3, 4, 4), rel_shift_case(1, 5, 9)});
+// probs (H*B,T,S+N), v (H*B,S,D), pv (H,N,D); N = 0 drops pv.
+OpCase weighted_sum_case(int64_t H, int64_t B, int64_t T, int64_t S, int64_t N, int64_t D, double s) {
+  OpCase c;
+  c.name = "weighted_sum H=" + std::to_string(H) + " B=" + std::to_string(B) + " T=" + std::to_string(T) +
+           " S=" + std::to_string(S) + " N=" + std::to_string(N) + " D=" + std::to_string(D);
+  const int64_t G = H * B, W = S + N;
+  c.inputs = {{G, T, W}, {G, S, D}};
+  if (N > 0) c.inputs.push_back({H, N, D});
+  c.run = [=](const std::vector<Variable>& v) { return weighted_sum(v[0], v[1], N > 0 ? v[2] : Variable(), s); };
+  c.reference = [=](const HostInputs& in) {
+    std::vector<double> y(G * T * D, 0.0);
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t t = 0; t < T; ++t)
+          for (int64_t d = 0; d < D; ++d) {
+            const int64_t g = h * B + b;
+            const double* p = &in[0][(g * T + t) * W];
+            double sum = 0;
+            for (int64_t j = 0; j < S; ++j) sum += p[j] * in[1][(g * S + j) * D + d];
+            for (int64_t n = 0; n < N; ++n) sum += s * p[S + n] * in[2][(h * N + n) * D + d];
+            y[(g * T + t) * D + d] = sum;
+          }
+    return y;
+  };
+  return c;
+}
+
+const RegisterOpCases cases({rel_shift_case(2, 3, 5), rel_shift_case(3, 4, 4), rel_shift_case(1, 5, 9),
+                             weighted_sum_case(2, 3, 4, 5, 3, 2, 1.7), weighted_sum_case(3, 2, 3, 4, 0, 3, 1.0),
+                             weighted_sum_case(1, 4, 2, 3, 5, 4, -0.6)});
 
 }  // namespace
 }  // namespace hc::test
