@@ -108,6 +108,27 @@ TEST_CASE("cpu gemm: a tall product split over threads equals the naive sum, eve
     }
 }
 
+TEST_CASE("cpu gemm: a long sum with a small result, cut into slices of K, equals the naive sum") {
+  // K >= 512 and K >= 2 max(M, N): one thread sums products over slices of
+  // 128 terms (engine/cpu_backend.cpp, kKSlice); K = 600 leaves a short last slice.
+  const int64_t M = 7, N = 5, K = 600;
+  for (int threads : {1, 2})
+    for (int flags = 0; flags < 4; ++flags) {
+      const bool ta = flags & 1, tb = flags & 2;
+      CAPTURE(threads);
+      CAPTURE(ta);
+      CAPTURE(tb);
+      const Tensor a = random_tensor(ta ? Shape{K, M} : Shape{M, K}, DType::F32, 11);
+      const Tensor b = random_tensor(tb ? Shape{N, K} : Shape{K, N}, DType::F32, 12);
+      const Tensor c = random_tensor({M, N}, DType::F32, 13);
+      const std::vector<double> want = naive_gemm(ta, tb, M, N, K, 0.5, a, b, 2.0, c.to_vector());
+      with_threads(threads, [&] {
+        backend(Device::CPU).gemm(ta, tb, M, N, K, 0.5, {a, 0, ta ? M : K}, {b, 0, tb ? K : N}, 2.0, {c, 0, N}, 1);
+      });
+      CHECK(max_rel_diff(c.to_vector(), want) <= 1e-5);  // |c| ~ sqrt(600): 1e-5 relative is ~20 ulps
+    }
+}
+
 TEST_CASE("cpu gemm_pair: two products side by side equal the naive sums, every transpose") {
   // Unequal sizes, so the threads are shared out unevenly (3 threads: 2 + 1).
   const int64_t M1 = 45, N1 = 11, K1 = 29, M2 = 13, N2 = 19, K2 = 70;
