@@ -26,6 +26,7 @@
 #include "engine/backend.h"
 #include "engine/exp_nonpositive.h"
 #include "engine/rng.h"
+#include "engine/small_gemm.h"
 
 namespace hc {
 namespace {
@@ -126,6 +127,34 @@ int thread_index() {
   return 0;
 #endif
 }
+
+#ifdef __AVX512F__
+// Batched float32 products with a small B, one item per thread, through the
+// register-blocked kernel of engine/small_gemm.h. A B stored transposed is
+// first copied into a per-thread (K,N) buffer: K N moves against the
+// product's 2 M N K flops.
+void small_products(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
+                    int64_t a_stride, const float* b, int64_t ldb, int64_t b_stride, float beta, float* c,
+                    int64_t ldc, int64_t c_stride, int64_t batch) {
+#pragma omp parallel
+  {
+    thread_local std::vector<float> b_rows;  // B as (K,N), when stored (N,K)
+    if (tb) b_rows.resize(K * N);
+#pragma omp for schedule(static)
+    for (int64_t g = 0; g < batch; ++g) {
+      const float* bg = b + g * b_stride;
+      int64_t ld = ldb;
+      if (tb) {
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t k = 0; k < K; ++k) b_rows[k * N + n] = bg[n * ldb + k];
+        bg = b_rows.data();
+        ld = N;
+      }
+      small_gemm::gemm(ta, M, N, K, alpha, a + g * a_stride, lda, bg, ld, beta, c + g * c_stride, ldc);
+    }
+  }
+}
+#endif
 
 // Whether product p writes a storage that product q reads or writes.
 bool writes_into(const Backend::GemmCall& p, const Backend::GemmCall& q) {
@@ -285,6 +314,15 @@ class CpuBackend final : public Backend {
         gemm_rows_split<T>(ta, tb, M, N, K, T(alpha), a, A.ld, b, B.ld, T(beta), c, C.ld);
         return;
       }
+#ifdef __AVX512F__
+      if constexpr (std::is_same_v<T, float>) {
+        if (N * K <= small_gemm::kMaxBElements) {
+          small_products(ta, tb, M, N, K, T(alpha), a, A.ld, A.batch_stride, b, B.ld, B.batch_stride, T(beta), c,
+                         C.ld, C.batch_stride, batch);
+          return;
+        }
+      }
+#endif
       // Many small products (attention per batch and head): one per thread,
       // each single-threaded (Eigen sees it is inside a parallel region).
 #pragma omp parallel for schedule(static)

@@ -2,6 +2,7 @@
 // mode; backend mode lives with the other CUDA tests in tests/test_cuda.cpp.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdio>
 #ifdef _OPENMP
 #include <omp.h>
@@ -126,6 +127,56 @@ TEST_CASE("cpu gemm: a long sum with a small result, cut into slices of K, equal
         backend(Device::CPU).gemm(ta, tb, M, N, K, 0.5, {a, 0, ta ? M : K}, {b, 0, tb ? K : N}, 2.0, {c, 0, N}, 1);
       });
       CHECK(max_rel_diff(c.to_vector(), want) <= 1e-5);  // |c| ~ sqrt(600): 1e-5 relative is ~20 ulps
+    }
+}
+
+TEST_CASE("cpu gemm: batched float32 products with a small B equal the naive sums, every transpose") {
+  // With AVX-512 these go to engine/small_gemm.h: 4 x 64 blocks of C for
+  // N > 32, 8 x 32 for N <= 32. The sizes leave partial row blocks and
+  // partial vectors; C sits in a wider buffer (ldc > N, as attention's
+  // windows of probs do) whose other columns must stay untouched; beta = 0
+  // must ignore NaN in C.
+  struct Size { int64_t M, N, K; };
+  for (Size sz : {Size{13, 70, 9}, Size{19, 32, 33}, Size{9, 5, 1}, Size{4, 17, 0}})
+    for (int flags = 0; flags < 8; ++flags) {
+      const bool ta = flags & 1, tb = flags & 2, zero_beta = flags & 4;
+      const int64_t G = 3, M = sz.M, N = sz.N, K = sz.K, ldc = N + 3;
+      CAPTURE(M);
+      CAPTURE(N);
+      CAPTURE(K);
+      CAPTURE(flags);
+      const Tensor a = random_tensor(ta ? Shape{G, K, M} : Shape{G, M, K}, DType::F32, 21);
+      const Tensor b = random_tensor(tb ? Shape{G, N, K} : Shape{G, K, N}, DType::F32, 22);
+      Tensor c = random_tensor({G, M, ldc}, DType::F32, 23);
+      if (zero_beta) {
+        std::vector<double> nan_in_c = c.to_vector();
+        for (int64_t i = 0; i < G * M; ++i) nan_in_c[i * ldc] = NAN;  // column 0 of C
+        c = Tensor::from_vector(c.shape(), nan_in_c, DType::F32);
+      }
+      const std::vector<double> before = c.to_vector();
+      const double alpha = 0.5, beta = zero_beta ? 0.0 : -1.25;
+      backend(Device::CPU).gemm(ta, tb, M, N, K, alpha, {a, 0, ta ? M : K, M * K}, {b, 0, tb ? K : N, K * N}, beta,
+                                {c, 0, ldc, M * ldc}, G);
+      const std::vector<double> av = a.to_vector(), bv = b.to_vector(), got = c.to_vector();
+      double worst = 0;
+      bool finite = true;
+      for (int64_t g = 0; g < G; ++g)
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < ldc; ++j) {
+            const int64_t at = (g * M + i) * ldc + j;
+            double want = before[at];  // outside the window: untouched
+            if (j < N) {
+              double sum = 0;
+              for (int64_t k = 0; k < K; ++k)
+                sum += (ta ? av[(g * K + k) * M + i] : av[(g * M + i) * K + k]) *
+                       (tb ? bv[(g * N + j) * K + k] : bv[(g * K + k) * N + j]);
+              want = alpha * sum + (zero_beta ? 0.0 : beta * before[at]);
+            }
+            finite = finite && std::isfinite(got[at]);
+            worst = std::max(worst, std::fabs(got[at] - want) / std::max(std::fabs(want), 1.0));
+          }
+      CHECK(finite);
+      CHECK(worst <= 1e-5);
     }
 }
 
