@@ -63,6 +63,11 @@ Variable dropout(const Variable& x, double p, RandomKey key, bool training = tru
 // and must be masked by the caller, as in Transformer-XL.
 Variable rel_shift(const Variable& x);
 
+// [ctx (H*B,T,S) ; q (H,B*T,D) · keys (H,N,D)^T] -> (H*B,T,S+N): scores against
+// keys shared by the batch (All-attention's persistent vectors), written
+// beside each sequence's context scores.
+Variable append_scores(const Variable& ctx, const Variable& q, const Variable& keys);
+
 // probs (H*B,T,S+N) over [context ; persistent] columns times
 // [v (H*B,S,D) ; pv_scale · pv (H,N,D)] -> (H*B,T,D): attention's weighted sum
 // of values, the persistent values shared by the batch. pv is undefined when

@@ -86,10 +86,7 @@ Variable AllAttLayer::forward(const Variable& x, const Tensor& mem, const Variab
   // (N = 0, the TXL baseline, attends to the context alone.)
   part.next("persistent");
   const Variable logits =
-      N == 0 ? ctx_logits
-             : concat({ctx_logits, reshape(bmm(reshape(permute(q, to_heads), {H, B * T, D}), persist_k, false, true),
-                                           {H * B, T, N})},
-                      2);
+      N == 0 ? ctx_logits : append_scores(ctx_logits, reshape(permute(q, to_heads), {H, B * T, D}), persist_k);
 
   // One softmax over [context ; persistent] columns. Query i sees context
   // columns i..i+M (itself and the M tokens before it: the same-length mask)

@@ -1,4 +1,4 @@
-// Harness cases for the attention-specific ops: rel_shift, weighted_sum.
+// Harness cases for the attention-specific ops: rel_shift, append_scores, weighted_sum.
 #include "tests/op_harness.h"
 
 namespace hc::test {
@@ -16,6 +16,32 @@ OpCase rel_shift_case(int64_t G, int64_t T, int64_t S) {
       for (int64_t i = 0; i < T; ++i)
         for (int64_t j = 0; j < S; ++j)
           y[(g * T + i) * S + j] = in[0][g * T * S + (T - 1) + i * (S - 1) + j];
+    return y;
+  };
+  return c;
+}
+
+// ctx (H*B,T,S), q (H,B*T,D), keys (H,N,D) -> (H*B,T,S+N).
+OpCase append_scores_case(int64_t H, int64_t B, int64_t T, int64_t S, int64_t N, int64_t D) {
+  OpCase c;
+  c.name = "append_scores H=" + std::to_string(H) + " B=" + std::to_string(B) + " T=" + std::to_string(T) +
+           " S=" + std::to_string(S) + " N=" + std::to_string(N) + " D=" + std::to_string(D);
+  const int64_t G = H * B, W = S + N;
+  c.inputs = {{G, T, S}, {H, B * T, D}, {H, N, D}};
+  c.run = [](const std::vector<Variable>& v) { return append_scores(v[0], v[1], v[2]); };
+  c.reference = [=](const HostInputs& in) {
+    std::vector<double> y(G * T * W);
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t t = 0; t < T; ++t) {
+          const int64_t g = h * B + b, row = b * T + t;  // row of head h's queries
+          for (int64_t j = 0; j < S; ++j) y[(g * T + t) * W + j] = in[0][(g * T + t) * S + j];
+          for (int64_t n = 0; n < N; ++n) {
+            double dot = 0;
+            for (int64_t d = 0; d < D; ++d) dot += in[1][(h * B * T + row) * D + d] * in[2][(h * N + n) * D + d];
+            y[(g * T + t) * W + S + n] = dot;
+          }
+        }
     return y;
   };
   return c;
@@ -50,7 +76,8 @@ OpCase weighted_sum_case(int64_t H, int64_t B, int64_t T, int64_t S, int64_t N, 
 
 const RegisterOpCases cases({rel_shift_case(2, 3, 5), rel_shift_case(3, 4, 4), rel_shift_case(1, 5, 9),
                              weighted_sum_case(2, 3, 4, 5, 3, 2, 1.7), weighted_sum_case(3, 2, 3, 4, 0, 3, 1.0),
-                             weighted_sum_case(1, 4, 2, 3, 5, 4, -0.6)});
+                             weighted_sum_case(1, 4, 2, 3, 5, 4, -0.6), append_scores_case(2, 3, 4, 5, 3, 2),
+                             append_scores_case(3, 1, 2, 6, 4, 5)});
 
 }  // namespace
 }  // namespace hc::test
