@@ -75,8 +75,8 @@ int free_threads() {
 // A single-threaded product summed over a long K with a small C (a weight
 // gradient: C x C summed over the R = B*T rows) runs as a sum of products
 // over slices of kKSlice terms, each added onto C. Eigen blocks K deeper
-// (520-824) for such shapes; one thread on the Xeon ran dW = dy^T x 4-8%
-// faster in slices of 128 at C = 256 and 512 (R = 4096), and 25-70% faster
+// (520-824) for such shapes; one thread on the Xeon ran dW = dy^T x 8-9%
+// faster in slices of 128 at C = 256 and 512 (R = 4096), and 32-43% faster
 // at C = 128 (R = 1024, 2048). Products on Eigen's own threads keep its choice.
 constexpr int64_t kKSlice = 128;
 
@@ -335,11 +335,12 @@ class CpuBackend final : public Backend {
   // The two products side by side: each gets a share of the threads in
   // proportion to its FLOPs and cuts its rows among them, so on 2 cores each
   // is one single-threaded product with no synchronisation inside. For a
-  // linear layer's backward (dx = dy w beside dw = dy^T x) this was 4-5%
-  // faster than the two in turn at C = 512 and 17-23% at C = 128 (R = 1024
-  // to 4096, 2 threads, timed alternately). Batched products already run
-  // one item per thread, and products that share a written tensor (the two
-  // gradients of a x a) must run in turn.
+  // linear layer's backward (dx = dy w beside dw = dy^T x) this was 2-9%
+  // faster than the two in turn at C = 512, 13-14% at C = 256 and 21-26% at
+  // C = 128 (R = 1024 to 4096, 2 threads, timed alternately in one process).
+  // Batched products already run one item per thread, and products where
+  // one writes what the other touches (the two gradients of a x a land in
+  // one tensor) must run in turn.
   void gemm_pair(const GemmCall& p, const GemmCall& q) override {
     const int threads = free_threads();
     const double fp = double(p.M) * p.N * p.K, fq = double(q.M) * q.N * q.K;

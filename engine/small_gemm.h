@@ -14,7 +14,7 @@
 // edge use AVX-512 masks, so any N works without padding.
 //
 // On the 2-core Xeon, one thread, the seven product shapes of a
-// moby-char-small attention layer (forward and backward) ran 8-66% faster
+// moby-char-small attention layer (forward and backward) ran 9-65% faster
 // than Eigen; products with a large B (the linear layers) ran 20-35% slower,
 // which is why the backend sends only batched products with a small B here
 // (engine/cpu_backend.cpp).
