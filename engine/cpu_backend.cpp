@@ -803,6 +803,10 @@ class CpuBackend final : public Backend {
   std::mutex cache_mutex_;
   std::unordered_map<size_t, std::vector<void*>> cache_;
 
+  // The copy walks rows of the innermost dimension; each thread takes a run
+  // of rows and steps through their leading coordinates like an odometer
+  // (one division per thread, not one per row: a permute's rows are only D
+  // elements long). Rows contiguous on both sides are plain vector loops.
   template <typename T>
   static void copy_strided(T* dst, const Shape& ds, const T* src, const Shape& ss,
                            const Shape& shape, bool acc) {
@@ -811,27 +815,43 @@ class CpuBackend final : public Backend {
     const int64_t rows = numel_of(shape) / std::max<int64_t>(inner, 1);
     if (inner == 0 || rows == 0) return;
     const int64_t di = ds[rank - 1], si = ss[rank - 1];
-    auto copy_row = [&](int64_t r) {
-      // Decompose the row index into the leading coordinates.
-      int64_t rem = r, doff = 0, soff = 0;
-      for (int d = rank - 2; d >= 0; --d) {
-        const int64_t idx = rem % shape[d];
+    auto copy_rows = [&](int64_t first, int64_t last) {
+      int64_t idx[6] = {0, 0, 0, 0, 0, 0}, doff = 0, soff = 0;
+      for (int64_t d = rank - 2, rem = first; d >= 0; --d) {
+        idx[d] = rem % shape[d];
         rem /= shape[d];
-        doff += idx * ds[d];
-        soff += idx * ss[d];
+        doff += idx[d] * ds[d];
+        soff += idx[d] * ss[d];
       }
-      T* dp = dst + doff;
-      const T* sp = src + soff;
-      if (acc) {
-        for (int64_t i = 0; i < inner; ++i) dp[i * di] += sp[i * si];
-      } else if (di == 1 && si == 1) {
-        std::memcpy(dp, sp, inner * sizeof(T));
-      } else {
-        for (int64_t i = 0; i < inner; ++i) dp[i * di] = sp[i * si];
+      for (int64_t r = first; r < last; ++r) {
+        T* dp = dst + doff;
+        const T* sp = src + soff;
+        if (di == 1 && si == 1) {
+          if (acc) {
+#pragma omp simd
+            for (int64_t i = 0; i < inner; ++i) dp[i] += sp[i];
+          } else {
+#pragma omp simd
+            for (int64_t i = 0; i < inner; ++i) dp[i] = sp[i];
+          }
+        } else if (acc) {
+          for (int64_t i = 0; i < inner; ++i) dp[i * di] += sp[i * si];
+        } else {
+          for (int64_t i = 0; i < inner; ++i) dp[i * di] = sp[i * si];
+        }
+        for (int d = rank - 2; d >= 0; --d) {  // the next row's coordinates
+          doff += ds[d];
+          soff += ss[d];
+          if (++idx[d] < shape[d]) break;
+          doff -= ds[d] * shape[d];
+          soff -= ss[d] * shape[d];
+          idx[d] = 0;
+        }
       }
     };
-#pragma omp parallel for schedule(static) if (rows * inner > 16384)
-    for (int64_t r = 0; r < rows; ++r) copy_row(r);
+    const int parts = rows * inner > 16384 ? std::min<int64_t>(free_threads(), rows) : 1;
+#pragma omp parallel for schedule(static) num_threads(parts) if (parts > 1)
+    for (int p = 0; p < parts; ++p) copy_rows(rows * p / parts, rows * (p + 1) / parts);
   }
 
   template <typename T, typename F>

@@ -34,14 +34,19 @@ Variable permute(const Variable& x, const std::vector<int>& dims) {
   Tensor y = Tensor::empty(ys, x.value().dtype(), x.value().device());
   if (y.numel() > 0)
     backend_of(y).strided_copy(y, 0, detail::contiguous_strides(ys), x.value(), 0, read_strides, ys, false);
-  return make_result(y, "permute", {x}, [x, ys, read_strides](const Tensor& dy) {
+  // The backward copy walks dx in its own order (written contiguously, as y
+  // is above) and reads dy with its strides put back in x's order.
+  const Shape y_strides = detail::contiguous_strides(ys);
+  Shape dy_strides(n);
+  for (size_t k = 0; k < n; ++k) dy_strides[dims[k]] = y_strides[k];
+  return make_result(y, "permute", {x}, [x, xs, x_strides, dy_strides](const Tensor& dy) {
     profiler::Scope prof("permute.backward", [&] {
       return profiler::Cost{detail::shape_of("x", x), 0.0, detail::bytes_of(dy, 3.0 * dy.numel())};
     });
     if (dy.numel() == 0) return;
     bool acc = false;
     const Tensor& dx = x.grad_target(acc);  // every element is written: no zero fill needed
-    backend_of(dy).strided_copy(dx, 0, read_strides, dy, 0, detail::contiguous_strides(ys), ys, acc);
+    backend_of(dy).strided_copy(dx, 0, x_strides, dy, 0, dy_strides, xs, acc);
   });
 }
 
