@@ -87,47 +87,38 @@ void with_threads(int threads, F&& f) {
 }
 }  // namespace
 
+// One float32 product C (M,N) = 0.5 op(A) op(B) + 2 C at each thread count and
+// every transpose, against naive_gemm.
+static void check_gemm(int64_t M, int64_t N, int64_t K, std::initializer_list<int> thread_counts, uint64_t seed) {
+  for (int threads : thread_counts)
+    for (int flags = 0; flags < 4; ++flags) {
+      const bool ta = flags & 1, tb = flags & 2;
+      CAPTURE(threads);
+      CAPTURE(ta);
+      CAPTURE(tb);
+      const Tensor a = random_tensor(ta ? Shape{K, M} : Shape{M, K}, DType::F32, seed);
+      const Tensor b = random_tensor(tb ? Shape{N, K} : Shape{K, N}, DType::F32, seed + 1);
+      const Tensor c = random_tensor({M, N}, DType::F32, seed + 2);
+      const std::vector<double> want = naive_gemm(ta, tb, M, N, K, 0.5, a, b, 2.0, c.to_vector());
+      with_threads(threads, [&] {
+        backend(Device::CPU).gemm(ta, tb, M, N, K, 0.5, {a, 0, ta ? M : K}, {b, 0, tb ? K : N}, 2.0, {c, 0, N}, 1);
+      });
+      CHECK(max_rel_diff(c.to_vector(), want) <= 1e-5);  // sums of up to 600 terms: ~20 ulps
+    }
+}
+
 TEST_CASE("cpu gemm: a tall product split over threads equals the naive sum, every transpose") {
   // M >= 4N and M >= 64 per thread: the backend cuts C into one block of rows
   // per thread (engine/cpu_backend.cpp, gemm_rows_split); below that size,
   // and with one thread, Eigen takes the whole product.
-  const int64_t M = 301, N = 7, K = 33;
-  for (int threads : {1, 2, 3})
-    for (int flags = 0; flags < 4; ++flags) {
-      const bool ta = flags & 1, tb = flags & 2;
-      CAPTURE(threads);
-      CAPTURE(ta);
-      CAPTURE(tb);
-      const Tensor a = random_tensor(ta ? Shape{K, M} : Shape{M, K}, DType::F32, 1);
-      const Tensor b = random_tensor(tb ? Shape{N, K} : Shape{K, N}, DType::F32, 2);
-      const Tensor c = random_tensor({M, N}, DType::F32, 3);
-      const std::vector<double> want = naive_gemm(ta, tb, M, N, K, 0.5, a, b, 2.0, c.to_vector());
-      with_threads(threads, [&] {
-        backend(Device::CPU).gemm(ta, tb, M, N, K, 0.5, {a, 0, ta ? M : K}, {b, 0, tb ? K : N}, 2.0, {c, 0, N}, 1);
-      });
-      CHECK(max_rel_diff(c.to_vector(), want) <= 1e-5);
-    }
+  check_gemm(301, 7, 33, {1, 2, 3}, 1);
 }
 
 TEST_CASE("cpu gemm: a long sum with a small result, cut into slices of K, equals the naive sum") {
   // K >= 512 and K >= 2 max(M, N): one thread sums products over slices of
-  // 128 terms (engine/cpu_backend.cpp, kKSlice); K = 600 leaves a short last slice.
-  const int64_t M = 7, N = 5, K = 600;
-  for (int threads : {1, 2})
-    for (int flags = 0; flags < 4; ++flags) {
-      const bool ta = flags & 1, tb = flags & 2;
-      CAPTURE(threads);
-      CAPTURE(ta);
-      CAPTURE(tb);
-      const Tensor a = random_tensor(ta ? Shape{K, M} : Shape{M, K}, DType::F32, 11);
-      const Tensor b = random_tensor(tb ? Shape{N, K} : Shape{K, N}, DType::F32, 12);
-      const Tensor c = random_tensor({M, N}, DType::F32, 13);
-      const std::vector<double> want = naive_gemm(ta, tb, M, N, K, 0.5, a, b, 2.0, c.to_vector());
-      with_threads(threads, [&] {
-        backend(Device::CPU).gemm(ta, tb, M, N, K, 0.5, {a, 0, ta ? M : K}, {b, 0, tb ? K : N}, 2.0, {c, 0, N}, 1);
-      });
-      CHECK(max_rel_diff(c.to_vector(), want) <= 1e-5);  // |c| ~ sqrt(600): 1e-5 relative is ~20 ulps
-    }
+  // 128 terms (engine/cpu_backend.cpp, kKSlice); K = 600 leaves a short last
+  // slice. On two threads Eigen's own threading takes it whole.
+  check_gemm(7, 5, 600, {1, 2}, 11);
 }
 
 TEST_CASE("cpu gemm: batched float32 products with a small B equal the naive sums, every transpose") {
