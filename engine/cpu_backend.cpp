@@ -897,13 +897,20 @@ class CpuBackend final : public Backend {
 #pragma omp parallel for schedule(static)
     for (int64_t ch = 0; ch < chunks; ++ch) {
       double* p = part.data() + ch * K;
-      for (int64_t a = A * ch / chunks; a < A * (ch + 1) / chunks; ++a)
+      for (int64_t a = A * ch / chunks; a < A * (ch + 1) / chunks; ++a) {
+        if (I == 1) {  // a bias's gradient: column sums, a whole row at a time in vectors
+          const T* row = xs + a * K;
+#pragma omp simd
+          for (int64_t k = 0; k < K; ++k) p[k] += f(row[k]);
+          continue;
+        }
         for (int64_t k = 0; k < K; ++k) {
           const T* run = xs + (a * K + k) * I;
           double s = 0;
           for (int64_t i = 0; i < I; ++i) s += f(run[i]);
           p[k] += s;
         }
+      }
     }
     for (int64_t k = 0; k < K; ++k) {
       double s = 0;

@@ -171,6 +171,36 @@ TEST_CASE("cpu gemm: batched float32 products with a small B equal the naive sum
     }
 }
 
+TEST_CASE("cpu reduce: sums over broadcast dims equal the naive sums, bit for bit at any thread count") {
+  // x viewed as (A, K, I) summed over A and I into K values: a bias gradient
+  // (I = 1), a per-channel sum (I > 1), and a full sum (K = 1).
+  struct View { int64_t A, K, I; };
+  for (View v : {View{300, 37, 1}, View{29, 5, 11}, View{1, 1, 5000}})
+    for (Reduce op : {Reduce::Sum, Reduce::SumSquares}) {
+      CAPTURE(v.A);
+      CAPTURE(v.K);
+      CAPTURE(v.I);
+      const Tensor x = random_tensor({v.A * v.K * v.I}, DType::F32, 31);
+      const std::vector<double> xv = x.to_vector();
+      std::vector<double> want(v.K, 0.0);
+      for (int64_t a = 0; a < v.A; ++a)
+        for (int64_t k = 0; k < v.K; ++k)
+          for (int64_t i = 0; i < v.I; ++i) {
+            const double e = xv[(a * v.K + k) * v.I + i];
+            want[k] += op == Reduce::Sum ? e : e * e;
+          }
+      std::vector<std::vector<double>> got;
+      for (int threads : {1, 2, 3}) {
+        const Tensor out = Tensor::empty({v.K}, DType::F32);
+        with_threads(threads, [&] { backend(Device::CPU).reduce(op, x, out, Broadcast{v.A, v.I}, false); });
+        got.push_back(out.to_vector());
+      }
+      CHECK(max_rel_diff(got[0], want) <= 1e-6);  // summed in double, rounded once to float
+      CHECK(got[1] == got[0]);
+      CHECK(got[2] == got[0]);
+    }
+}
+
 TEST_CASE("cpu gemm_pair: two products side by side equal the naive sums, every transpose") {
   // Unequal sizes, so the threads are shared out unevenly (3 threads: 2 + 1).
   const int64_t M1 = 45, N1 = 11, K1 = 29, M2 = 13, N2 = 19, K2 = 70;
