@@ -31,8 +31,8 @@ void set_tf32(bool on) {
 }
 
 void Backend::gemm_pair(const GemmCall& first, const GemmCall& second) {
-  for (const GemmCall* g : {&first, &second})
-    gemm(g->trans_a, g->trans_b, g->M, g->N, g->K, g->alpha, g->A, g->B, g->beta, g->C, g->batch);
+  gemm_call(first);
+  gemm_call(second);
 }
 
 bool cuda_available() {

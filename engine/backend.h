@@ -143,6 +143,10 @@ class Backend {
     Matrix C;
     int64_t batch = 1;
   };
+  // gemm with its arguments in one struct.
+  void gemm_call(const GemmCall& g) {
+    gemm(g.trans_a, g.trans_b, g.M, g.N, g.K, g.alpha, g.A, g.B, g.beta, g.C, g.batch);
+  }
   // Two products, as if by gemm(first) then gemm(second): the two gradients
   // of one product's backward (dx and dw of a linear layer). When neither
   // writes a tensor the other touches, the CPU backend runs them side by

@@ -47,9 +47,8 @@ inline double bytes_of(const Tensor& t, double elements) {
 inline void gemm_gradients(Backend& be, const std::optional<Backend::GemmCall>& first,
                            const std::optional<Backend::GemmCall>& second) {
   if (first && second) return be.gemm_pair(*first, *second);
-  for (const auto* g : {&first, &second})
-    if (*g) be.gemm((*g)->trans_a, (*g)->trans_b, (*g)->M, (*g)->N, (*g)->K, (*g)->alpha, (*g)->A, (*g)->B,
-                    (*g)->beta, (*g)->C, (*g)->batch);
+  if (first) be.gemm_call(*first);
+  if (second) be.gemm_call(*second);
 }
 
 }  // namespace hc::detail

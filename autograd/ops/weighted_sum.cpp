@@ -43,7 +43,7 @@ Variable weighted_sum(const Variable& probs, const Variable& v, const Variable& 
                           detail::bytes_of(v.value(), G * T * W + G * S * D + H * N * D + G * T * D)};
   });
   Tensor out = Tensor::empty({G, T, D}, v.value().dtype(), v.value().device());
-  const Tensor P = probs.value();
+  const Tensor& P = probs.value();
   Backend& be = backend_of(out);
   be.gemm(false, false, T, D, S, 1.0, {P, 0, W, T * W}, {v.value(), 0, D, S * D}, 0.0, {out, 0, D, T * D}, G);
   if (N > 0)
@@ -51,13 +51,14 @@ Variable weighted_sum(const Variable& probs, const Variable& v, const Variable& 
             {out, 0, D, B * T * D}, H);
 
   return make_result(out, "weighted_sum", {probs, v, pv},
-                     [probs, v, pv, pv_scale, P, G, T, S, D, N, W, H, B](const Tensor& dout) {
+                     [probs, v, pv, pv_scale, G, T, S, D, N, W, H, B](const Tensor& dout) {
     profiler::Scope prof("weighted_sum.backward", [&] {
       return profiler::Cost{detail::shape_of("probs", probs) + " " + detail::shape_of("v", v),
                             4.0 * G * T * W * D,
                             detail::bytes_of(dout, 2.0 * (G * T * W + G * S * D + H * N * D + G * T * D))};
     });
     Backend& be = backend_of(dout);
+    const Tensor& P = probs.value();
     bool acc = false;  // a first gradient is written (beta = 0), later ones added
     std::optional<Backend::GemmCall> context_dp, persistent_dp;
     if (probs.requires_grad()) {
