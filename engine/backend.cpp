@@ -35,6 +35,18 @@ void Backend::gemm_pair(const GemmCall& first, const GemmCall& second) {
   gemm_call(second);
 }
 
+Tensor Backend::dropout_forward(const Tensor& x, const Tensor& y, double p, RandomKey key) {
+  Tensor mask = Tensor::empty(x.shape(), x.dtype(), x.device());
+  dropout_mask(mask, p, key);
+  binary(Binary::Mul, x, mask, y, Broadcast{}, false);
+  return mask;
+}
+
+void Backend::dropout_backward(const Tensor& dy, const Tensor& kept, double, RandomKey, const Tensor& dx,
+                               bool accumulate) {
+  binary(Binary::Mul, dy, kept, dx, Broadcast{}, accumulate);
+}
+
 bool cuda_available() {
 #ifdef HEADCOUNT_HAVE_CUDA
   return cuda_device_visible();

@@ -200,6 +200,14 @@ class Backend {
   virtual void random_uniform(const Tensor& out, RandomKey key) = 0;
   // out = 0 with probability p, else 1/(1-p): an inverted-dropout multiplier.
   virtual void dropout_mask(const Tensor& out, double p, RandomKey key) = 0;
+  // y = x * m for the multipliers m that dropout_mask(m, p, key) would draw.
+  // Returns the backward's record of m, in a form that is this backend's
+  // own business: the default keeps m itself; the CPU keeps one bit per
+  // element. Pass it back, unchanged, to dropout_backward.
+  virtual Tensor dropout_forward(const Tensor& x, const Tensor& y, double p, RandomKey key);
+  // dx (+)= dy * m, for the m that dropout_forward(x, y, p, key) drew and recorded in `kept`.
+  virtual void dropout_backward(const Tensor& dy, const Tensor& kept, double p, RandomKey key,
+                                const Tensor& dx, bool accumulate);
 
   // ---- optimizer ----
   // m, v updated with g; u = m_hat / (sqrt(v_hat) + eps) + weight_decay * p.

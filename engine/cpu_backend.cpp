@@ -156,6 +156,31 @@ void small_products(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
 }
 #endif
 
+// Dropout on one group of count <= 64 elements whose Philox words are
+// `words`: y_e = x_e * (keep if element e is kept, else 0), kept when its
+// uniform number (engine/rng.h) is >= p. Returns the kept elements as bits.
+// x * 0, not a plain 0, for a dropped element: a NaN in x stays NaN, as it
+// does with float multipliers (and a training run that went NaN says so).
+template <typename T>
+uint64_t dropout_group(const T* x, T* y, int64_t count, const uint32_t* words, float p, T keep) {
+  uint64_t bits = 0;
+  for (int64_t e = 0; e < count; ++e) {
+    const bool kept = philox::uniform(words[e]) >= p;
+    y[e] = x[e] * (kept ? keep : T(0));
+    bits |= uint64_t(kept) << e;
+  }
+  return bits;
+}
+
+// The backward of one group: dx_e (+)= dy_e * (keep if bit e is set, else 0).
+template <typename T>
+void dropout_group_backward(const T* dy, T* dx, int64_t count, uint64_t bits, T keep, bool acc) {
+  for (int64_t e = 0; e < count; ++e) {
+    const T g = dy[e] * ((bits >> e & 1) ? keep : T(0));
+    dx[e] = acc ? dx[e] + g : g;
+  }
+}
+
 // Whether product p writes a storage that product q reads or writes.
 bool writes_into(const Backend::GemmCall& p, const Backend::GemmCall& q) {
   const Storage* out = p.C.tensor.storage().get();
@@ -678,6 +703,54 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // Inverted dropout with the multipliers recorded as bits: bit e of word w
+  // of `kept` says whether element e of group w (for_each_group's numbering)
+  // was kept. y = x * m exactly as with dropout_mask's float multipliers
+  // (0 * x keeps its sign, and NaN stays NaN), but a float mask's write and
+  // its two reads, forward and backward, are gone: they were most of
+  // dropout's memory traffic, and dropout a tenth of a moby-char-small step.
+  Tensor dropout_forward(const Tensor& x, const Tensor& y, double p, RandomKey key) override {
+    check(p >= 0 && p < 1, "dropout_forward: p must be in [0, 1)");
+    check_same_shape(x, y, "dropout_forward");
+    const int64_t n = x.numel();
+    Tensor kept = Tensor::empty({Groups(n, key).count()}, DType::I64, Device::CPU);
+    uint64_t* bits = reinterpret_cast<uint64_t*>(ptr<int64_t>(kept));
+    by_float_type(x.dtype(), "dropout_forward", [&](auto zero) {
+      using T = decltype(zero);
+      const T* xs = ptr<T>(x);
+      T* ys = ptr<T>(y);
+      const float pf = static_cast<float>(p);
+      const T keep = static_cast<T>(1.0 / (1.0 - p));
+      for_each_group(n, key, [&](int64_t group, int64_t first, int64_t count, const uint32_t* words) {
+        bits[group] = dropout_group<T>(xs + first, ys + first, count, words, pf, keep);
+      });
+    });
+    return kept;
+  }
+
+  void dropout_backward(const Tensor& dy, const Tensor& kept, double p, RandomKey key, const Tensor& dx,
+                        bool acc) override {
+    check_same_shape(dy, dx, "dropout_backward");
+    const int64_t n = dy.numel();
+    const Groups groups(n, key);
+    check(kept.dtype() == DType::I64 && kept.numel() == groups.count(),
+          "dropout_backward: `kept` is not dropout_forward's record for this key");
+    const uint64_t* bits = reinterpret_cast<const uint64_t*>(ptr<int64_t>(kept));
+    by_float_type(dy.dtype(), "dropout_backward", [&](auto zero) {
+      using T = decltype(zero);
+      const T* g = ptr<T>(dy);
+      T* o = ptr<T>(dx);
+      const T keep = static_cast<T>(1.0 / (1.0 - p));
+#pragma omp parallel for schedule(static) if (n > 16384)
+      for (int64_t rg = 0; rg < groups.count(); ++rg) {
+        const int64_t g_in_row = rg % groups.per_row;
+        const int64_t first = rg / groups.per_row * groups.row_len + 64 * g_in_row;
+        const int64_t count = std::min<int64_t>(64, groups.row_len - 64 * g_in_row);
+        dropout_group_backward<T>(g + first, o + first, count, bits[rg], keep, acc);
+      }
+    });
+  }
+
   void lamb_update(const Tensor& w, const Tensor& update, const Tensor& norms_sq, double lr) override {
     check_same_shape(w, update, "lamb_update");
     check(norms_sq.numel() == 2, "lamb_update: norms_sq must hold (||w||^2, ||update||^2)");
@@ -718,31 +791,49 @@ class CpuBackend final : public Backend {
   }
 
  private:
-  // f(i, u_i) for the n uniforms of the stream `key`: one Philox block
-  // gives the four numbers of elements 4b..4b+3 of a row (engine/rng.h's
-  // layout; a flat key is one row of n, a per-stream key has n / inner rows,
-  // each with its own stream and slice counter words). Blocks are made 16 at
-  // a time by philox_16 below.
+  // How the n numbers of the stream `key` are made: rows (a flat key is one
+  // row of n; a per-stream key has n / inner rows, each with its own stream
+  // and slice counter words), and each row in groups of 64 numbers, the 16
+  // Philox blocks that philox_16 makes at once (engine/rng.h's layout: block
+  // b gives elements 4b..4b+3 of its row). The row's last group may stop
+  // part-way.
+  struct Groups {
+    int64_t row_len = 0, rows = 0, per_row = 0;
+    Groups(int64_t n, RandomKey key) {
+      check(key.fits(n), "random key: " + std::to_string(n) + " numbers do not cut into " +
+                             std::to_string(key.streams) + " streams of " + std::to_string(key.inner));
+      row_len = key.streams > 0 ? key.inner : n;
+      rows = n == 0 ? 0 : n / row_len;
+      per_row = (row_len + 63) / 64;
+    }
+    int64_t count() const { return rows * per_row; }
+  };
+
+  // f(group, first, count, words) for every group of `key`'s n numbers, in
+  // parallel: the group's elements first..first+count-1 get the 32-bit words
+  // words[0..count-1].
   template <typename F>
-  static void for_each_uniform(int64_t n, RandomKey key, F f) {
-    constexpr int W = 16;
-    check(key.fits(n), "random key: " + std::to_string(n) + " numbers do not cut into " +
-                           std::to_string(key.streams) + " streams of " + std::to_string(key.inner));
-    const int64_t row_len = key.streams > 0 ? key.inner : n;
-    if (n == 0) return;
-    const int64_t rows = n / row_len, blocks = (row_len + 3) / 4, groups = (blocks + W - 1) / W;
+  static void for_each_group(int64_t n, RandomKey key, F f) {
+    const Groups groups(n, key);
     const uint32_t key0 = static_cast<uint32_t>(key.seed), key1 = static_cast<uint32_t>(key.seed >> 32);
 #pragma omp parallel for schedule(static) if (n > 16384)
-    for (int64_t rg = 0; rg < rows * groups; ++rg) {
-      const int64_t row = rg / groups, g = rg % groups;
+    for (int64_t rg = 0; rg < groups.count(); ++rg) {
+      const int64_t row = rg / groups.per_row, g = rg % groups.per_row;
       const uint32_t stream = key.streams > 0 ? static_cast<uint32_t>(key.first_stream + row % key.streams) : 0;
       const uint32_t slice = key.streams > 0 ? static_cast<uint32_t>(row / key.streams) : 0;
-      alignas(64) uint32_t words[4 * W];
-      philox_16(key.offset + static_cast<uint64_t>(g * W), stream, slice, key0, key1, words);
-      // The row's last group may stop part-way.
-      const int64_t first = row * row_len + 4 * g * W, count = std::min<int64_t>(4 * W, row_len - 4 * g * W);
-      for (int64_t e = 0; e < count; ++e) f(first + e, philox::uniform(words[e]));
+      alignas(64) uint32_t words[64];
+      philox_16(key.offset + static_cast<uint64_t>(g * 16), stream, slice, key0, key1, words);
+      const int64_t first = row * groups.row_len + 64 * g;
+      f(rg, first, std::min<int64_t>(64, groups.row_len - 64 * g), words);
     }
+  }
+
+  // f(i, u_i) for the n uniforms of the stream `key`.
+  template <typename F>
+  static void for_each_uniform(int64_t n, RandomKey key, F f) {
+    for_each_group(n, key, [&](int64_t, int64_t first, int64_t count, const uint32_t* words) {
+      for (int64_t e = 0; e < count; ++e) f(first + e, philox::uniform(words[e]));
+    });
   }
 
   // The 64 numbers of Philox blocks base..base+15 (counter words: block low,

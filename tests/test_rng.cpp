@@ -136,3 +136,64 @@ TEST_CASE("random_uniform equals RandomKey::bits element by element, across many
     CHECK_MESSAGE(wrong == 0, wrong << " of " << n << " numbers differ, key streams " << key.streams);
   }
 }
+
+TEST_CASE("dropout_forward/backward with the CPU's bit record equal the float-mask default, at 1-3 threads") {
+  // The CPU keeps one bit per element; Backend's default keeps the float
+  // multipliers of dropout_mask. Both must give the same y and dx: equal
+  // values when writing (x * m either way, so a NaN in x stays NaN even where
+  // it is dropped), within a rounding when accumulating. Keys: a flat one, and a per-stream one whose
+  // rows of 150 end in a partial group of 22.
+  struct Draw {
+    RandomKey key;
+    int64_t n;
+  };
+  Backend& be = backend(Device::CPU);
+  for (DType dt : {DType::F32, DType::F64})
+    for (const Draw& draw : {Draw{RandomKey{3, 11}, 1000}, Draw{RandomKey{99, 17, 3, 150, 4}, 2 * 3 * 150}}) {
+      const int64_t n = draw.n;
+      Tensor x = Tensor::empty({n}, dt), dy = Tensor::empty({n}, dt), dx0 = Tensor::empty({n}, dt);
+      be.random_uniform(x, RandomKey{1, 0});
+      be.random_uniform(dy, RandomKey{2, 0});
+      be.random_uniform(dx0, RandomKey{4, 0});
+      std::vector<double> xs = x.to_vector();
+      for (int64_t i = 0; i < n; ++i) xs[i] -= 0.5;
+      xs[6] = std::nan("");
+      x = Tensor::from_vector({n}, xs, dt);
+      Tensor y_ref = Tensor::empty({n}, dt), y = Tensor::empty({n}, dt);
+      const Tensor mask = be.Backend::dropout_forward(x, y_ref, 0.3, draw.key);
+      Tensor dx_ref = dx0.clone(), dx_acc_ref = dx0.clone();
+      be.Backend::dropout_backward(dy, mask, 0.3, draw.key, dx_ref, false);
+      be.Backend::dropout_backward(dy, mask, 0.3, draw.key, dx_acc_ref, true);
+      const std::vector<double> yr = y_ref.to_vector(), dr = dx_ref.to_vector(), dar = dx_acc_ref.to_vector();
+#ifdef _OPENMP
+      const int threads = omp_get_max_threads();
+      for (int t = 1; t <= 3; ++t) {
+        omp_set_num_threads(t);
+#else
+      for (int t = 1; t <= 1; ++t) {
+#endif
+        const Tensor kept = be.dropout_forward(x, y, 0.3, draw.key);
+        CHECK(kept.dtype() == DType::I64);
+        Tensor dx = dx0.clone(), dx_acc = dx0.clone();
+        be.dropout_backward(dy, kept, 0.3, draw.key, dx, false);
+        be.dropout_backward(dy, kept, 0.3, draw.key, dx_acc, true);
+        const std::vector<double> yv = y.to_vector(), dv = dx.to_vector(), dav = dx_acc.to_vector();
+        int64_t wrong = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          const bool same_y = std::isnan(yr[i]) ? std::isnan(yv[i]) : yv[i] == yr[i];
+          wrong += !same_y || dv[i] != dr[i] || std::fabs(dav[i] - dar[i]) > 1e-6 * std::fabs(dar[i]);
+        }
+        CHECK_MESSAGE(wrong == 0, wrong << " of " << n << " elements differ at " << t << " threads, key streams "
+                                        << draw.key.streams);
+      }
+#ifdef _OPENMP
+      omp_set_num_threads(threads);
+#endif
+    }
+  // A record from another key's geometry is refused.
+  Tensor x = Tensor::empty({900}, DType::F32), y = Tensor::empty({900}, DType::F32);
+  be.fill(x, 1.0);
+  const Tensor kept = be.dropout_forward(x, y, 0.3, RandomKey{3, 11});
+  CHECK_THROWS_WITH_AS(be.dropout_backward(x, kept, 0.3, RandomKey{99, 17, 3, 150, 4}, y, false),
+                       doctest::Contains("not dropout_forward's record"), std::invalid_argument);
+}
