@@ -1,7 +1,8 @@
 // Benchmark: one training step (forward, backward, optimizer) of the
 // All-attention model at a config's sizes, on random tokens. Prints ms/step,
 // tokens/s, achieved GFLOP/s (from the profiler's analytic op FLOPs) and,
-// with --profile, the per-op table. bench/train_step.sh runs PyTorch beside it.
+// with --profile, the per-op table (each op at its fastest of --steps
+// profiled steps). bench/train_step.sh runs PyTorch beside it.
 // The step time is the fastest of --steps, as the PyTorch peer reports it: on
 // a shared VM other tenants only ever slow a step down.
 //
@@ -30,8 +31,9 @@ const char* kUsage =
     "usage: bench_train_step CONFIG.json [--vocab V] [--steps N] [--batch B] [--device cpu|cuda]\n"
     "                        [--tf32] [--profile] [--json]\n"
     "Times training steps (forward, backward, clip, Adam) of CONFIG's model on random tokens:\n"
-    "ms/step (the fastest of --steps), tokens/s, GFLOP/s; --profile adds the per-op table. Defaults: --vocab 86,\n"
-    "--steps 10, --batch from the config.\n";
+    "ms/step (the fastest of --steps), tokens/s, GFLOP/s. --profile adds the per-op table, each op\n"
+    "at its fastest of --steps more steps, profiled. Defaults: --vocab 86, --steps 10, --batch from\n"
+    "the config.\n";
 
 int run(int argc, char** argv) {
   for (int i = 1; i < argc; ++i)
@@ -85,16 +87,22 @@ int run(int argc, char** argv) {
   for (int i = 0; i < 3; ++i) step();  // warm-up: allocations, memory filled
   // FLOPs of one step, from the ops' analytic counts.
   profiler::use_device_clock(backend(device).device_clock());  // GPU: op times from CUDA events
-  profiler::clear();
-  profiler::enable(true);
-  step();
-  profiler::enable(false);
+  // With --profile, every op at its fastest of --steps profiled steps (one
+  // profiled step is at the mercy of whatever else the machine was doing).
+  std::vector<std::vector<profiler::Event>> profiled;
+  for (int64_t i = 0; i < (profile ? steps : 1); ++i) {
+    profiler::clear();
+    profiler::enable(true);
+    step();
+    profiler::enable(false);
+    profiled.push_back(profiler::events());
+  }
   double flops = 0;
-  for (const auto& e : profiler::events()) flops += e.cost.flops;
-  const std::string table = profiler::table();
+  for (const auto& e : profiled[0]) flops += e.cost.flops;
+  const std::string table = profiler::table(profiled);
   profiler::use_device_clock(nullptr);
   std::vector<double> ms;
-  const size_t scopes_per_step = profiler::events().size();
+  const size_t scopes_per_step = profiled[0].size();
   // What a profiler scope costs when profiling is off: the same branch every
   // op takes, timed over ten million scopes.
   double off_ns = 0;

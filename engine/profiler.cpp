@@ -87,21 +87,31 @@ void record(Event event) {
 }
 
 std::string table() {
-  events();  // device times read back
+  return table({events()});  // events() reads device times back
+}
+
+std::string table(const std::vector<std::vector<Event>>& runs) {
   struct Row {
     int64_t calls = 0;
     double ns = 0, flops = 0, bytes = 0;
   };
-  std::map<std::string, Row> rows;
-  double total_ns = 0;
-  for (const Event& e : g_events) {
-    Row& r = rows[e.name];
-    r.calls += 1;
-    r.ns += static_cast<double>(e.end_ns - e.start_ns);
-    r.flops += e.cost.flops;
-    r.bytes += e.cost.bytes;
-    total_ns += static_cast<double>(e.end_ns - e.start_ns);
+  std::map<std::string, Row> rows;  // per name, its fastest run's totals
+  for (const std::vector<Event>& run : runs) {
+    std::map<std::string, Row> here;
+    for (const Event& e : run) {
+      Row& r = here[e.name];
+      r.calls += 1;
+      r.ns += static_cast<double>(e.end_ns - e.start_ns);
+      r.flops += e.cost.flops;
+      r.bytes += e.cost.bytes;
+    }
+    for (const auto& [name, r] : here) {
+      auto it = rows.find(name);
+      if (it == rows.end() || r.ns < it->second.ns) rows[name] = r;
+    }
   }
+  double total_ns = 0;
+  for (const auto& [name, r] : rows) total_ns += r.ns;
   std::vector<std::pair<std::string, Row>> sorted(rows.begin(), rows.end());
   std::sort(sorted.begin(), sorted.end(),
             [](const auto& a, const auto& b) { return a.second.ns > b.second.ns; });

@@ -170,6 +170,11 @@ class AtRegion {
 
 // Aggregate by op name: calls, total ms, GFLOP/s, GB/s; widest first.
 std::string table();
+// The same over several recordings of one piece of work (say, training
+// steps), each op at its fastest: per op name, the smallest total over the
+// runs. On a machine whose speed wanders, the per-op minimum of a few runs
+// says what an op costs better than any one run does.
+std::string table(const std::vector<std::vector<Event>>& runs);
 // Chrome trace event format: one complete ("X") event per record.
 void write_chrome_trace(const std::string& path);
 

@@ -108,3 +108,29 @@ TEST_CASE("profiler: with a device clock, op times are the device's, aligned to 
   CHECK(profiler::events()[0].end_ns >= profiler::events()[0].start_ns);
   profiler::clear();
 }
+
+TEST_CASE("profiler table over several runs: each op at its fastest run") {
+  auto event = [](const char* name, int64_t ns) {
+    profiler::Event e;
+    e.name = name;
+    e.start_ns = 1000;
+    e.end_ns = 1000 + ns;
+    e.cost.flops = 1e6;
+    return e;
+  };
+  // Run 1: a twice (3 ms in all), b 1 ms. Run 2: a once (2.5 ms), b 4 ms.
+  const std::vector<std::vector<profiler::Event>> runs{
+      {event("a", 1000000), event("a", 2000000), event("b", 1000000)},
+      {event("a", 2500000), event("b", 4000000)}};
+  const std::string table = profiler::table(runs);
+  // a from run 2 (one call, 2.5 ms, 1e6 flops in 2.5 ms = 0.4 GFLOP/s), b
+  // from run 1; shares of the 3.5 ms the two minima add up to; a first.
+  const size_t a = table.find("\na "), b = table.find("\nb ");
+  REQUIRE(a != std::string::npos);
+  REQUIRE(b != std::string::npos);
+  CHECK(a < b);
+  const std::string a_line = table.substr(a + 1, table.find('\n', a + 1) - a - 1);
+  const std::string b_line = table.substr(b + 1, table.find('\n', b + 1) - b - 1);
+  CHECK_MESSAGE(a_line.find(" 1      2.500   71.4%       0.40") != std::string::npos, a_line);
+  CHECK_MESSAGE(b_line.find(" 1      1.000   28.6%       1.00") != std::string::npos, b_line);
+}
