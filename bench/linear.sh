@@ -24,9 +24,14 @@ peer() {
   pinned OMP_NUM_THREADS=$1 OPENBLAS_NUM_THREADS=$2 /usr/bin/python3 bench/linear_torch.py
 }
 engine=() torch=()
+# The engine runs twice per round too: each side's best is then taken over
+# the same number of timed repetitions (a maximum over more samples of a
+# noisy rate is higher by itself).
 for ((i = 0; i < rounds; ++i)); do
   engine+=("$(pinned OMP_NUM_THREADS=$threads "$build/bench_linear" --json)")
-  torch+=("$(peer "$threads" 1)" "$(peer 1 "$threads")")
+  torch+=("$(peer "$threads" 1)")
+  engine+=("$(pinned OMP_NUM_THREADS=$threads "$build/bench_linear" --json)")
+  torch+=("$(peer 1 "$threads")")
 done
 CORE="$core" ENGINE="[$(IFS=,; echo "${engine[*]}")]" TORCH="[$(IFS=,; echo "${torch[*]}")]" \
   /usr/bin/python3 - <<'PY'
