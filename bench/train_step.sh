@@ -12,29 +12,44 @@ mkdir -p bench/results
 source bench/openblas_core.sh
 core=$(openblas_fastest_core "$threads")
 quiet() { with_openblas_core "$core" "$@"; }
-# The Eigen SGEMM ceiling: the best rate of bench_linear's raw GEMMs.
-ceiling=$(quiet OMP_NUM_THREADS=$threads "$build/bench_linear" --json |
-          /usr/bin/python3 -c "import json,sys; print(max(r['eigen_gflops'] for r in json.load(sys.stdin)))")
-rows=()
-# Each config with the vocabulary size its corpus gets from `make data`
-# (86 bytes for Moby-Dick; 15645 words seen 5+ times in the SOTU training split).
-for run in configs/moby-char-small.json:86 configs/sotu-word-small.json:15645; do
-  cfg=${run%:*} vocab=${run##*:}
-  engine=$(quiet OMP_NUM_THREADS=$threads "$build/bench_train_step" "$cfg" --vocab "$vocab" --json)
-  # The peer at its best: threads for torch's own ops or for OpenBLAS, the faster one.
-  t1=$(quiet OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/train_step_torch.py "$cfg" --vocab "$vocab")
-  t2=$(quiet OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=$threads /usr/bin/python3 bench/train_step_torch.py "$cfg" --vocab "$vocab")
-  rows+=("{\"engine\": $engine, \"torch\": [$t1, $t2]}")
+# This VM's speed drifts by up to 2x within a minute (other tenants), so
+# everything runs $rounds rounds, in turn, and each side keeps its best:
+# the Eigen SGEMM ceiling (the best rate of bench_linear's raw GEMMs, once a
+# round), and per config the engine and the peer. The peer runs once per
+# thread placement (threads for torch's own ops, or for OpenBLAS) and the
+# engine as often, so each side's best is taken over as many steps.
+rounds=${ROUNDS:-3}
+ceilings=() rows=()
+for ((i = 0; i < rounds; ++i)); do
+  ceilings+=("$(quiet OMP_NUM_THREADS=$threads "$build/bench_linear" --json |
+               /usr/bin/python3 -c "import json,sys; print(max(r['eigen_gflops'] for r in json.load(sys.stdin)))")")
+  # Each config with the vocabulary size its corpus gets from `make data`
+  # (86 bytes for Moby-Dick; 15645 words seen 5+ times in the SOTU training split).
+  for run in configs/moby-char-small.json:86 configs/sotu-word-small.json:15645; do
+    cfg=${run%:*} vocab=${run##*:}
+    e1=$(quiet OMP_NUM_THREADS=$threads "$build/bench_train_step" "$cfg" --vocab "$vocab" --json)
+    t1=$(quiet OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/train_step_torch.py "$cfg" --vocab "$vocab")
+    e2=$(quiet OMP_NUM_THREADS=$threads "$build/bench_train_step" "$cfg" --vocab "$vocab" --json)
+    t2=$(quiet OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=$threads /usr/bin/python3 bench/train_step_torch.py "$cfg" --vocab "$vocab")
+    rows+=("{\"engine\": [$e1, $e2], \"torch\": [$t1, $t2]}")
+  done
 done
-ROWS="$(IFS=,; echo "[${rows[*]}]")" CEILING="$ceiling" CORE="$core" /usr/bin/python3 - <<'PY'
+ceiling=$(printf '%s\n' "${ceilings[@]}" | sort -g | tail -1)
+ROWS="$(IFS=,; echo "[${rows[*]}]")" CEILING="$ceiling" CORE="$core" ROUNDS="$rounds" /usr/bin/python3 - <<'PY'
 import csv, json, os
 rows, ceiling = json.loads(os.environ["ROWS"]), float(os.environ["CEILING"])
 out = []
 print(f"training step (forward, backward, clip, Adam), Eigen SGEMM ceiling {ceiling:.0f} GFLOP/s, "
-      f"torch with OPENBLAS_CORETYPE {os.environ['CORE']}")
+      f"torch with OPENBLAS_CORETYPE {os.environ['CORE']}, best of {os.environ['ROUNDS']} rounds")
 print(f"{'config':<32} {'engine ms':>10} {'tok/s':>8} {'torch ms':>9} {'tok/s':>8} {'speedup':>8} {'GFLOP/s':>8} {'MFU':>6}")
+best = {}  # config -> (engine, torch): each side's fastest step over every round
 for r in rows:
-    e, t = r["engine"], min(r["torch"], key=lambda x: x["ms_per_step"])
+    e = min(r["engine"], key=lambda x: x["ms_per_step"])
+    t = min(r["torch"], key=lambda x: x["ms_per_step"])
+    b = best.setdefault(e["config"], [e, t])
+    if e["ms_per_step"] < b[0]["ms_per_step"]: b[0] = e
+    if t["ms_per_step"] < b[1]["ms_per_step"]: b[1] = t
+for e, t in best.values():
     row = {"config": e["config"], "threads": e["threads"], "engine_ms": round(e["ms_per_step"], 1),
            "engine_tok_s": round(e["tok_s"]), "torch_ms": round(t["ms_per_step"], 1), "torch_tok_s": round(t["tok_s"]),
            "speedup": round(t["ms_per_step"] / e["ms_per_step"], 2), "gflops": round(e["gflops"], 1),
