@@ -56,12 +56,13 @@ Variable embedding(const Variable& table, const Tensor& ids);
 // mask is a pure function of `key` (see engine/rng.h). Identity when !training or p == 0.
 Variable dropout(const Variable& x, double p, RandomKey key, bool training = true);
 
-// Transformer-XL relative shift: x (G, T, S) scores against relative
-// positions, column k <-> distance S-1-k, realigned so that y[g, i, j] =
-// x[g, i, j + T-1-i] (query i, key j at distance M+i-j, M = S-T). Entries
-// whose source falls outside the row (j > i+M) hold neighbouring-row values
-// and must be masked by the caller, as in Transformer-XL.
-Variable rel_shift(const Variable& x);
+// content (G, T, S) + the Transformer-XL relative shift of pos (G, T, S):
+// pos holds scores against relative positions, column k <-> distance S-1-k,
+// realigned so that y[g, i, j] = content[g, i, j] + pos[g, i, j + T-1-i]
+// (query i, key j at distance M+i-j, M = S-T). Entries whose source falls
+// outside the row (j > i+M) hold neighbouring-row values and must be masked
+// by the caller, as in Transformer-XL.
+Variable add_rel_shift(const Variable& content, const Variable& pos);
 
 // [ctx (H*B,T,S) ; q (H,B*T,D) · keys (H,N,D)^T] -> (H*B,T,S+N): scores against
 // keys shared by the batch (All-attention's persistent vectors), written

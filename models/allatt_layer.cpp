@@ -73,14 +73,14 @@ Variable AllAttLayer::forward(const Variable& x, const Tensor& mem, const Variab
   // Context logits: content (q+u)·k plus position (q+v)·r realigned by
   // distance, both over sqrt(D) (the GEMMs' alpha).
   const double inv_sqrt_d = 1.0 / std::sqrt(double(D));
+  part.next("content");
+  const Variable content = bmm(q_u, k_h, false, true, inv_sqrt_d);        // (H*B,T,S)
   part.next("position");
   const Variable r = linear(r_table, r_w);                         // (S,H*D)
   const Variable r_h = permute(reshape(r, {S, H, D}), {1, 0, 2});  // (H,S,D)
   const Variable q_v = reshape(permute(add(q, v_bias), to_heads), {H, B * T, D});
-  const Variable position = rel_shift(reshape(bmm(q_v, r_h, false, true, inv_sqrt_d), {H * B, T, S}));
-  part.next("content");
-  const Variable content = bmm(q_u, k_h, false, true, inv_sqrt_d);        // (H*B,T,S)
-  const Variable ctx_logits = add(content, position);
+  const Variable position = reshape(bmm(q_v, r_h, false, true, inv_sqrt_d), {H * B, T, S});
+  const Variable ctx_logits = add_rel_shift(content, position);
 
   // Persistent logits use the raw query: q · (sqrt(D) k_p) / sqrt(D) = q · k_p.
   // (N = 0, the TXL baseline, attends to the context alone.)

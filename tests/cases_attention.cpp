@@ -1,21 +1,29 @@
-// Harness cases for the attention-specific ops: rel_shift, append_scores, weighted_sum.
+// Harness cases for the attention-specific ops: add_rel_shift, append_scores, weighted_sum.
 #include "tests/op_harness.h"
 
 namespace hc::test {
 namespace {
 
-OpCase rel_shift_case(int64_t G, int64_t T, int64_t S) {
+// With pos_twice, y = add_rel_shift(content, pos) + pos: pos's gradient
+// then already holds add's contribution when add_rel_shift's backward adds
+// its own (the accumulating path; alone, the op writes a first gradient).
+OpCase add_rel_shift_case(int64_t G, int64_t T, int64_t S, bool pos_twice = false) {
   OpCase c;
-  c.name = "rel_shift " + shape_str({G, T, S});
-  c.inputs = {{G, T, S}};
-  c.run = [](const std::vector<Variable>& v) { return rel_shift(v[0]); };
+  c.name = "add_rel_shift " + shape_str({G, T, S}) + (pos_twice ? " + pos" : "");
+  c.inputs = {{G, T, S}, {G, T, S}};
+  c.run = [pos_twice](const std::vector<Variable>& v) {
+    const Variable y = add_rel_shift(v[0], v[1]);
+    return pos_twice ? add(y, v[1]) : y;
+  };
   c.reference = [=](const HostInputs& in) {
-    // y[g,i,j] = element (T-1) + i*(S-1) + j of block g, read as a flat array.
+    // y[g,i,j] = content[g,i,j] + element (T-1) + i*(S-1) + j of pos's block g, read as a flat array.
     std::vector<double> y(G * T * S);
     for (int64_t g = 0; g < G; ++g)
       for (int64_t i = 0; i < T; ++i)
-        for (int64_t j = 0; j < S; ++j)
-          y[(g * T + i) * S + j] = in[0][g * T * S + (T - 1) + i * (S - 1) + j];
+        for (int64_t j = 0; j < S; ++j) {
+          const int64_t e = (g * T + i) * S + j;
+          y[e] = in[0][e] + in[1][g * T * S + (T - 1) + i * (S - 1) + j] + (pos_twice ? in[1][e] : 0.0);
+        }
     return y;
   };
   return c;
@@ -74,7 +82,8 @@ OpCase weighted_sum_case(int64_t H, int64_t B, int64_t T, int64_t S, int64_t N, 
   return c;
 }
 
-const RegisterOpCases cases({rel_shift_case(2, 3, 5), rel_shift_case(3, 4, 4), rel_shift_case(1, 5, 9),
+const RegisterOpCases cases({add_rel_shift_case(2, 3, 5), add_rel_shift_case(3, 4, 4), add_rel_shift_case(1, 5, 9),
+                             add_rel_shift_case(2, 1, 3), add_rel_shift_case(2, 3, 5, true),
                              weighted_sum_case(2, 3, 4, 5, 3, 2, 1.7), weighted_sum_case(3, 2, 3, 4, 0, 3, 1.0),
                              weighted_sum_case(1, 4, 2, 3, 5, 4, -0.6), append_scores_case(2, 3, 4, 5, 3, 2),
                              append_scores_case(3, 1, 2, 6, 4, 5)});

@@ -27,8 +27,10 @@ TEST_CASE("ops: bad arguments are errors that name the problem") {
   CHECK_THROWS_WITH_AS(cross_entropy(w, Tensor::from_ids({5}, {-100, -100, -100, -100, -100})),
                        doctest::Contains("every target is ignore_index"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(dropout(x, 1.0, RandomKey{}), doctest::Contains("[0, 1)"), std::invalid_argument);
-  CHECK_THROWS_WITH_AS(rel_shift(Variable(Tensor::zeros({2, 5, 3}))), doctest::Contains("S >= T"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(add_rel_shift(Variable(Tensor::zeros({2, 5, 3})), Variable(Tensor::zeros({2, 5, 3}))),
+                       doctest::Contains("S >= T"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(add_rel_shift(Variable(Tensor::zeros({2, 5, 6})), Variable(Tensor::zeros({2, 5, 7}))),
+                       doctest::Contains("of one shape"), std::invalid_argument);
   // float64 times float32 would read the float32 bytes as doubles, past
   // their end (found by the taylor-score test feeding float32 gates to a
   // float64 model).

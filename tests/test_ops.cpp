@@ -20,7 +20,7 @@ TEST_CASE("op harness: the table is populated") {
   const char* ops[] = {"linear", "matmul", "bmm", "add", "sub", "mul", "scale", "reshape",
                        "permute", "concat", "slice", "sum", "mean", "layernorm",
                        "masked_softmax", "cross_entropy", "embedding", "dropout", "relu", "gelu",
-                       "rel_shift", "append_scores", "weighted_sum"};
+                       "add_rel_shift", "append_scores", "weighted_sum"};
   for (const char* op : ops) {
     bool found = false;
     for (const OpCase& c : op_cases()) found = found || c.name.rfind(op, 0) == 0;
