@@ -44,7 +44,10 @@ Variable mean(const Variable& x);
 // x (..., C), w (C), b (C) -> layernorm over the last axis.
 Variable layernorm(const Variable& x, const Variable& w, const Variable& b, double eps = 1e-5);
 // x (..., W) -> softmax over the last axis; masked logits get probability 0.
-Variable masked_softmax(const Variable& x, BandMask mask = BandMask{});
+// With dropout_p > 0, the probabilities then go through dropout(.., p, key)
+// (attention dropout), in the same op.
+Variable masked_softmax(const Variable& x, BandMask mask = BandMask{}, double dropout_p = 0,
+                        RandomKey key = RandomKey{});
 // logits (R, V), targets (R) I64 -> mean over non-ignored rows of -log softmax[target].
 // overwrite_logits: backward writes the gradient over the logits' values (an op's
 // output only; never a leaf's). For a model's loss, whose logits nothing reads later.

@@ -163,14 +163,16 @@ __global__ void softmax_forward_kernel(const T* x, T* y, int64_t W, BandMask mas
 }
 
 template <typename T>
-__global__ void softmax_backward_kernel(const T* y, const T* dy, T* dx, int64_t W) {
+__global__ void softmax_backward_kernel(const T* y, const T* dy, T* dx, int64_t W, bool accumulate) {
   __shared__ double shared[kThreads];
   const int64_t r = blockIdx.x;
   double dot = 0;
   for (int64_t j = threadIdx.x; j < W; j += kThreads) dot += double(dy[r * W + j]) * y[r * W + j];
   const T d = static_cast<T>(block_reduce(dot, Plus{}, shared));
-  for (int64_t j = threadIdx.x; j < W; j += kThreads)
-    dx[r * W + j] += y[r * W + j] * (dy[r * W + j] - d);
+  for (int64_t j = threadIdx.x; j < W; j += kThreads) {
+    const T g = y[r * W + j] * (dy[r * W + j] - d);
+    dx[r * W + j] = accumulate ? dx[r * W + j] + g : g;
+  }
 }
 
 template <typename T>
@@ -530,13 +532,13 @@ class CudaBackend final : public Backend {
     LAUNCH_CHECK("softmax_forward_kernel");
   }
 
-  void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx) override {
+  void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, bool accumulate) override {
     const int64_t W = y.size(-1), R = y.numel() / W;
     if (R == 0) return;
     by_float_type(y.dtype(), "softmax_backward", [&](auto zero) {
       using T = decltype(zero);
       softmax_backward_kernel<<<static_cast<unsigned>(R), kThreads>>>(y.data<T>(), dy.data<T>(),
-                                                                      dx.data<T>(), W);
+                                                                      dx.data<T>(), W, accumulate);
     });
     LAUNCH_CHECK("softmax_backward_kernel");
   }

@@ -47,6 +47,13 @@ void Backend::dropout_backward(const Tensor& dy, const Tensor& kept, double, Ran
   binary(Binary::Mul, dy, kept, dx, Broadcast{}, accumulate);
 }
 
+void Backend::softmax_dropout_backward(const Tensor& y, const Tensor& dout, const Tensor& kept, double p,
+                                       RandomKey key, const Tensor& dx, bool accumulate) {
+  Tensor g = Tensor::empty(dout.shape(), dout.dtype(), dout.device());
+  dropout_backward(dout, kept, p, key, g, false);
+  softmax_backward(y, g, dx, accumulate);
+}
+
 bool cuda_available() {
 #ifdef HEADCOUNT_HAVE_CUDA
   return cuda_device_visible();

@@ -169,8 +169,15 @@ class Backend {
   // ---- fused nn primitives ----
   // y = softmax over each row of x (R, W), masked entries exactly 0.
   virtual void softmax_forward(const Tensor& x, const Tensor& y, BandMask mask) = 0;
-  // dx += y * (dy - sum_j dy_j y_j), row by row.
-  virtual void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx) = 0;
+  // dx (+)= y * (dy - sum_j dy_j y_j), row by row.
+  virtual void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, bool accumulate) = 0;
+  // The gradient through a softmax y and then a dropout whose record `kept`
+  // dropout_forward(y, out, p, key) returned (attention's probabilities):
+  // g = dout * m, dx (+)= y * (g - sum_j g_j y_j). The default runs
+  // dropout_backward and softmax_backward in turn; the CPU does both in one
+  // pass over each row.
+  virtual void softmax_dropout_backward(const Tensor& y, const Tensor& dout, const Tensor& kept, double p,
+                                        RandomKey key, const Tensor& dx, bool accumulate);
   // y = (x - mean) * rstd * w + b over rows of x (R, C); saves mean and rstd (R).
   virtual void layernorm_forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps,
                                  const Tensor& y, const Tensor& mean, const Tensor& rstd) = 0;

@@ -92,8 +92,9 @@ Variable AllAttLayer::forward(const Variable& x, const Tensor& mem, const Variab
   // columns i..i+M (itself and the M tokens before it: the same-length mask)
   // and every persistent vector.
   part.next("softmax");
-  Variable probs = masked_softmax(logits, BandMask{T, S, 0, M});          // (H*B,T,S+N)
-  probs = dropout(probs, drop.attn, rng.per_stream(B, T * (S + N)), training);  // H slices of B streams
+  // Attention dropout in the same op; H slices of B streams.
+  const Variable probs = masked_softmax(logits, BandMask{T, S, 0, M}, training ? drop.attn : 0.0,
+                                        rng.per_stream(B, T * (S + N)));  // (H*B,T,S+N)
 
   // Weighted sum over [values ; sqrt(N) persistent values].
   part.next("weighted_sum");

@@ -26,11 +26,20 @@ OpCase layernorm_case(int64_t R, int64_t C) {
   return c;
 }
 
-OpCase softmax_case(const std::string& what, int64_t G, int64_t T, int64_t W, BandMask mask) {
+// With dropout_p > 0 the probabilities go through the op's own dropout: the
+// reference multiplies them by the multipliers recomputed from the key
+// (RandomKey::bits). With x_twice the op's input is also added to its
+// output, so x's gradient already holds that contribution when the
+// softmax's backward adds its own.
+OpCase softmax_case(const std::string& what, int64_t G, int64_t T, int64_t W, BandMask mask, double dropout_p = 0,
+                    RandomKey key = RandomKey{}, bool x_twice = false) {
   OpCase c;
   c.name = "masked_softmax " + what + " " + shape_str({G, T, W});
   c.inputs = {{G, T, W}};
-  c.run = [mask](const std::vector<Variable>& v) { return masked_softmax(v[0], mask); };
+  c.run = [=](const std::vector<Variable>& v) {
+    const Variable y = masked_softmax(v[0], mask, dropout_p, key);
+    return x_twice ? add(y, v[0]) : y;
+  };
   c.reference = [=](const HostInputs& in) {
     std::vector<double> y(G * T * W, 0.0);
     for (int64_t r = 0; r < G * T; ++r) {
@@ -45,6 +54,11 @@ OpCase softmax_case(const std::string& what, int64_t G, int64_t T, int64_t W, Ba
         if (seen(j)) z += std::exp(in[0][r * W + j]);
       for (int64_t j = 0; j < W; ++j)
         if (seen(j)) y[r * W + j] = std::exp(in[0][r * W + j]) / z;
+    }
+    for (int64_t e = 0; e < G * T * W; ++e) {
+      if (dropout_p > 0)
+        y[e] *= philox::uniform(key.bits(e)) >= static_cast<float>(dropout_p) ? 1.0 / (1.0 - dropout_p) : 0.0;
+      if (x_twice) y[e] += in[0][e];
     }
     return y;
   };
@@ -135,6 +149,17 @@ const RegisterOpCases cases({
     // The model's mask: T=4 queries, M=3 memory, S=7 context columns, 5 persistent.
     softmax_case("same-length band + persistent", 3, 4, 12, BandMask{4, 7, 0, 3}),
     softmax_case("plain causal", 2, 5, 5, BandMask{5, 5, -1000, 0}),
+    softmax_case("no mask, x twice", 2, 3, 7, BandMask{}, 0, RandomKey{}, true),
+    // Attention dropout with the model's key: (H=3 slices, B=2 streams from
+    // global stream 5, T*W numbers each), rows of the key made of whole
+    // softmax rows (the CPU's fused path); then with x used twice.
+    softmax_case("band + persistent + dropout", 6, 4, 12, BandMask{4, 7, 0, 3}, 0.3, RandomKey{77, 9, 2, 48, 5}),
+    softmax_case("band + persistent + dropout, x twice", 6, 4, 12, BandMask{4, 7, 0, 3}, 0.3,
+                 RandomKey{77, 9, 2, 48, 5}, true),
+    // Keys that do not cut into whole softmax rows (the backends' default):
+    // a flat one, and stream rows of 9 numbers over softmax rows of 6.
+    softmax_case("band + dropout, flat key", 2, 4, 9, BandMask{4, 6, 0, 2}, 0.25, RandomKey{5, 3}),
+    softmax_case("dropout, stream rows across softmax rows", 2, 3, 6, BandMask{}, 0.4, RandomKey{8, 1, 2, 9, 0}),
     cross_entropy_case(false),
     cross_entropy_case(true),
     cross_entropy_case(false, true),

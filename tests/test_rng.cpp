@@ -197,3 +197,46 @@ TEST_CASE("dropout_forward/backward with the CPU's bit record equal the float-ma
   CHECK_THROWS_WITH_AS(be.dropout_backward(x, kept, 0.3, RandomKey{99, 17, 3, 150, 4}, y, false),
                        doctest::Contains("not dropout_forward's record"), std::invalid_argument);
 }
+
+TEST_CASE("softmax_dropout_backward: the CPU's one pass equals dropout's then softmax's backward, bit for bit") {
+  // Backend's default writes g = dout * m out and runs softmax_backward on
+  // it; the CPU makes each row's g from the bits as it goes. Keys: the
+  // model's (H=4 slices, B=2 streams, each stream row T=16 whole softmax
+  // rows of W=80, 20 groups of 64), a flat one, stream rows of 256 numbers
+  // that end inside softmax rows, and stream rows of 40 (half a softmax row,
+  // each a single group that stops part-way). At 1-3 threads.
+  Backend& be = backend(Device::CPU);
+  const int64_t G = 8, T = 16, W = 80;
+  const BandMask mask{T, 48, 0, 32};
+  for (const RandomKey& key : {RandomKey{2024, 3, 2, T * W, 3}, RandomKey{7, 1}, RandomKey{9, 4, 2, 256, 0},
+                               RandomKey{11, 2, 2, 40, 1}})
+    for (DType dt : {DType::F32, DType::F64}) {
+      Tensor x = Tensor::empty({G, T, W}, dt), dout = Tensor::empty({G, T, W}, dt), dx0 = Tensor::empty({G, T, W}, dt);
+      be.random_uniform(x, RandomKey{1, 0});
+      be.random_uniform(dout, RandomKey{2, 0});
+      be.random_uniform(dx0, RandomKey{3, 0});
+      Tensor y = Tensor::empty(x.shape(), dt), out = Tensor::empty(x.shape(), dt);
+      be.softmax_forward(x, y, mask);
+      const Tensor kept = be.dropout_forward(y, out, 0.2, key);
+      Tensor dx_ref = dx0.clone(), dx_acc_ref = dx0.clone();
+      be.Backend::softmax_dropout_backward(y, dout, kept, 0.2, key, dx_ref, false);
+      be.Backend::softmax_dropout_backward(y, dout, kept, 0.2, key, dx_acc_ref, true);
+#ifdef _OPENMP
+      const int threads = omp_get_max_threads();
+      for (int t = 1; t <= 3; ++t) {
+        omp_set_num_threads(t);
+#else
+      for (int t = 1; t <= 1; ++t) {
+#endif
+        Tensor dx = dx0.clone(), dx_acc = dx0.clone();
+        be.softmax_dropout_backward(y, dout, kept, 0.2, key, dx, false);
+        be.softmax_dropout_backward(y, dout, kept, 0.2, key, dx_acc, true);
+        CHECK_MESSAGE(dx.to_vector() == dx_ref.to_vector(), t << " threads, key streams " << key.streams);
+        CHECK_MESSAGE(dx_acc.to_vector() == dx_acc_ref.to_vector(), "accumulating, " << t << " threads, key streams "
+                                                                                     << key.streams);
+      }
+#ifdef _OPENMP
+      omp_set_num_threads(threads);
+#endif
+    }
+}
