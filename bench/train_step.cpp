@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <Eigen/Dense>
 #include <nlohmann/json.hpp>
 #ifdef _OPENMP
 #include <omp.h>
@@ -31,9 +32,10 @@ const char* kUsage =
     "usage: bench_train_step CONFIG.json [--vocab V] [--steps N] [--batch B] [--device cpu|cuda]\n"
     "                        [--tf32] [--profile] [--json]\n"
     "Times training steps (forward, backward, clip, Adam) of CONFIG's model on random tokens:\n"
-    "ms/step (the fastest of --steps), tokens/s, GFLOP/s. --profile adds the per-op table, each op\n"
-    "at its fastest of --steps more steps, profiled. Defaults: --vocab 86, --steps 10, --batch from\n"
-    "the config.\n";
+    "ms/step (the fastest of --steps), tokens/s, GFLOP/s; on the CPU also the MFU: --steps more\n"
+    "steps, each set against a raw Eigen SGEMM timed right after it, the median ratio. --profile\n"
+    "adds the per-op table, each op at its fastest of --steps more steps, profiled. Defaults:\n"
+    "--vocab 86, --steps 10, --batch from the config.\n";
 
 int run(int argc, char** argv) {
   for (int i = 1; i < argc; ++i)
@@ -121,6 +123,33 @@ int run(int argc, char** argv) {
     step();
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
   }
+  // MFU: --steps more steps, each followed by the SGEMM ceiling (fastest of
+  // three), raw Eigen
+  // on all threads, (R, C) x (C, C)^T at R = 4096, C = 512 (bench_linear's
+  // largest linear layer). This VM's speed wanders by up to 2x within
+  // seconds, so each step is set against the SGEMM rate of the same moment;
+  // the median of those ratios is the MFU least disturbed by the wandering.
+  using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const Mat sx = Mat::Random(4096, 512), sw = Mat::Random(512, 512);
+  Mat sy(4096, 512);
+  const double sgemm_flops = 2.0 * 4096 * 512 * 512;
+  std::vector<double> sgemm_gflops, mfu;
+  for (int64_t i = 0; i < (device == Device::CPU ? steps : 0); ++i) {
+    const auto a = std::chrono::steady_clock::now();
+    step();
+    const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+    double sgemm_s = 1e30;  // the fastest of three back to back: warm caches, as bench_linear times it
+    for (int k = 0; k < 3; ++k) {
+      const auto b = std::chrono::steady_clock::now();
+      sy.noalias() = sx * sw.transpose();
+      sgemm_s = std::min(sgemm_s, std::chrono::duration<double>(std::chrono::steady_clock::now() - b).count());
+    }
+    sgemm_gflops.push_back(sgemm_flops / sgemm_s * 1e-9);
+    mfu.push_back(flops / step_s * 1e-9 / sgemm_gflops.back());
+  }
+  std::sort(mfu.begin(), mfu.end());
+  const double median_mfu = mfu.empty() ? 0 : mfu[mfu.size() / 2],
+               best_sgemm = sgemm_gflops.empty() ? 0 : *std::max_element(sgemm_gflops.begin(), sgemm_gflops.end());
   const double best = *std::min_element(ms.begin(), ms.end()), tok_s = B * T / (best * 1e-3), gflops = flops / (best * 1e-3) * 1e-9;
   int threads = 1;
 #ifdef _OPENMP
@@ -132,10 +161,15 @@ int run(int argc, char** argv) {
                                        {"tok_s", tok_s}, {"gflops", gflops}, {"flops_per_step", flops},
                                        {"parameters", model.parameter_count(true)},
                                        {"profiler_off_ns_per_scope", off_ns},
+                                       {"sgemm_gflops_best", best_sgemm}, {"mfu_paired_median", median_mfu},
                                        {"scopes_per_step", scopes_per_step}}.dump().c_str());
   } else {
     std::printf("%s: B=%lld T=%lld, %d threads: %.1f ms/step, %.0f tok/s, %.1f GFLOP/s (%.2f GFLOP/step)\n",
                 argv[1], static_cast<long long>(B), static_cast<long long>(T), threads, best, tok_s, gflops, flops * 1e-9);
+    if (!mfu.empty())
+      std::printf("SGEMM (4096x512)x(512x512) beside each step: best %.1f GFLOP/s; step/SGEMM rate, median of %zu "
+                  "pairs: %.1f%%\n",
+                  best_sgemm, mfu.size(), 100.0 * median_mfu);
     std::printf("profiler off: %.2f ns per op scope x %zu scopes per step = %.5f%% of a step\n", off_ns,
                 scopes_per_step, 100.0 * off_ns * 1e-6 * static_cast<double>(scopes_per_step) / best);
     if (profile) std::printf("%s", table.c_str());
