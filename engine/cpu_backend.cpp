@@ -145,8 +145,7 @@ void small_products(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
       const float* bg = b + g * b_stride;
       int64_t ld = ldb;
       if (tb) {
-        for (int64_t n = 0; n < N; ++n)
-          for (int64_t k = 0; k < K; ++k) b_rows[k * N + n] = bg[n * ldb + k];
+        small_gemm::transpose(bg, ldb, N, K, b_rows.data());
         bg = b_rows.data();
         ld = N;
       }
