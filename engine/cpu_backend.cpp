@@ -539,9 +539,7 @@ class CpuBackend final : public Backend {
     check_same_shape(y, dx, "softmax_dropout_backward");
     const int64_t W = y.size(-1), n = y.numel();
     const Groups groups(n, key);
-    check(kept.dtype() == DType::I64 && kept.numel() == groups.count(),
-          "softmax_dropout_backward: `kept` is not dropout_forward's record for this key");
-    const uint64_t* bits = reinterpret_cast<const uint64_t*>(ptr<int64_t>(kept));
+    const uint64_t* bits = kept_bits(kept, groups, "softmax_dropout_backward");
     by_float_type(y.dtype(), "softmax_dropout_backward", [&](auto zero) {
       using T = decltype(zero);
       const T keep = static_cast<T>(1.0 / (1.0 - p));
@@ -783,9 +781,7 @@ class CpuBackend final : public Backend {
     check_same_shape(dy, dx, "dropout_backward");
     const int64_t n = dy.numel();
     const Groups groups(n, key);
-    check(kept.dtype() == DType::I64 && kept.numel() == groups.count(),
-          "dropout_backward: `kept` is not dropout_forward's record for this key");
-    const uint64_t* bits = reinterpret_cast<const uint64_t*>(ptr<int64_t>(kept));
+    const uint64_t* bits = kept_bits(kept, groups, "dropout_backward");
     by_float_type(dy.dtype(), "dropout_backward", [&](auto zero) {
       using T = decltype(zero);
       const T* g = ptr<T>(dy);
@@ -858,6 +854,14 @@ class CpuBackend final : public Backend {
     }
     int64_t count() const { return rows * per_row; }
   };
+
+  // The bits of dropout_forward's record `kept` (a word per group), checked
+  // against the key's geometry.
+  static const uint64_t* kept_bits(const Tensor& kept, const Groups& groups, const char* who) {
+    check(kept.dtype() == DType::I64 && kept.numel() == groups.count(),
+          std::string(who) + ": `kept` is not dropout_forward's record for this key");
+    return reinterpret_cast<const uint64_t*>(ptr<int64_t>(kept));
+  }
 
   // The 64 words of group rg (rows of groups.per_row groups, in order) into
   // `words`; returns the group's first element and how many of its numbers

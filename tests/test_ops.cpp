@@ -11,6 +11,7 @@
 #include "autograd/gradcheck.h"
 #include "engine/backend.h"
 #include "tests/op_harness.h"
+#include "tests/test_util.h"
 
 using namespace hc;
 using namespace hc::test;
@@ -72,19 +73,6 @@ std::vector<double> naive_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K
   return out;
 }
 
-// Runs f with the OpenMP thread count set to `threads`.
-template <typename F>
-void with_threads(int threads, F&& f) {
-#ifdef _OPENMP
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(threads);
-  f();
-  omp_set_num_threads(saved);
-#else
-  (void)threads;
-  f();
-#endif
-}
 }  // namespace
 
 // One float32 product C (M,N) = 0.5 op(A) op(B) + 2 C at each thread count and

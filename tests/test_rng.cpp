@@ -8,6 +8,7 @@
 
 #include "engine/backend.h"
 #include "engine/rng.h"
+#include "tests/test_util.h"
 
 using namespace hc;
 
@@ -165,18 +166,14 @@ TEST_CASE("dropout_forward/backward with the CPU's bit record equal the float-ma
       be.Backend::dropout_backward(dy, mask, 0.3, draw.key, dx_ref, false);
       be.Backend::dropout_backward(dy, mask, 0.3, draw.key, dx_acc_ref, true);
       const std::vector<double> yr = y_ref.to_vector(), dr = dx_ref.to_vector(), dar = dx_acc_ref.to_vector();
-#ifdef _OPENMP
-      const int threads = omp_get_max_threads();
       for (int t = 1; t <= 3; ++t) {
-        omp_set_num_threads(t);
-#else
-      for (int t = 1; t <= 1; ++t) {
-#endif
-        const Tensor kept = be.dropout_forward(x, y, 0.3, draw.key);
-        CHECK(kept.dtype() == DType::I64);
         Tensor dx = dx0.clone(), dx_acc = dx0.clone();
-        be.dropout_backward(dy, kept, 0.3, draw.key, dx, false);
-        be.dropout_backward(dy, kept, 0.3, draw.key, dx_acc, true);
+        test::with_threads(t, [&] {
+          const Tensor kept = be.dropout_forward(x, y, 0.3, draw.key);
+          CHECK(kept.dtype() == DType::I64);
+          be.dropout_backward(dy, kept, 0.3, draw.key, dx, false);
+          be.dropout_backward(dy, kept, 0.3, draw.key, dx_acc, true);
+        });
         const std::vector<double> yv = y.to_vector(), dv = dx.to_vector(), dav = dx_acc.to_vector();
         int64_t wrong = 0;
         for (int64_t i = 0; i < n; ++i) {
@@ -186,9 +183,6 @@ TEST_CASE("dropout_forward/backward with the CPU's bit record equal the float-ma
         CHECK_MESSAGE(wrong == 0, wrong << " of " << n << " elements differ at " << t << " threads, key streams "
                                         << draw.key.streams);
       }
-#ifdef _OPENMP
-      omp_set_num_threads(threads);
-#endif
     }
   // A record from another key's geometry is refused.
   Tensor x = Tensor::empty({900}, DType::F32), y = Tensor::empty({900}, DType::F32);
@@ -221,22 +215,15 @@ TEST_CASE("softmax_dropout_backward: the CPU's one pass equals dropout's then so
       Tensor dx_ref = dx0.clone(), dx_acc_ref = dx0.clone();
       be.Backend::softmax_dropout_backward(y, dout, kept, 0.2, key, dx_ref, false);
       be.Backend::softmax_dropout_backward(y, dout, kept, 0.2, key, dx_acc_ref, true);
-#ifdef _OPENMP
-      const int threads = omp_get_max_threads();
       for (int t = 1; t <= 3; ++t) {
-        omp_set_num_threads(t);
-#else
-      for (int t = 1; t <= 1; ++t) {
-#endif
         Tensor dx = dx0.clone(), dx_acc = dx0.clone();
-        be.softmax_dropout_backward(y, dout, kept, 0.2, key, dx, false);
-        be.softmax_dropout_backward(y, dout, kept, 0.2, key, dx_acc, true);
+        test::with_threads(t, [&] {
+          be.softmax_dropout_backward(y, dout, kept, 0.2, key, dx, false);
+          be.softmax_dropout_backward(y, dout, kept, 0.2, key, dx_acc, true);
+        });
         CHECK_MESSAGE(dx.to_vector() == dx_ref.to_vector(), t << " threads, key streams " << key.streams);
         CHECK_MESSAGE(dx_acc.to_vector() == dx_acc_ref.to_vector(), "accumulating, " << t << " threads, key streams "
                                                                                      << key.streams);
       }
-#ifdef _OPENMP
-      omp_set_num_threads(threads);
-#endif
     }
 }

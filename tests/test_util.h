@@ -5,6 +5,9 @@
 #include <sys/types.h>
 
 #include <nlohmann/json.hpp>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <string>
 #include <vector>
 
@@ -33,6 +36,20 @@ int run_headcount(const std::string& args, std::string& output);
 // Start the headcount binary with `args` in the background, its stdout and
 // stderr going to `log`; returns its pid (the caller waits for it).
 pid_t spawn_headcount(const std::string& args, const std::string& log);
+
+// Runs f with the OpenMP thread count set to `threads`, then restores it.
+template <typename F>
+void with_threads(int threads, F&& f) {
+#ifdef _OPENMP
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  f();
+  omp_set_num_threads(saved);
+#else
+  (void)threads;
+  f();
+#endif
+}
 
 // True in the sanitizer build (make test-sanitize), where a few long cases
 // run smaller and say so.
