@@ -529,8 +529,8 @@ class CpuBackend final : public Backend {
 
   // The gradient through attention's dropout and softmax in one pass over
   // each row: g = dout * m from the dropout's bits (dropout_forward's
-  // record), then the softmax's rule,
-  // with g never written out. At moby-char-small's (64, 64, 256), 2
+  // record), then the softmax's rule, with g never written out. At
+  // moby-char-small's (64, 64, 256), 2
   // threads, in one process: 418-445 us in turn (dropout_backward into a
   // scratch tensor, then softmax_backward), 254-263 us in one pass.
   void softmax_dropout_backward(const Tensor& y, const Tensor& dout, const Tensor& kept, double p, RandomKey key,
@@ -753,8 +753,8 @@ class CpuBackend final : public Backend {
 
   // Inverted dropout with the multipliers recorded as bits: bit e of word w
   // of `kept` says whether element e of group w (for_each_group's numbering)
-  // was kept. y = x * m exactly as with dropout_mask's float multipliers
-  // (0 * x keeps its sign, and NaN stays NaN), but a float mask's write and
+  // was kept. y = x * m as with dropout_mask's float multipliers (a NaN in
+  // x stays NaN where it is dropped), but a float mask's write and
   // its two reads, forward and backward, are gone: they were most of
   // dropout's memory traffic, and dropout a tenth of a moby-char-small step.
   Tensor dropout_forward(const Tensor& x, const Tensor& y, double p, RandomKey key) override {
@@ -788,12 +788,8 @@ class CpuBackend final : public Backend {
       T* o = ptr<T>(dx);
       const T keep = static_cast<T>(1.0 / (1.0 - p));
 #pragma omp parallel for schedule(static) if (n > 16384)
-      for (int64_t rg = 0; rg < groups.count(); ++rg) {
-        const int64_t g_in_row = rg % groups.per_row;
-        const int64_t first = rg / groups.per_row * groups.row_len + 64 * g_in_row;
-        const int64_t count = std::min<int64_t>(64, groups.row_len - 64 * g_in_row);
-        dropout_group_backward<T>(g + first, o + first, count, bits[rg], keep, acc);
-      }
+      for (int64_t rg = 0; rg < groups.count(); ++rg)
+        dropout_group_backward<T>(g + groups.first(rg), o + groups.first(rg), groups.size(rg), bits[rg], keep, acc);
     });
   }
 
@@ -853,6 +849,9 @@ class CpuBackend final : public Backend {
       per_row = (row_len + 63) / 64;
     }
     int64_t count() const { return rows * per_row; }
+    // Group rg's first element, and how many of its 64 numbers the tensor uses.
+    int64_t first(int64_t rg) const { return rg / per_row * row_len + 64 * (rg % per_row); }
+    int64_t size(int64_t rg) const { return std::min<int64_t>(64, row_len - 64 * (rg % per_row)); }
   };
 
   // The bits of dropout_forward's record `kept` (a word per group), checked
@@ -873,7 +872,7 @@ class CpuBackend final : public Backend {
     const uint32_t slice = key.streams > 0 ? static_cast<uint32_t>(row / key.streams) : 0;
     philox_16(key.offset + static_cast<uint64_t>(g * 16), stream, slice, static_cast<uint32_t>(key.seed),
               static_cast<uint32_t>(key.seed >> 32), words);
-    return {row * groups.row_len + 64 * g, std::min<int64_t>(64, groups.row_len - 64 * g)};
+    return {groups.first(rg), groups.size(rg)};
   }
 
   // f(group, first, count, words) for every group of `key`'s n numbers, in
