@@ -82,7 +82,8 @@ inline void transpose(const float* b, int64_t ldb, int64_t N, int64_t K, float* 
       for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(b + (n0 + i) * ldb + k0);
       // In each 128-bit lane L (columns 4L..4L+3): u[4q + c] = column 4L + c of rows 4q..4q+3.
       for (int q = 0; q < 4; ++q) {
-        const __m512 lo01 = _mm512_unpacklo_ps(r[4 * q], r[4 * q + 1]), hi01 = _mm512_unpackhi_ps(r[4 * q], r[4 * q + 1]);
+        const __m512 lo01 = _mm512_unpacklo_ps(r[4 * q], r[4 * q + 1]),
+                     hi01 = _mm512_unpackhi_ps(r[4 * q], r[4 * q + 1]);
         const __m512 lo23 = _mm512_unpacklo_ps(r[4 * q + 2], r[4 * q + 3]),
                      hi23 = _mm512_unpackhi_ps(r[4 * q + 2], r[4 * q + 3]);
         u[4 * q] = _mm512_shuffle_ps(lo01, lo23, 0x44);
@@ -92,7 +93,8 @@ inline void transpose(const float* b, int64_t ldb, int64_t N, int64_t K, float* 
       }
       // Gather lane L of u[c], u[4+c], u[8+c], u[12+c]: column 4L + c, all 16 rows.
       for (int c = 0; c < 4; ++c) {
-        const __m512 v_lo = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), v_hi = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
+        const __m512 v_lo = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88),
+                     v_hi = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
         const __m512 w_lo = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88),
                      w_hi = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
         _mm512_storeu_ps(out + (k0 + c) * N + n0, _mm512_shuffle_f32x4(v_lo, w_lo, 0x88));

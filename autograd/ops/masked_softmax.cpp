@@ -15,7 +15,8 @@
 namespace hc {
 
 Variable masked_softmax(const Variable& x, BandMask mask, double dropout_p, RandomKey key) {
-  check(dropout_p >= 0 && dropout_p < 1, "masked_softmax: dropout p must be in [0, 1), got " + std::to_string(dropout_p));
+  check(dropout_p >= 0 && dropout_p < 1,
+        "masked_softmax: dropout p must be in [0, 1), got " + std::to_string(dropout_p));
   const int64_t W = x.size(-1), R = x.numel() / W;
   const bool drop = dropout_p > 0;
   profiler::Scope prof("masked_softmax", [&] {
@@ -26,8 +27,8 @@ Variable masked_softmax(const Variable& x, BandMask mask, double dropout_p, Rand
   });
   Tensor y = Tensor::empty(x.shape(), x.value().dtype(), x.value().device());
   Backend& be = backend_of(y);
+  be.softmax_forward(x.value(), y, mask);
   if (!drop) {
-    be.softmax_forward(x.value(), y, mask);
     return make_result(y, "masked_softmax", {x}, [x, y, R, W](const Tensor& dy) {
       profiler::Scope prof("masked_softmax.backward", [&] {
         return profiler::Cost{detail::shape_of("x", x), 4.0 * R * W, detail::bytes_of(dy, 3.0 * R * W)};
@@ -38,7 +39,6 @@ Variable masked_softmax(const Variable& x, BandMask mask, double dropout_p, Rand
     });
   }
   Tensor z = Tensor::empty(x.shape(), x.value().dtype(), x.value().device());
-  be.softmax_forward(x.value(), y, mask);
   const Tensor kept = be.dropout_forward(y, z, dropout_p, key);
   return make_result(z, "masked_softmax", {x}, [x, y, kept, dropout_p, key, R, W](const Tensor& dz) {
     profiler::Scope prof("masked_softmax.backward", [&] {
