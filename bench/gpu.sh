@@ -1,65 +1,201 @@
 #!/usr/bin/env bash
-# On a machine with an NVIDIA GPU: build with the CUDA backend, run every
-# test (the CUDA suite included), then benchmark a training step of the
-# paper's model (configs/wt103-all-16l.json: 16 layers, C=512, H=8, D=64,
-# N=2048, T=M=192) with a 32768-word full softmax, at batch 16 and 64, fp32
-# and TF32, against the same model in PyTorch (eager, and torch.compile when
-# it exists), side by side; compute-sanitizer (memcheck, racecheck) checks the
-# CUDA suite in between. Prints a table and writes bench/results/gpu.json
-# (and $OUT/gpu.json when $OUT is set, as on the device tool's machines).
+# On a machine with an NVIDIA GPU: build with the CUDA backend, run the CUDA
+# tests, then benchmark a training step of the paper's model
+# (configs/wt103-all-16l.json: 16 layers, C=512, H=8, D=64, N=2048, T=M=192)
+# with a 32768-word full softmax, at batch 16 and 64, fp32 and TF32, against
+# the same model in PyTorch (eager, and torch.compile when it exists), side by
+# side, with the cuBLAS matrix-product rate measured in the same run as the
+# ceiling. Then `headcount bench` and `headcount profile` on the GPU,
+# compute-sanitizer (memcheck, racecheck) on the CUDA tests, and the whole
+# test suite.
 #
-# The lent GPU machines reach no package registry: run bench/gpu-deps.sh on
-# the development machine first; it copies the header-only dependencies
-# (Eigen, doctest, nlohmann-json) into .gpu-deps/, which this script uses.
-set -euo pipefail
+# The lent GPU machines are lent for minutes, so the work runs in stages,
+# most important first, each under a time limit, and a stage that no longer
+# fits in BUDGET seconds (default 3600) is skipped and says so. A failing
+# stage does not stop the next. Everything printed goes to gpu.log; the table
+# at the end says what passed. Output files (at most 8, as the device tool
+# brings back): gpu.log, gpu.json, build.log, profile.tar, the two sanitizer
+# logs, in $OUT when it is set (the device tool's machines), else in
+# bench/results/.
+#
+#   BUDGET=440 BATCHES="16 64" COMPILE=1 SKIP='sanitizer|all tests' bash bench/gpu.sh
+#
+# SKIP is a bash regular expression: the stages whose names it matches are
+# skipped (the names are those the summary prints).
+#
+# The lent machines reach no package registry: run bench/gpu-deps.sh on the
+# development machine first; it copies the header-only dependencies (Eigen,
+# doctest, nlohmann-json) into .gpu-deps/, which this script uses. The
+# `headcount bench/profile` stages read data/corpora/moby (carry data/corpora).
+set -uo pipefail
 cd "$(dirname "$0")/.."
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-prefix=()
-[ -d .gpu-deps/usr ] && prefix=(-DCMAKE_PREFIX_PATH="$PWD/.gpu-deps/usr")
-export PATH="$PATH:/usr/local/cuda/bin"
-cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release "${prefix[@]}" > build-gpu.log
-cmake --build build-gpu -j"$(nproc)" >> build-gpu.log 2>&1 || { tail -30 build-gpu.log; exit 1; }
-tests=pass
-./build-gpu/headcount_tests || tests=FAIL
-# compute-sanitizer on the CUDA suite: out-of-bounds and uninitialised
-# device memory (memcheck), and shared-memory races between threads of a
-# block (racecheck). Either finding fails the run.
-sanitizer=pass
-if command -v compute-sanitizer >/dev/null; then
-  for tool in memcheck racecheck; do
-    compute-sanitizer --tool "$tool" --error-exitcode 1 ./build-gpu/headcount_tests -tc="cuda backend" \
-      > "build-gpu/sanitizer-$tool.log" 2>&1 || { sanitizer="FAIL ($tool)"; tail -20 "build-gpu/sanitizer-$tool.log"; }
-  done
-else
-  sanitizer="not run: compute-sanitizer not on PATH"
-fi
-echo "compute-sanitizer: $sanitizer"
+out=${OUT:-bench/results}
+mkdir -p "$out"
+exec > >(tee "$out/gpu.log") 2>&1
+budget=${BUDGET:-3600}
+batches=${BATCHES:-16 64}
+compile=${COMPILE:-1}
+summary=()
 
+# stage NAME LIMIT COMMAND...: run COMMAND under min(LIMIT, what is left of
+# the budget) seconds; record pass / FAIL / TIMEOUT / SKIPPED in the summary.
+stage() {
+  local name=$1 limit=$2 left=$((budget - SECONDS))
+  shift 2
+  if [[ -n ${SKIP:-} && $name =~ $SKIP ]]; then
+    echo "== $name: SKIPPED (matches SKIP)"
+    summary+=("$name: SKIPPED (matches SKIP)")
+    return 1
+  fi
+  if ((left < 15)); then
+    echo "== $name: SKIPPED (${left} s of the budget left)"
+    summary+=("$name: SKIPPED (budget spent)")
+    return 1
+  fi
+  ((limit > left)) && limit=$left
+  echo "== $name (limit ${limit} s) at $SECONDS s"
+  local t0=$SECONDS rc=0
+  # bash -c: COMMAND may be one of the exported functions below.
+  timeout -k 5 "$limit" bash -c '"$@"' stage "$@" || rc=$?
+  local verdict=pass
+  ((rc == 124 || rc == 137)) && verdict="TIMEOUT" || { ((rc != 0)) && verdict="FAIL (rc $rc)"; }
+  echo "== $name: $verdict in $((SECONDS - t0)) s"
+  summary+=("$name: $verdict ($((SECONDS - t0)) s)")
+  return $rc
+}
+
+echo "== machine"
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader || true
+nproc
+g++ --version | head -1 || true
+cmake --version | head -1 || true
+command -v mpirun || echo "mpirun: not found (the NCCL test will print SKIPPED)"
 python=python3
-command -v "$python" >/dev/null || python=/usr/bin/python3
+python3 -c 'import torch' 2>/dev/null || python=/usr/bin/python3
+"$python" -c 'import torch; print("torch", torch.__version__, torch.cuda.get_device_name(0))' || true
+
+deps=/usr
+[ -d .gpu-deps/usr ] && deps="$PWD/.gpu-deps/usr"
+export PATH="$PATH:/usr/local/cuda/bin" out python deps
+# capture FILE COMMAND...: COMMAND's standard output into FILE.
+capture() { local f=$1; shift; "$@" > "$f"; }
+build() {
+  cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$deps" > "$out/build.log" 2>&1 &&
+    cmake --build build-gpu -j"$(nproc)" --target headcount_tests bench_train_step headcount >> "$out/build.log" 2>&1 ||
+    { tail -40 "$out/build.log"; return 1; }
+  grep -E 'CUDA backend|NCCL|MPI' "$out/build.log" || true
+}
+export -f capture build
+stage build 400 build || { printf '%s\n' "${summary[@]}"; exit 1; }
+
+# The CUDA suite one subcase per process, so that one crash (a CUDA error
+# aborts) does not hide the others. Subcase names hold commas, which
+# doctest's filters split on, hence the prefixes with a *.
+for sc in "copies*" "gemm:*" "op harness*" "model:*" "training on the GPU*" "profiler:*" "LAMB*"; do
+  stage "cuda test ${sc%\*}" 120 ./build-gpu/headcount_tests -tc="cuda backend" -sc="$sc"
+done
+stage "nccl test" 120 ./build-gpu/headcount_tests -tc="data parallel on GPUs*"
+
+# The ceiling: cuBLAS SGEMM (fp32 and TF32) through PyTorch, 8192^3, median
+# of 10 after warm-up, timed with CUDA events.
+ceiling() {
+  "$python" - > "$out/ceiling.json" <<'PY'
+import json, torch
+n, res = 8192, {}
+for tf in (False, True):
+    torch.backends.cuda.matmul.allow_tf32 = tf
+    a, b = torch.randn(n, n, device="cuda"), torch.randn(n, n, device="cuda")
+    for _ in range(3): a @ b
+    ts = []
+    for _ in range(10):
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record(); a @ b; e.record(); torch.cuda.synchronize(); ts.append(s.elapsed_time(e))
+    ts.sort()
+    res["tf32" if tf else "fp32"] = 2 * n**3 / (ts[5] * 1e-3) / 1e12
+print(json.dumps(res))
+PY
+  [ $? = 0 ] && cat "$out/ceiling.json"
+}
+export -f ceiling
+stage "cublas ceiling" 60 ceiling
+
 cfg=configs/wt103-all-16l.json
-results=()
-for batch in 16 64; do
+rows=()
+# bench_one NAME COMMAND...: sets json to the last line COMMAND prints (its
+# JSON result), or to null when it fails.
+bench_one() {
+  local f
+  f=$(mktemp)
+  if stage "$1" 150 capture "$f" "${@:2}"; then json=$(tail -1 "$f"); else cat "$f"; json=null; fi
+  rm -f "$f"
+}
+for batch in $batches; do
   for tf in "" --tf32; do
-    engine=$(./build-gpu/bench_train_step "$cfg" --vocab 32768 --batch "$batch" --device cuda $tf --steps 5 --json || echo null)
-    eager=$("$python" bench/train_step_torch.py "$cfg" --vocab 32768 --batch "$batch" --device cuda $tf --steps 5 || echo null)
-    compiled=$("$python" bench/train_step_torch.py "$cfg" --vocab 32768 --batch "$batch" --device cuda $tf --compile --steps 5 || echo null)
-    results+=("{\"batch\": $batch, \"tf32\": $([ -n "$tf" ] && echo true || echo false), \"engine\": $engine, \"eager\": $eager, \"compiled\": $compiled}")
+    label="batch $batch ${tf:-fp32}"
+    bench_one "engine $label" ./build-gpu/bench_train_step "$cfg" --vocab 32768 --batch "$batch" --device cuda $tf --steps 5 --json
+    engine=$json
+    bench_one "eager $label" "$python" bench/train_step_torch.py "$cfg" --vocab 32768 --batch "$batch" --device cuda $tf --steps 5
+    eager=$json
+    echo "engine: $engine"
+    echo "eager: $eager"
+    rows+=("{\"batch\": $batch, \"tf32\": $([ -n "$tf" ] && echo true || echo false), \"engine\": $engine, \"eager\": $eager, \"compiled\": null}")
   done
 done
-mkdir -p bench/results
-RESULTS="[$(IFS=,; echo "${results[*]}")]" TESTS=$tests SANITIZER=$sanitizer "$python" - <<'PY'
+
+# Does pruning buy speed on the GPU (issue: headcount bench)? Fresh weights,
+# dense against 0.75 and 0.5 of the heads.
+stage "headcount bench moby-char-small" 90 ./build-gpu/headcount bench --device cuda --config configs/moby-char-small.json --batches 1,4,16
+stage "headcount bench wt103-16l (char vocab)" 120 ./build-gpu/headcount bench --device cuda --config "$cfg" \
+  --set corpus=data/corpora/moby --set tokenizer=char --batches 1,4,16 --reps 10
+profile() {
+  rm -rf build-gpu/profile
+  ./build-gpu/headcount profile --device cuda --config configs/moby-char-small.json --mask 2,2,1,1 --reps 3 --out build-gpu/profile &&
+    tar -C build-gpu -cf "$out/profile.tar" profile && cat build-gpu/profile/report.md
+}
+export -f profile
+stage "headcount profile moby-char-small" 150 profile
+
+if [ "$compile" = 1 ]; then
+  for i in "${!rows[@]}"; do
+    batch=$(echo "${rows[$i]}" | sed 's/{"batch": \([0-9]*\).*/\1/')
+    tf=""; echo "${rows[$i]}" | grep -q '"tf32": true' && tf=--tf32
+    bench_one "compiled batch $batch ${tf:-fp32}" "$python" bench/train_step_torch.py "$cfg" --vocab 32768 --batch "$batch" --device cuda $tf --compile --steps 5
+    rows[$i]=${rows[$i]/\"compiled\": null/\"compiled\": $json}
+  done
+fi
+
+# compute-sanitizer: out-of-bounds and uninitialised device memory
+# (memcheck), and shared-memory races between threads of a block (racecheck).
+if command -v compute-sanitizer >/dev/null; then
+  for tool in memcheck racecheck; do
+    stage "compute-sanitizer $tool" 240 capture "$out/sanitizer-$tool.log" compute-sanitizer --tool "$tool" \
+      --error-exitcode 1 ./build-gpu/headcount_tests -tc="cuda backend" -sc="copies*,gemm:*,op harness*,model:*,LAMB*" ||
+      tail -20 "$out/sanitizer-$tool.log"
+  done
+else
+  summary+=("compute-sanitizer: SKIPPED (not on PATH)")
+fi
+stage "all tests" 300 ./build-gpu/headcount_tests
+
+RESULTS="[$(IFS=,; echo "${rows[*]}")]" CEILING="$(cat "$out/ceiling.json" 2>/dev/null)" OUTDIR="$out" \
+  "$python" - <<'PY'
 import json, os
 rows = json.loads(os.environ["RESULTS"])
-print(f"tests: {os.environ['TESTS']}, compute-sanitizer: {os.environ['SANITIZER']}")
-print(f"{'batch':>5} {'tf32':>5} {'engine ms':>10} {'TFLOP/s':>8} {'eager ms':>9} {'compile ms':>11} {'vs eager':>9} {'vs compile':>11}")
+ceiling = json.loads(os.environ["CEILING"] or "{}")
+print(f"cuBLAS 8192^3 through PyTorch: {ceiling} TFLOP/s")
+print(f"{'batch':>5} {'tf32':>5} {'engine ms':>10} {'TFLOP/s':>8} {'of cuBLAS':>9} {'eager ms':>9} {'compile ms':>11} {'vs eager':>9} {'vs compile':>11}")
+nan = float("nan")
 for r in rows:
     e, t, c = r["engine"], r["eager"], r["compiled"]
-    ms = lambda x: x["ms_per_step"] if x else float("nan")
-    print(f"{r['batch']:>5} {str(r['tf32']):>5} {ms(e):>10.1f} {(e['gflops'] / 1e3 if e else float('nan')):>8.1f} "
+    ms = lambda x: x["ms_per_step"] if x else nan
+    tflops = e["gflops"] / 1e3 if e else nan
+    peak = ceiling.get("tf32" if r["tf32"] else "fp32", nan)
+    print(f"{r['batch']:>5} {str(r['tf32']):>5} {ms(e):>10.1f} {tflops:>8.1f} {tflops / peak:>9.1%} "
           f"{ms(t):>9.1f} {ms(c):>11.1f} {ms(t) / ms(e):>8.2f}x {ms(c) / ms(e):>10.2f}x")
-out = {"tests": os.environ["TESTS"], "compute_sanitizer": os.environ["SANITIZER"], "rows": rows}
-json.dump(out, open("bench/results/gpu.json", "w"), indent=1)
-if os.environ.get("OUT"):
-    json.dump(out, open(os.path.join(os.environ["OUT"], "gpu.json"), "w"), indent=1)
+json.dump({"ceiling_tflops": ceiling, "rows": rows}, open(os.path.join(os.environ["OUTDIR"], "gpu.json"), "w"), indent=1)
 PY
+rm -f "$out/ceiling.json"
+echo "== summary"
+printf '%s\n' "${summary[@]}"
+exec >&- 2>&-
+wait  # for tee to write the end of gpu.log
