@@ -4,11 +4,14 @@
 // engine/cpu_backend.cpp so that the op harness can compare them.
 //
 // Determinism: no float atomics. Every sum is done by a fixed set of threads
-// in a fixed order (block reductions with a fixed block size, column sums by
-// one thread per column), so a run repeats bit for bit.
+// in a fixed order (block reductions with a fixed block size; long sums in
+// two stages, partial sums over chunks whose number depends only on the
+// shape, then the partials in order), so a run repeats bit for bit.
+#include <cub/device/device_radix_sort.cuh>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -126,7 +129,70 @@ __global__ void binary_kernel(Binary op, const T* a, const T* b, T* out, int64_t
   }
 }
 
-// out[k] (+)= sum over a, i of f(x[(a*K + k)*I + i]): one block per k.
+// Long sums run in two stages: chunks summed in parallel into double
+// partials, then the partials added in order. The number of chunks depends
+// only on the shape, so the order of every addition, and hence every bit of
+// the result, is fixed.
+//
+// Column sums of x (R, C) in R / P-row chunks: one thread per column, so a
+// warp reads a contiguous run of a row. P gives a few thousand blocks.
+int64_t row_chunks(int64_t R, int64_t C) {
+  const int64_t column_blocks = (C + kThreads - 1) / kThreads;
+  return std::clamp<int64_t>(std::min((R + 15) / 16, 4096 / column_blocks), 1, R);
+}
+
+// Stage 1: partial[p, c] = sum of f(x[r, c]) over the rows r of chunk p.
+template <typename T>
+__global__ void column_partial_kernel(bool squares, const T* x, double* partial, int64_t R, int64_t C,
+                                      int64_t chunk) {
+  const int64_t c = blockIdx.x * static_cast<int64_t>(kThreads) + threadIdx.x;
+  if (c >= C) return;
+  const int64_t r0 = blockIdx.y * chunk, r1 = r0 + chunk < R ? r0 + chunk : R;
+  double s = 0;
+  for (int64_t r = r0; r < r1; ++r) {
+    const double v = x[r * C + c];
+    s += squares ? v * v : v;
+  }
+  partial[blockIdx.y * C + c] = s;
+}
+
+// Stage 2: out[c] (+)= the P partials of column c, in order.
+template <typename T>
+__global__ void column_total_kernel(const double* partial, int64_t P, T* out, int64_t C, bool acc) {
+  GRID_STRIDE(c, C) {
+    double s = 0;
+    for (int64_t p = 0; p < P; ++p) s += partial[p * C + c];
+    out[c] = static_cast<T>((acc ? double(out[c]) : 0.0) + s);
+  }
+}
+
+// The sum of all n elements: block p sums its contiguous chunk (threads
+// striding through it) into partial[p]...
+template <typename T>
+__global__ void flat_partial_kernel(bool squares, const T* x, int64_t n, int64_t chunk, double* partial) {
+  __shared__ double shared[kThreads];
+  const int64_t e0 = blockIdx.x * chunk, e1 = e0 + chunk < n ? e0 + chunk : n;
+  double s = 0;
+  for (int64_t e = e0 + threadIdx.x; e < e1; e += kThreads) {
+    const double v = x[e];
+    s += squares ? v * v : v;
+  }
+  s = block_reduce(s, Plus{}, shared);
+  if (threadIdx.x == 0) partial[blockIdx.x] = s;
+}
+
+// ...then one block adds the P partials: out[0] (+)= their sum.
+template <typename T>
+__global__ void flat_total_kernel(const double* partial, int64_t P, T* out, bool acc) {
+  __shared__ double shared[kThreads];
+  double s = 0;
+  for (int64_t p = threadIdx.x; p < P; p += kThreads) s += partial[p];
+  s = block_reduce(s, Plus{}, shared);
+  if (threadIdx.x == 0) out[0] = static_cast<T>((acc ? double(out[0]) : 0.0) + s);
+}
+
+// The general case, out[k] (+)= sum over a, i of f(x[(a*K + k)*I + i]): one
+// block per k (the model's reductions take the two paths above).
 template <typename T>
 __global__ void reduce_kernel(bool squares, const T* x, T* out, int64_t A, int64_t K, int64_t I,
                               bool acc) {
@@ -217,20 +283,24 @@ __global__ void layernorm_backward_dx_kernel(const T* x, const T* w, const T* me
   }
 }
 
-// dw, db: one thread per column, rows in order.
+// dw, db are column sums over the rows (dw of dy * xhat, db of dy), in
+// two stages like column_partial_kernel's: this is stage 1, and
+// column_total_kernel adds the chunks.
 template <typename T>
-__global__ void layernorm_backward_dw_kernel(const T* x, const T* mean, const T* rstd, const T* dy,
-                                             T* dw, T* db, int64_t R, int64_t C) {
-  GRID_STRIDE(c, C) {
-    double sw = 0, sb = 0;
-    for (int64_t r = 0; r < R; ++r) {
-      const double g = dy[r * C + c];
-      sw += g * (x[r * C + c] - double(mean[r])) * double(rstd[r]);
-      sb += g;
-    }
-    dw[c] += static_cast<T>(sw);
-    db[c] += static_cast<T>(sb);
+__global__ void layernorm_dw_partial_kernel(const T* x, const T* mean, const T* rstd, const T* dy,
+                                            double* partial_w, double* partial_b, int64_t R, int64_t C,
+                                            int64_t chunk) {
+  const int64_t c = blockIdx.x * static_cast<int64_t>(kThreads) + threadIdx.x;
+  if (c >= C) return;
+  const int64_t r0 = blockIdx.y * chunk, r1 = r0 + chunk < R ? r0 + chunk : R;
+  double sw = 0, sb = 0;
+  for (int64_t r = r0; r < r1; ++r) {
+    const double g = dy[r * C + c];
+    sw += g * (x[r * C + c] - double(mean[r])) * double(rstd[r]);
+    sb += g;
   }
+  partial_w[blockIdx.y * C + c] = sw;
+  partial_b[blockIdx.y * C + c] = sb;
 }
 
 template <typename T>
@@ -239,14 +309,22 @@ __global__ void embedding_forward_kernel(const T* table, const int64_t* ids, T* 
   GRID_STRIDE(e, R * C) out[e] = table[ids[e / C] * C + e % C];
 }
 
-// One thread per column walks the rows in order: repeated tokens add up in
-// a fixed order, without atomics.
+// The embedding's backward adds each row of dout into the table row of its
+// token. Without atomics, and in the CPU's order: the row numbers are
+// sorted by token (a stable radix sort keeps equal tokens in row order), and
+// the block (p, column block) that starts a run of equal tokens in the
+// sorted order adds the run's rows, one thread per column, in order.
+__global__ void iota_kernel(int32_t* out, int64_t n) { GRID_STRIDE(i, n) out[i] = static_cast<int32_t>(i); }
+
 template <typename T>
-__global__ void embedding_backward_kernel(const int64_t* ids, const T* dout, T* dtable, int64_t R,
-                                          int64_t C) {
-  GRID_STRIDE(c, C) {
-    for (int64_t r = 0; r < R; ++r) dtable[ids[r] * C + c] += dout[r * C + c];
-  }
+__global__ void embedding_backward_kernel(const int64_t* sorted_ids, const int32_t* sorted_rows, const T* dout,
+                                          T* dtable, int64_t R, int64_t C) {
+  const int64_t p = blockIdx.x, c = blockIdx.y * static_cast<int64_t>(kThreads) + threadIdx.x;
+  if (c >= C || (p > 0 && sorted_ids[p] == sorted_ids[p - 1])) return;
+  const int64_t id = sorted_ids[p];
+  T sum = dtable[id * C + c];
+  for (int64_t q = p; q < R && sorted_ids[q] == id; ++q) sum += dout[sorted_rows[q] * C + c];
+  dtable[id * C + c] = sum;
 }
 
 template <typename T>
@@ -298,6 +376,82 @@ __global__ void lamb_kernel(T* w, const T* update, const T* norms_sq, int64_t n,
 template <typename T>
 __global__ void random_uniform_kernel(T* out, int64_t n, RandomKey key) {
   GRID_STRIDE(i, n) out[i] = static_cast<T>(philox::uniform(key.bits(i)));
+}
+
+// The numbers of elements 4g .. 4g+3 of a tensor drawn with `key`, equal to
+// key.bits(4g + k): one Philox block serves all four whenever they share a
+// counter block (a flat key, or stream rows whose length is a multiple of
+// 4: the model's), else each is drawn on its own.
+__device__ void quad_bits(const RandomKey& key, int64_t g, uint32_t out[4]) {
+  int64_t e = 4 * g;
+  if (key.streams != 0 && key.inner % 4 != 0) {
+    for (int k = 0; k < 4; ++k) out[k] = key.bits(e + k);
+    return;
+  }
+  uint32_t stream = 0, slice = 0;
+  if (key.streams != 0) {
+    const int64_t row = e / key.inner;
+    e %= key.inner;
+    stream = static_cast<uint32_t>(key.first_stream + row % key.streams);
+    slice = static_cast<uint32_t>(row / key.streams);
+  }
+  const uint64_t block = key.offset + static_cast<uint64_t>(e) / 4;
+  const philox::Block b = philox::philox4x32_10(static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32),
+                                                stream, slice, static_cast<uint32_t>(key.seed),
+                                                static_cast<uint32_t>(key.seed >> 32));
+  for (int k = 0; k < 4; ++k) out[k] = b.v[k];
+}
+
+// y (+)= x * m, m the multiplier dropout_mask would draw (keep, or 0 with
+// probability p), drawn here again instead of stored: the backward
+// recomputes it from the key, which costs less than writing and reading a
+// mask.
+template <typename T>
+__global__ void dropout_kernel(const T* x, T* y, int64_t n, float p, T keep, RandomKey key, bool acc) {
+  GRID_STRIDE(g, (n + 3) / 4) {
+    uint32_t bits[4];
+    quad_bits(key, g, bits);
+    for (int k = 0; k < 4 && 4 * g + k < n; ++k) {
+      const int64_t e = 4 * g + k;
+      const T v = x[e] * (philox::uniform(bits[k]) >= p ? keep : T(0));
+      y[e] = acc ? y[e] + v : v;
+    }
+  }
+}
+
+// The softmax's gradient through attention dropout, one block per row of
+// W: g = dout * m (m drawn again), dx (+)= y * (g - sum_j g_j y_j). Threads
+// walk the row by the quads of quad_bits, so each Philox block is computed
+// once per pass.
+template <typename T>
+__global__ void softmax_dropout_backward_kernel(const T* y, const T* dout, T* dx, int64_t W, float p, T keep,
+                                                RandomKey key, bool accumulate) {
+  __shared__ double shared[kThreads];
+  const int64_t e0 = blockIdx.x * W, e1 = e0 + W;
+  const int64_t g0 = e0 / 4, g1 = (e1 + 3) / 4;
+  double dot = 0;
+  for (int64_t g = g0 + threadIdx.x; g < g1; g += kThreads) {
+    uint32_t bits[4];
+    quad_bits(key, g, bits);
+    for (int k = 0; k < 4; ++k) {
+      const int64_t e = 4 * g + k;
+      if (e < e0 || e >= e1) continue;
+      const T gk = dout[e] * (philox::uniform(bits[k]) >= p ? keep : T(0));
+      dot += double(gk) * y[e];
+    }
+  }
+  const T d = static_cast<T>(block_reduce(dot, Plus{}, shared));
+  for (int64_t g = g0 + threadIdx.x; g < g1; g += kThreads) {
+    uint32_t bits[4];
+    quad_bits(key, g, bits);
+    for (int k = 0; k < 4; ++k) {
+      const int64_t e = 4 * g + k;
+      if (e < e0 || e >= e1) continue;
+      const T gk = dout[e] * (philox::uniform(bits[k]) >= p ? keep : T(0));
+      const T v = y[e] * (gk - d);
+      dx[e] = accumulate ? dx[e] + v : v;
+    }
+  }
 }
 
 template <typename T>
@@ -513,12 +667,34 @@ class CudaBackend final : public Backend {
     check(bc.outer * K * bc.inner == x.numel(),
           "reduce: " + x.describe() + " does not reduce to " + out.describe());
     if (K == 0) return;
+    const bool squares = op == Reduce::SumSquares;
+    const int64_t n = x.numel();
     by_float_type(x.dtype(), "reduce", [&](auto zero) {
       using T = decltype(zero);
-      reduce_kernel<<<static_cast<unsigned>(K), kThreads>>>(op == Reduce::SumSquares, x.data<T>(),
-                                                            out.data<T>(), bc.outer, K, bc.inner, acc);
+      if (n == 0) {  // an empty sum: out (+)= 0
+        if (!acc) fill(out, 0.0);
+      } else if (K == 1) {  // everything into one number (a squared norm)
+        const int64_t P = std::clamp<int64_t>((n + 16 * kThreads - 1) / (16 * kThreads), 1, 1024);
+        Scratch partial(*this, P * sizeof(double));
+        flat_partial_kernel<<<static_cast<unsigned>(P), kThreads>>>(squares, x.data<T>(), n, (n + P - 1) / P,
+                                                                     partial.as<double>());
+        LAUNCH_CHECK("flat_partial_kernel");
+        flat_total_kernel<<<1, kThreads>>>(partial.as<double>(), P, out.data<T>(), acc);
+        LAUNCH_CHECK("flat_total_kernel");
+      } else if (bc.inner == 1) {  // column sums of x (outer, K): a bias's gradient
+        const int64_t R = bc.outer, P = row_chunks(R, K);
+        Scratch partial(*this, P * K * sizeof(double));
+        column_partial_kernel<<<dim3(blocks_for(K), static_cast<unsigned>(P)), kThreads>>>(
+            squares, x.data<T>(), partial.as<double>(), R, K, (R + P - 1) / P);
+        LAUNCH_CHECK("column_partial_kernel");
+        column_total_kernel<<<blocks_for(K), kThreads>>>(partial.as<double>(), P, out.data<T>(), K, acc);
+        LAUNCH_CHECK("column_total_kernel");
+      } else {
+        reduce_kernel<<<static_cast<unsigned>(K), kThreads>>>(squares, x.data<T>(), out.data<T>(), bc.outer, K,
+                                                              bc.inner, acc);
+        LAUNCH_CHECK("reduce_kernel");
+      }
     });
-    LAUNCH_CHECK("reduce_kernel");
   }
 
   void softmax_forward(const Tensor& x, const Tensor& y, BandMask mask) override {
@@ -565,9 +741,16 @@ class CudaBackend final : public Backend {
       layernorm_backward_dx_kernel<<<static_cast<unsigned>(R), kThreads>>>(
           x.data<T>(), w.data<T>(), mean.data<T>(), rstd.data<T>(), dy.data<T>(), dx.data<T>(), C);
       LAUNCH_CHECK("layernorm_backward_dx_kernel");
-      layernorm_backward_dw_kernel<<<blocks_for(C), kThreads>>>(
-          x.data<T>(), mean.data<T>(), rstd.data<T>(), dy.data<T>(), dw.data<T>(), db.data<T>(), R, C);
-      LAUNCH_CHECK("layernorm_backward_dw_kernel");
+      const int64_t P = row_chunks(R, C);
+      Scratch partial_w(*this, P * C * sizeof(double)), partial_b(*this, P * C * sizeof(double));
+      layernorm_dw_partial_kernel<<<dim3(blocks_for(C), static_cast<unsigned>(P)), kThreads>>>(
+          x.data<T>(), mean.data<T>(), rstd.data<T>(), dy.data<T>(), partial_w.as<double>(),
+          partial_b.as<double>(), R, C, (R + P - 1) / P);
+      LAUNCH_CHECK("layernorm_dw_partial_kernel");
+      column_total_kernel<<<blocks_for(C), kThreads>>>(partial_w.as<double>(), P, dw.data<T>(), C, true);
+      LAUNCH_CHECK("column_total_kernel");
+      column_total_kernel<<<blocks_for(C), kThreads>>>(partial_b.as<double>(), P, db.data<T>(), C, true);
+      LAUNCH_CHECK("column_total_kernel");
     });
   }
 
@@ -587,10 +770,25 @@ class CudaBackend final : public Backend {
   void embedding_backward(const Tensor& ids, const Tensor& dout, const Tensor& dtable) override {
     const int64_t C = dtable.size(1), R = ids.numel();
     if (R == 0) return;
+    check(R < (int64_t(1) << 31), "embedding_backward: more than 2^31 rows");
+    // Sort keys of just enough bits for ids below V.
+    int end_bit = 1;
+    while (end_bit < 63 && (int64_t(1) << end_bit) < dtable.size(0)) ++end_bit;
+    Scratch sorted_ids(*this, R * sizeof(int64_t)), rows(*this, R * sizeof(int32_t)),
+        sorted_rows(*this, R * sizeof(int32_t));
+    iota_kernel<<<blocks_for(R), kThreads>>>(rows.as<int32_t>(), R);
+    LAUNCH_CHECK("iota_kernel");
+    size_t temp_bytes = 0;
+    CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, ids.data<int64_t>(), sorted_ids.as<int64_t>(),
+                                               rows.as<int32_t>(), sorted_rows.as<int32_t>(), R, 0, end_bit));
+    Scratch temp(*this, temp_bytes);
+    CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp.as<void>(), temp_bytes, ids.data<int64_t>(),
+                                               sorted_ids.as<int64_t>(), rows.as<int32_t>(),
+                                               sorted_rows.as<int32_t>(), R, 0, end_bit));
     by_float_type(dtable.dtype(), "embedding_backward", [&](auto zero) {
       using T = decltype(zero);
-      embedding_backward_kernel<<<blocks_for(C), kThreads>>>(ids.data<int64_t>(), dout.data<T>(),
-                                                             dtable.data<T>(), R, C);
+      embedding_backward_kernel<<<dim3(static_cast<unsigned>(R), blocks_for(C)), kThreads>>>(
+          sorted_ids.as<int64_t>(), sorted_rows.as<int32_t>(), dout.data<T>(), dtable.data<T>(), R, C);
     });
     LAUNCH_CHECK("embedding_backward_kernel");
   }
@@ -645,6 +843,32 @@ class CudaBackend final : public Backend {
     LAUNCH_CHECK("dropout_mask_kernel");
   }
 
+  // Dropout keeps no mask on the GPU: the backward draws the multipliers
+  // again from the key (one Philox block per four elements), which costs
+  // less than writing a mask and reading it back.
+  Tensor dropout_forward(const Tensor& x, const Tensor& y, double p, RandomKey key) override {
+    dropout(x, y, p, key, false, "dropout_forward");
+    return Tensor();
+  }
+  void dropout_backward(const Tensor& dy, const Tensor&, double p, RandomKey key, const Tensor& dx,
+                        bool accumulate) override {
+    dropout(dy, dx, p, key, accumulate, "dropout_backward");
+  }
+  void softmax_dropout_backward(const Tensor& y, const Tensor& dout, const Tensor&, double p, RandomKey key,
+                                const Tensor& dx, bool accumulate) override {
+    check(p >= 0 && p < 1, "softmax_dropout_backward: p must be in [0, 1)");
+    const int64_t W = y.size(-1), R = y.numel() / W;
+    check(key.fits(y.numel()), "softmax_dropout_backward: the key's streams do not cut " + y.describe());
+    if (R == 0) return;
+    by_float_type(y.dtype(), "softmax_dropout_backward", [&](auto zero) {
+      using T = decltype(zero);
+      softmax_dropout_backward_kernel<<<static_cast<unsigned>(R), kThreads>>>(
+          y.data<T>(), dout.data<T>(), dx.data<T>(), W, static_cast<float>(p), static_cast<T>(1.0 / (1.0 - p)), key,
+          accumulate);
+    });
+    LAUNCH_CHECK("softmax_dropout_backward_kernel");
+  }
+
   void lamb_update(const Tensor& w, const Tensor& update, const Tensor& norms_sq, double lr) override {
     check_same_shape(w, update, "lamb_update");
     check(norms_sq.numel() == 2, "lamb_update: norms_sq must hold (||w||^2, ||update||^2)");
@@ -673,6 +897,35 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  // Scratch memory from the caching allocator, handed back at the end of
+  // the scope: the kernels that use it are queued on the one stream ahead of
+  // any later work that gets the same memory.
+  struct Scratch {
+    Scratch(Backend& be, size_t bytes) : be(be), bytes(bytes), p(be.allocate(bytes)) {}
+    ~Scratch() { be.deallocate(p, bytes); }
+    Scratch(const Scratch&) = delete;
+    Scratch& operator=(const Scratch&) = delete;
+    template <typename T> T* as() const { return static_cast<T*>(p); }
+    Backend& be;
+    size_t bytes;
+    void* p;
+  };
+
+  // y (+)= x * m for dropout's multipliers m of (p, key).
+  void dropout(const Tensor& x, const Tensor& y, double p, RandomKey key, bool acc, const char* what) {
+    check(p >= 0 && p < 1, std::string(what) + ": p must be in [0, 1)");
+    check_same_shape(x, y, what);
+    const int64_t n = x.numel();
+    check(key.fits(n), std::string(what) + ": the key's streams do not cut " + x.describe());
+    if (n == 0) return;
+    by_float_type(x.dtype(), what, [&](auto zero) {
+      using T = decltype(zero);
+      dropout_kernel<<<blocks_for((n + 3) / 4), kThreads>>>(x.data<T>(), y.data<T>(), n, static_cast<float>(p),
+                                                            static_cast<T>(1.0 / (1.0 - p)), key, acc);
+    });
+    LAUNCH_CHECK("dropout_kernel");
+  }
+
   cublasHandle_t handle_ = nullptr;
   std::unordered_map<size_t, std::vector<void*>> cache_;
 };

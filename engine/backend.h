@@ -174,8 +174,8 @@ class Backend {
   // The gradient through a softmax y and then a dropout whose record `kept`
   // dropout_forward(y, out, p, key) returned (attention's probabilities):
   // g = dout * m, dx (+)= y * (g - sum_j g_j y_j). The default runs
-  // dropout_backward and softmax_backward in turn; the CPU does both in one
-  // pass over each row.
+  // dropout_backward and softmax_backward in turn; the CPU and CUDA do both
+  // in one kernel, row by row.
   virtual void softmax_dropout_backward(const Tensor& y, const Tensor& dout, const Tensor& kept, double p,
                                         RandomKey key, const Tensor& dx, bool accumulate);
   // y = (x - mean) * rstd * w + b over rows of x (R, C); saves mean and rstd (R).
@@ -210,7 +210,8 @@ class Backend {
   // y = x * m for the multipliers m that dropout_mask(m, p, key) would draw.
   // Returns the backward's record of m, in a form that is this backend's
   // own business: the default keeps m itself; the CPU keeps one bit per
-  // element. Pass it back, unchanged, to dropout_backward.
+  // element; CUDA keeps nothing (an undefined tensor) and draws m again in
+  // the backward. Pass it back, unchanged, to dropout_backward.
   virtual Tensor dropout_forward(const Tensor& x, const Tensor& y, double p, RandomKey key);
   // dx (+)= dy * m, for the m that dropout_forward(x, y, p, key) drew and recorded in `kept`.
   virtual void dropout_backward(const Tensor& dy, const Tensor& kept, double p, RandomKey key,

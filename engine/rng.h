@@ -63,7 +63,10 @@ HC_HOST_DEVICE inline uint32_t bits(uint64_t seed, uint64_t offset, uint64_t ind
   const Block b = philox4x32_10(static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32),
                                 stream, slice, static_cast<uint32_t>(seed),
                                 static_cast<uint32_t>(seed >> 32));
-  return b.v[index % 4];
+  // A select, not b.v[index % 4]: a GPU keeps an array indexed at run time
+  // in memory rather than in registers.
+  const uint32_t lane = static_cast<uint32_t>(index % 4);
+  return lane == 0 ? b.v[0] : lane == 1 ? b.v[1] : lane == 2 ? b.v[2] : b.v[3];
 }
 
 // A uniform float in the open interval (0, 1): the top 23 bits plus one half,

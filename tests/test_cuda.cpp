@@ -179,6 +179,125 @@ TEST_CASE("cuda backend") {
     CHECK(device_ns >= 0.5 * wall_ns);
   }
 
+  SUBCASE("long sums in two stages: squared norms, bias columns, layernorm's dw and db, against the CPU") {
+    // Sizes past one chunk, so the partial sums and their totals both run:
+    // a norm over a million numbers, column sums over 1037 rows.
+    Backend& cpu = backend(Device::CPU);
+    Backend& gpu = backend(Device::CUDA);
+    auto both = [&](auto&& run) {  // run(backend, device) -> outputs
+      return max_rel_diff(run(gpu, Device::CUDA), run(cpu, Device::CPU));
+    };
+    const int64_t n = 1000003, R = 1037, C = 300;
+    const Tensor flat = random_tensor({n}, DType::F32, 41);
+    const Tensor rows = random_tensor({R, C}, DType::F32, 42);
+    for (bool acc : {false, true}) {
+      CAPTURE(acc);
+      CHECK(both([&](Backend& be, Device d) {
+              Tensor norm = Tensor::full({1}, 3.0, DType::F32, d), sums = random_tensor({C}, DType::F32, 43).to(d);
+              be.reduce(Reduce::SumSquares, flat.to(d), norm, Broadcast{n, 1}, acc);
+              be.reduce(Reduce::Sum, rows.to(d), sums, Broadcast{R, 1}, acc);
+              std::vector<double> out = norm.to_vector(), s = sums.to_vector();
+              out.insert(out.end(), s.begin(), s.end());
+              return out;
+            }) <= 1e-6);
+    }
+    CHECK(both([&](Backend& be, Device d) {
+            const Tensor x = rows.to(d), w = random_tensor({C}, DType::F32, 44).to(d),
+                         b = random_tensor({C}, DType::F32, 45).to(d), dy = random_tensor({R, C}, DType::F32, 46).to(d);
+            Tensor y = Tensor::empty({R, C}, DType::F32, d), mean = Tensor::empty({R}, DType::F32, d),
+                   rstd = Tensor::empty({R}, DType::F32, d);
+            Tensor dx = random_tensor({R, C}, DType::F32, 47).to(d), dw = random_tensor({C}, DType::F32, 48).to(d),
+                   db = random_tensor({C}, DType::F32, 49).to(d);
+            be.layernorm_forward(x, w, b, 1e-5, y, mean, rstd);
+            be.layernorm_backward(x, w, mean, rstd, dy, dx, dw, db);
+            std::vector<double> out = dx.to_vector();
+            for (const Tensor& t : {dw, db})
+              for (double v : t.to_vector()) out.push_back(v);
+            return out;
+          }) <= 1e-5);
+  }
+
+  SUBCASE("dropout drawn again from the key: equal to the float-mask default and to the CPU") {
+    // CUDA keeps no mask; its forward, backward and softmax-through-dropout
+    // backward draw the multipliers again, a Philox block per four elements
+    // where the four share one, else one by one. Keys: flat with a partial
+    // last four (1001), per-stream rows of 150 (not a multiple of 4: one by
+    // one) and of 64.
+    Backend& gpu = backend(Device::CUDA);
+    Backend& cpu = backend(Device::CPU);
+    struct Draw {
+      RandomKey key;
+      int64_t n;
+    };
+    for (const Draw& draw : {Draw{RandomKey{3, 11}, 1001}, Draw{RandomKey{99, 17, 3, 150, 4}, 2 * 3 * 150},
+                             Draw{RandomKey{5, 2, 2, 64, 1}, 2 * 2 * 64}}) {
+      CAPTURE(draw.key.streams);
+      const int64_t n = draw.n;
+      const Tensor x = random_tensor({n}, DType::F32, 51), dy = random_tensor({n}, DType::F32, 52),
+                   dx0 = random_tensor({n}, DType::F32, 53);
+      auto run = [&](Backend& be, bool as_default) {
+        const Device d = be.device();
+        Tensor y = Tensor::empty({n}, DType::F32, d), dx = dx0.to(d), dx_acc = dx0.to(d);
+        const Tensor xd = x.to(d), dyd = dy.to(d);
+        const Tensor kept = as_default ? be.Backend::dropout_forward(xd, y, 0.3, draw.key)
+                                       : be.dropout_forward(xd, y, 0.3, draw.key);
+        if (as_default) {
+          be.Backend::dropout_backward(dyd, kept, 0.3, draw.key, dx, false);
+          be.Backend::dropout_backward(dyd, kept, 0.3, draw.key, dx_acc, true);
+        } else {
+          be.dropout_backward(dyd, kept, 0.3, draw.key, dx, false);
+          be.dropout_backward(dyd, kept, 0.3, draw.key, dx_acc, true);
+        }
+        return std::vector<std::vector<double>>{y.to_vector(), dx.to_vector(), dx_acc.to_vector()};
+      };
+      const auto fast = run(gpu, false);
+      CHECK(fast == run(gpu, true));  // the same products: equal bit for bit
+      CHECK(fast == run(cpu, false));
+    }
+    // Through the softmax: (G, T, W) probabilities, the model's key (stream
+    // rows of T whole softmax rows), a flat key, stream rows that end inside
+    // softmax rows (256 of W=80), and a flat key over rows of W=81, whose
+    // fours straddle rows.
+    struct Rows {
+      RandomKey key;
+      int64_t W;
+    };
+    const int64_t G = 8, T = 16;
+    for (const Rows& rows : {Rows{RandomKey{2024, 3, 2, T * 80, 3}, 80}, Rows{RandomKey{7, 1}, 80},
+                             Rows{RandomKey{9, 4, 2, 256, 0}, 80}, Rows{RandomKey{13, 5}, 81}}) {
+      CAPTURE(rows.key.streams);
+      CAPTURE(rows.W);
+      const Shape shape{G, T, rows.W};
+      const BandMask mask{T, 48, 0, 32};
+      const Tensor x = random_tensor(shape, DType::F32, 61), dout = random_tensor(shape, DType::F32, 62),
+                   dx0 = random_tensor(shape, DType::F32, 63);
+      auto run = [&](Backend& be, bool as_default) {
+        const Device d = be.device();
+        Tensor y = Tensor::empty(shape, DType::F32, d), out = Tensor::empty(shape, DType::F32, d);
+        Tensor dx = dx0.to(d), dx_acc = dx0.to(d);
+        const Tensor doutd = dout.to(d);
+        be.softmax_forward(x.to(d), y, mask);
+        const Tensor kept = as_default ? be.Backend::dropout_forward(y, out, 0.2, rows.key)
+                                       : be.dropout_forward(y, out, 0.2, rows.key);
+        if (as_default) {
+          be.Backend::softmax_dropout_backward(y, doutd, kept, 0.2, rows.key, dx, false);
+          be.Backend::softmax_dropout_backward(y, doutd, kept, 0.2, rows.key, dx_acc, true);
+        } else {
+          be.softmax_dropout_backward(y, doutd, kept, 0.2, rows.key, dx, false);
+          be.softmax_dropout_backward(y, doutd, kept, 0.2, rows.key, dx_acc, true);
+        }
+        std::vector<double> all = out.to_vector();
+        for (const Tensor& t : {dx, dx_acc})
+          for (double v : t.to_vector()) all.push_back(v);
+        return all;
+      };
+      // The row sums run in another order than the default's: a rounding.
+      const std::vector<double> fast = run(gpu, false);
+      CHECK(max_rel_diff(fast, run(gpu, true)) <= 1e-6);
+      CHECK(max_rel_diff(fast, run(cpu, false)) <= 1e-5);
+    }
+  }
+
   SUBCASE("LAMB and gradient clipping: norms kept on the GPU, same steps as the CPU") {
     // Three parameters, five steps of clip + LAMB with weight decay, from the
     // same weights and gradients on both devices.
