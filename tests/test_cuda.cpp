@@ -250,9 +250,15 @@ TEST_CASE("cuda backend") {
         }
         return std::vector<std::vector<double>>{y.to_vector(), dx.to_vector(), dx_acc.to_vector()};
       };
+      // Writing, each side forms the same product x * m: equal bit for bit.
+      // Accumulating, dx + dy * m may be one fused multiply-add on one side
+      // and two roundings on the other: equal within a rounding.
       const auto fast = run(gpu, false);
-      CHECK(fast == run(gpu, true));  // the same products: equal bit for bit
-      CHECK(fast == run(cpu, false));
+      for (const auto& other : {run(gpu, true), run(cpu, false)}) {
+        CHECK(fast[0] == other[0]);
+        CHECK(fast[1] == other[1]);
+        CHECK(max_rel_diff(fast[2], other[2]) <= 1e-6);
+      }
     }
     // Through the softmax: (G, T, W) probabilities, the model's key (stream
     // rows of T whole softmax rows), a flat key, stream rows that end inside
