@@ -1,22 +1,22 @@
 #!/usr/bin/env bash
 # On a machine with an NVIDIA GPU: build with the CUDA backend, run the CUDA
-# tests, then benchmark a training step of the paper's model
-# (configs/wt103-all-16l.json: 16 layers, C=512, H=8, D=64, N=2048, T=M=192)
-# with a 32768-word full softmax, at batch 16 and 64, fp32 and TF32, against
-# the same model in PyTorch (eager, and torch.compile when it exists), side by
-# side, with the cuBLAS matrix-product rate measured in the same run as the
-# ceiling. Then `headcount bench` and `headcount profile` on the GPU,
-# compute-sanitizer (memcheck, racecheck) on the CUDA tests, and the whole
-# test suite.
+# tests, then benchmark a training step and an evaluation forward pass of the
+# paper's model (configs/wt103-all-16l.json: 16 layers, C=512, H=8, D=64,
+# N=2048, T=M=192) with a 32768-word full softmax, at batch 16 and 64, fp32
+# and TF32, against the same model in PyTorch (eager, and torch.compile when
+# it exists), side by side, with the cuBLAS matrix-product rate measured in
+# the same run as the ceiling. Then the engine's per-op profile, `headcount
+# bench` and `headcount profile` on the GPU, compute-sanitizer (memcheck,
+# racecheck) on the CUDA tests, and the whole test suite.
 #
 # The lent GPU machines are lent for minutes, so the work runs in stages,
 # most important first, each under a time limit, and a stage that no longer
 # fits in BUDGET seconds (default 3600) is skipped and says so. A failing
 # stage does not stop the next. Everything printed goes to gpu.log; the table
 # at the end says what passed. Output files (at most 8, as the device tool
-# brings back): gpu.log, gpu.json, build.log, profile.tar, the two sanitizer
-# logs, in $OUT when it is set (the device tool's machines), else in
-# bench/results/.
+# brings back): gpu.log, gpu.json, build.log, profile.tar, profile-wt103.tar,
+# the two sanitizer logs, in $OUT when it is set (the device tool's
+# machines), else in bench/results/.
 #
 #   BUDGET=320 BATCHES="16 64" COMPILE=0 SKIP='all tests' bash bench/gpu.sh
 #
@@ -123,7 +123,9 @@ export -f ceiling
 stage "cublas ceiling" 60 ceiling
 
 cfg=configs/wt103-all-16l.json
-rows=()
+# One row per (mode, batch, math): the engine against PyTorch eager, and
+# compiled later if the budget allows.
+rows=() row_mode=() row_batch=() row_tf=()
 # bench_one NAME COMMAND...: sets json to the last line COMMAND prints (its
 # JSON result), or to null when it fails.
 bench_one() {
@@ -132,16 +134,22 @@ bench_one() {
   if stage "$1" 150 capture "$f" "${@:2}"; then json=$(tail -1 "$f"); else cat "$f"; json=null; fi
   rm -f "$f"
 }
-for batch in $batches; do
-  for tf in "" --tf32; do
-    label="batch $batch ${tf:-fp32}"
-    bench_one "engine $label" ./build-gpu/bench_train_step "$cfg" --vocab 32768 --batch "$batch" --device cuda $tf --steps 5 --json
-    engine=$json
-    bench_one "eager $label" "$python" bench/train_step_torch.py "$cfg" --vocab 32768 --batch "$batch" --device cuda $tf --steps 5
-    eager=$json
-    echo "engine: $engine"
-    echo "eager: $eager"
-    rows+=("{\"batch\": $batch, \"tf32\": $([ -n "$tf" ] && echo true || echo false), \"engine\": $engine, \"eager\": $eager, \"compiled\": null}")
+for mode in train infer; do
+  infer=""; [ "$mode" = infer ] && infer=--infer
+  for batch in $batches; do
+    for tf in "" --tf32; do
+      label="$mode batch $batch ${tf:-fp32}"
+      bench_one "engine $label" ./build-gpu/bench_train_step "$cfg" --vocab 32768 --batch "$batch" --device cuda \
+        $tf $infer --steps 5 --json
+      engine=$json
+      bench_one "eager $label" "$python" bench/train_step_torch.py "$cfg" --vocab 32768 --batch "$batch" --device cuda \
+        $tf $infer --steps 5
+      eager=$json
+      echo "engine: $engine"
+      echo "eager: $eager"
+      rows+=("{\"mode\": \"$mode\", \"batch\": $batch, \"tf32\": $([ -n "$tf" ] && echo true || echo false), \"engine\": $engine, \"eager\": $eager, \"compiled\": null}")
+      row_mode+=("$infer") row_batch+=("$batch") row_tf+=("$tf")
+    done
   done
 done
 
@@ -154,22 +162,16 @@ stage "engine profile batch ${batches%% *}" 60 ./build-gpu/bench_train_step "$cf
 stage "headcount bench moby-char-small" 90 ./build-gpu/headcount bench --device cuda --config configs/moby-char-small.json --batches 1,4,16
 stage "headcount bench wt103-16l (char vocab)" 120 ./build-gpu/headcount bench --device cuda --config "$cfg" \
   --set corpus=data/corpora/moby --set tokenizer=char --batches 1,4,16 --reps 10
+# profile NAME ARGS...: `headcount profile ARGS` into build-gpu/NAME, kept as $out/NAME.tar.
 profile() {
-  rm -rf build-gpu/profile
-  ./build-gpu/headcount profile --device cuda --config configs/moby-char-small.json --mask 2,2,1,1 --reps 3 --out build-gpu/profile &&
-    tar -C build-gpu -cf "$out/profile.tar" profile && cat build-gpu/profile/report.md
+  local name=$1
+  shift
+  rm -rf "build-gpu/$name"
+  ./build-gpu/headcount profile --device cuda "$@" --out "build-gpu/$name" &&
+    tar -C build-gpu -cf "$out/$name.tar" "$name" && cat "build-gpu/$name/report.md"
 }
 export -f profile
-stage "headcount profile moby-char-small" 150 profile
-
-if [ "$compile" = 1 ]; then
-  for i in "${!rows[@]}"; do
-    batch=$(echo "${rows[$i]}" | sed 's/{"batch": \([0-9]*\).*/\1/')
-    tf=""; echo "${rows[$i]}" | grep -q '"tf32": true' && tf=--tf32
-    bench_one "compiled batch $batch ${tf:-fp32}" "$python" bench/train_step_torch.py "$cfg" --vocab 32768 --batch "$batch" --device cuda $tf --compile --steps 5
-    rows[$i]=${rows[$i]/\"compiled\": null/\"compiled\": $json}
-  done
-fi
+stage "headcount profile moby-char-small" 150 profile profile --config configs/moby-char-small.json --mask 2,2,1,1 --reps 3
 
 # compute-sanitizer: out-of-bounds and uninitialised device memory
 # (memcheck), and shared-memory races between threads of a block (racecheck).
@@ -182,6 +184,19 @@ if command -v compute-sanitizer >/dev/null; then
 else
   summary+=("compute-sanitizer: SKIPPED (not on PATH)")
 fi
+# The paper's model, compute-bound on the GPU, where the head-count fits
+# should predict a pruned model's time (the moby model is launch-bound).
+stage "headcount profile wt103-16l (char vocab, batch 4)" 300 profile profile-wt103 --config "$cfg" \
+  --set corpus=data/corpora/moby --set tokenizer=char --batch 4 --reps 3 --mask 8,8,8,8,6,6,6,6,4,4,4,4,2,2,2,2
+
+if [ "$compile" = 1 ]; then
+  for i in "${!rows[@]}"; do
+    batch=${row_batch[$i]} tf=${row_tf[$i]} infer=${row_mode[$i]}
+    bench_one "compiled ${infer:+infer }batch $batch ${tf:-fp32}" "$python" bench/train_step_torch.py "$cfg" \
+      --vocab 32768 --batch "$batch" --device cuda $tf $infer --compile --steps 5
+    rows[$i]=${rows[$i]/\"compiled\": null/\"compiled\": $json}
+  done
+fi
 stage "all tests" 300 ./build-gpu/headcount_tests
 
 RESULTS="[$(IFS=,; echo "${rows[*]}")]" CEILING="$(cat "$out/ceiling.json" 2>/dev/null)" OUTDIR="$out" \
@@ -190,14 +205,14 @@ import json, os
 rows = json.loads(os.environ["RESULTS"])
 ceiling = json.loads(os.environ["CEILING"] or "{}")
 print(f"cuBLAS 8192^3 through PyTorch: {ceiling} TFLOP/s")
-print(f"{'batch':>5} {'tf32':>5} {'engine ms':>10} {'TFLOP/s':>8} {'of cuBLAS':>9} {'eager ms':>9} {'compile ms':>11} {'vs eager':>9} {'vs compile':>11}")
+print(f"{'mode':>5} {'batch':>5} {'tf32':>5} {'engine ms':>10} {'TFLOP/s':>8} {'of cuBLAS':>9} {'eager ms':>9} {'compile ms':>11} {'vs eager':>9} {'vs compile':>11}")
 nan = float("nan")
 for r in rows:
     e, t, c = r["engine"], r["eager"], r["compiled"]
     ms = lambda x: x["ms_per_step"] if x else nan
     tflops = e["gflops"] / 1e3 if e else nan
     peak = ceiling.get("tf32" if r["tf32"] else "fp32", nan)
-    print(f"{r['batch']:>5} {str(r['tf32']):>5} {ms(e):>10.1f} {tflops:>8.1f} {tflops / peak:>9.1%} "
+    print(f"{r['mode']:>5} {r['batch']:>5} {str(r['tf32']):>5} {ms(e):>10.1f} {tflops:>8.1f} {tflops / peak:>9.1%} "
           f"{ms(t):>9.1f} {ms(c):>11.1f} {ms(t) / ms(e):>8.2f}x {ms(c) / ms(e):>10.2f}x")
 json.dump({"ceiling_tflops": ceiling, "rows": rows}, open(os.path.join(os.environ["OUTDIR"], "gpu.json"), "w"), indent=1)
 PY

@@ -1,5 +1,7 @@
 // Benchmark: one training step (forward, backward, optimizer) of the
-// All-attention model at a config's sizes, on random tokens. Prints ms/step,
+// All-attention model at a config's sizes, on random tokens, or with --infer
+// one evaluation forward pass (no dropout, no gradient, the memory carried
+// from segment to segment, as `headcount eval` runs it). Prints ms/step,
 // tokens/s, achieved GFLOP/s (from the profiler's analytic op FLOPs) and,
 // with --profile, the per-op table (each op at its fastest of --steps
 // profiled steps). bench/train_step.sh runs PyTorch beside it.
@@ -7,7 +9,7 @@
 // a shared VM other tenants only ever slow a step down.
 //
 // usage: bench_train_step CONFIG.json [--vocab V] [--steps N] [--batch B] [--device cpu|cuda]
-//                        [--tf32] [--profile] [--json]
+//                        [--tf32] [--infer] [--profile] [--json]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -30,8 +32,9 @@ namespace {
 
 const char* kUsage =
     "usage: bench_train_step CONFIG.json [--vocab V] [--steps N] [--batch B] [--device cpu|cuda]\n"
-    "                        [--tf32] [--profile] [--json]\n"
-    "Times training steps (forward, backward, clip, Adam) of CONFIG's model on random tokens:\n"
+    "                        [--tf32] [--infer] [--profile] [--json]\n"
+    "Times training steps (forward, backward, clip, Adam) of CONFIG's model on random tokens,\n"
+    "or with --infer evaluation forward passes (no dropout, no gradient, memory carried):\n"
     "ms/step (the fastest of --steps), tokens/s, GFLOP/s; on the CPU also the MFU: --steps more\n"
     "steps, each set against a raw Eigen SGEMM timed right after it, the median ratio. --profile\n"
     "adds the per-op table, each op at its fastest of --steps more steps, profiled. Defaults:\n"
@@ -48,7 +51,7 @@ int run(int argc, char** argv) {
     return 2;
   }
   int64_t vocab = 86, steps = 10, batch = 0;
-  bool profile = false, as_json = false, tf32 = false;
+  bool profile = false, as_json = false, tf32 = false, infer = false;
   Device device = Device::CPU;
   for (int i = 2; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--vocab") && i + 1 < argc) vocab = std::atoll(argv[++i]);
@@ -56,6 +59,7 @@ int run(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--batch") && i + 1 < argc) batch = std::atoll(argv[++i]);
     else if (!std::strcmp(argv[i], "--device") && i + 1 < argc) device = std::strcmp(argv[++i], "cuda") ? Device::CPU : Device::CUDA;
     else if (!std::strcmp(argv[i], "--tf32")) tf32 = true;
+    else if (!std::strcmp(argv[i], "--infer")) infer = true;
     else if (!std::strcmp(argv[i], "--profile")) profile = true;
     else if (!std::strcmp(argv[i], "--json")) as_json = true;
     else {
@@ -69,7 +73,9 @@ int run(int argc, char** argv) {
   if (tf32) set_tf32(true);
   AllAttLM model(mc, 1, DType::F32, device);
   const std::vector<Variable> params = model.parameters();
-  Optimizer opt({ParamGroup{params, 1.0, 0.0}}, OptimizerConfig{cfg.optimizer});
+  // Adam with PyTorch's defaults, whatever the config trains with (the
+  // paper's LAMB for wt103-all-16l): the peer runs torch.optim.Adam.
+  Optimizer opt({ParamGroup{params, 1.0, 0.0}}, OptimizerConfig{});
   const int64_t B = batch > 0 ? batch : cfg.batch, T = mc.seg_len;
   std::vector<int64_t> ids(B * T), next(B * T);
   for (int64_t i = 0; i < B * T; ++i) {
@@ -80,10 +86,15 @@ int run(int argc, char** argv) {
   Memory mem = model.initial_memory(B);
   RngStream rng{1, 0};
   auto step = [&] {
-    model.loss(x, y, mem, true, rng).backward();
-    clip_grad_norm(params, cfg.grad_clip);
-    opt.step(1e-4);
-    opt.zero_grad();
+    if (infer) {
+      NoGrad no_grad;
+      model.logits(x, mem, false, rng);
+    } else {
+      model.loss(x, y, mem, true, rng).backward();
+      clip_grad_norm(params, cfg.grad_clip);
+      opt.step(1e-4);
+      opt.zero_grad();
+    }
     backend(device).synchronize();  // GPU work is asynchronous: time it to the end
   };
   for (int i = 0; i < 3; ++i) step();  // warm-up: allocations, memory filled
@@ -157,6 +168,7 @@ int run(int argc, char** argv) {
 #endif
   if (as_json) {
     std::printf("%s\n", nlohmann::json{{"config", argv[1]}, {"threads", threads}, {"batch", B},
+                                       {"mode", infer ? "infer" : "train"},
                                        {"device", device_name(device)}, {"tf32", tf32}, {"ms_per_step", best},
                                        {"tok_s", tok_s}, {"gflops", gflops}, {"flops_per_step", flops},
                                        {"parameters", model.parameter_count(true)},
@@ -164,8 +176,9 @@ int run(int argc, char** argv) {
                                        {"sgemm_gflops_best", best_sgemm}, {"mfu_paired_median", median_mfu},
                                        {"scopes_per_step", scopes_per_step}}.dump().c_str());
   } else {
-    std::printf("%s: B=%lld T=%lld, %d threads: %.1f ms/step, %.0f tok/s, %.1f GFLOP/s (%.2f GFLOP/step)\n",
-                argv[1], static_cast<long long>(B), static_cast<long long>(T), threads, best, tok_s, gflops, flops * 1e-9);
+    std::printf("%s: %s, B=%lld T=%lld, %d threads: %.1f ms/step, %.0f tok/s, %.1f GFLOP/s (%.2f GFLOP/step)\n",
+                argv[1], infer ? "evaluation forward" : "training step", static_cast<long long>(B),
+                static_cast<long long>(T), threads, best, tok_s, gflops, flops * 1e-9);
     if (!mfu.empty())
       std::printf("SGEMM (4096x512)x(512x512) beside each step: best %.1f GFLOP/s; step/SGEMM rate, median of %zu "
                   "pairs: %.1f%%\n",

@@ -1,10 +1,11 @@
 """The PyTorch peer of bench/train_step.cpp: the same All-attention model
-(tests/reference/allatt_ref.py), same config, batch, tokens and optimizer,
-one training step (forward, backward, clipping, Adam) timed the same way
-(the fastest of N after 3 warm-up steps). Prints one JSON object.
+(tests/reference/allatt_ref.py), same config, batch and tokens, one training
+step (forward, backward, clipping, Adam) timed the same way (the fastest of N
+after 3 warm-up steps), or with --infer one evaluation forward pass (no
+dropout, no gradient, the memory carried). Prints one JSON object.
 
 usage: python3 bench/train_step_torch.py CONFIG.json [--vocab V] [--steps N] [--batch B]
-       [--device cpu|cuda] [--tf32] [--compile]
+       [--device cpu|cuda] [--tf32] [--compile] [--infer]
 (--compile needs PyTorch 2; on the CPU machine Debian's 1.13 lacks it.)
 """
 import argparse
@@ -33,6 +34,7 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--tf32", action="store_true")
     ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--infer", action="store_true")
     args = ap.parse_args()
     dev = torch.device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = args.tf32
@@ -56,6 +58,12 @@ def main():
 
     def step():
         nonlocal mems
+        if args.infer:
+            with torch.no_grad():
+                logits, mems = forward(params, cfg, x, mems, training=False)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            return
         logits, mems = forward(params, cfg, x, mems, training=True)
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
         loss.backward()
@@ -74,7 +82,8 @@ def main():
         ms.append((time.perf_counter() - a) * 1e3)
     best = min(ms)
     print(json.dumps({"config": args.config, "threads": threads, "batch": B, "device": args.device,
-                      "tf32": args.tf32, "compile": args.compile, "ms_per_step": best,
+                      "tf32": args.tf32, "compile": args.compile, "mode": "infer" if args.infer else "train",
+                      "ms_per_step": best,
                       "tok_s": B * T / (best * 1e-3), "torch": torch.__version__}))
 
 

@@ -3,6 +3,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/config.h"
+#include "engine/profiler.h"
+#include "models/allatt_lm.h"
 #include "test_util.h"
 
 using namespace hc;
@@ -55,4 +58,48 @@ TEST_CASE("bench: a gated checkpoint against its compaction, and against a compa
   REQUIRE(test::run_headcount("train " + test::tiny_training(corpus, wide, 2) + " --set d_model=24", out) == 0);
   CHECK(test::run_headcount("bench --from " + dense + "/last.safetensors --pruned " + wide + "/last.safetensors", out) == 2);
   CHECK(out.find("is not a pruned version") != std::string::npos);
+}
+
+TEST_CASE("bench_train_step: --infer times the evaluation forward, the default the training step") {
+  // The FLOPs each mode reports are those the profiler records for one
+  // evaluation forward pass, and for one training forward + backward, of the
+  // same model here (they depend on the shapes alone).
+  const std::string config = HEADCOUNT_SOURCE_DIR "/configs/moby-char-tiny.json";
+  AllAttConfig c = load_config(config, {}).model;
+  c.vocab = 86;  // bench_train_step's default
+  AllAttLM model(c, 1);
+  const int64_t B = 4, T = c.seg_len;  // the config's batch
+  std::vector<int64_t> ids(B * T, 1);
+  const Tensor x = Tensor::from_ids({B, T}, ids);
+  RngStream rng{1, 0};
+  auto recorded_flops = [&](bool training) {
+    Memory mem = model.initial_memory(B);
+    profiler::clear();
+    profiler::enable(true);
+    if (training) {
+      model.loss(x, x, mem, true, rng).backward();
+    } else {
+      NoGrad no_grad;
+      model.logits(x, mem, false, rng);
+    }
+    profiler::enable(false);
+    double flops = 0;
+    for (const profiler::Event& e : profiler::events()) flops += e.cost.flops;
+    profiler::clear();
+    return flops;
+  };
+  for (bool infer : {true, false}) {
+    CAPTURE(infer);
+    std::string out;
+    REQUIRE_MESSAGE(test::run_command(std::string(BENCH_TRAIN_STEP_BINARY) + " " + config + " --steps 2 --json" +
+                                          (infer ? " --infer" : "") + " 2>&1",
+                                      out) == 0,
+                    out);
+    const nlohmann::json r = nlohmann::json::parse(out.substr(out.find('{')));
+    CHECK(r["mode"] == (infer ? "infer" : "train"));
+    CHECK(r["batch"] == B);
+    CHECK(r["ms_per_step"].get<double>() > 0);
+    CHECK(r["flops_per_step"].get<double>() == doctest::Approx(recorded_flops(!infer)).epsilon(1e-12));
+  }
+  CHECK(recorded_flops(true) > 2.5 * recorded_flops(false));  // backward: about twice the forward
 }

@@ -42,16 +42,7 @@ std::string mpirun(int ranks) {
   return "mpirun -np " + std::to_string(ranks) + " --oversubscribe --bind-to none " HEADCOUNT_BINARY " ";
 }
 
-int run_shell(const std::string& cmd, std::string& output) {
-  output.clear();
-  FILE* pipe = ::popen((cmd + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buf[4096];
-  size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) output.append(buf, n);
-  const int status = ::pclose(pipe);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+int run_shell(const std::string& cmd, std::string& output) { return test::run_command(cmd + " 2>&1", output); }
 
 // The tiny config with its dropouts on (the defaults), batch 4: 2 streams per rank.
 std::string tiny(const std::string& corpus, const std::string& out, int steps) {

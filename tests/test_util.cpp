@@ -33,8 +33,7 @@ bool python_has(const std::string& module) {
   return known[module] = std::system(cmd.c_str()) == 0;
 }
 
-namespace {
-int run(const std::string& cmd, std::string& output) {
+int run_command(const std::string& cmd, std::string& output) {
   FILE* pipe = ::popen(cmd.c_str(), "r");
   if (!pipe) throw std::runtime_error("cannot run " + cmd);
   output.clear();
@@ -42,16 +41,15 @@ int run(const std::string& cmd, std::string& output) {
   size_t n;
   while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) output.append(buf.data(), n);
   const int status = ::pclose(pipe);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
-}  // namespace
 
 int run_python(const std::string& script, const std::string& args, std::string& output) {
-  return run("/usr/bin/python3 " HEADCOUNT_SOURCE_DIR "/tests/reference/" + script + " " + args + " 2>&1", output);
+  return run_command("/usr/bin/python3 " HEADCOUNT_SOURCE_DIR "/tests/reference/" + script + " " + args + " 2>&1", output);
 }
 
 int run_headcount(const std::string& args, std::string& output) {
-  return run(std::string(HEADCOUNT_BINARY) + " " + args + " 2>&1 </dev/null", output);
+  return run_command(std::string(HEADCOUNT_BINARY) + " " + args + " 2>&1 </dev/null", output);
 }
 
 pid_t spawn_headcount(const std::string& args, const std::string& log) {

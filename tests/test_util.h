@@ -32,6 +32,9 @@ bool python_has(const std::string& module);
 int run_python(const std::string& script, const std::string& args, std::string& output);
 // Run the headcount binary with `args`; returns its exit status, output in `output`.
 int run_headcount(const std::string& args, std::string& output);
+// Run a shell command; returns its exit status (128 + the signal if one
+// killed it), its standard output in `output`.
+int run_command(const std::string& cmd, std::string& output);
 
 // Start the headcount binary with `args` in the background, its stdout and
 // stderr going to `log`; returns its pid (the caller waits for it).
