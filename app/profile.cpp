@@ -28,6 +28,7 @@
 #include <sstream>
 
 #include "app/commands.h"
+#include "app/progress.h"
 #include "app/run.h"
 #include "app/svg_plot.h"
 #include "engine/profiler.h"
@@ -282,15 +283,23 @@ int profile_command(const CommandLine& cl) {
   timers_of(base);
   if (!mask.empty()) timers_of(masked);
   const int rounds = std::min(reps, 3), reps_per_round = (reps + rounds - 1) / rounds;
+  const int64_t configurations = static_cast<int64_t>(plan.size());
+  // Redrawn on a terminal; in a log, a line per round.
+  Progress bar("profile sweep", rounds * configurations, configurations);
   for (int round = 0; round < rounds; ++round)
     for (size_t i = 0; i < plan.size(); ++i) {
-      std::fprintf(stderr, "\rsweep round %d/%d, configuration %zu/%zu", round + 1, rounds, i + 1, plan.size());
+      const int64_t done = round * configurations + static_cast<int64_t>(i);
+      // The rate counts the tokens of the timed training steps.
+      bar.update(done, double(done) * reps_per_round * B * mc.seg_len,
+                 "round " + std::to_string(round + 1) + "/" + std::to_string(rounds));
       const AllAttLM m(plan[i], 3, DType::F32, cl.device);
       const Timers t = time_model(m, cl.device, B, reps_per_round);
       Timers& best = cache.at(key_of(plan[i]));
       best.train = std::min(best.train, t.train);
       best.infer = std::min(best.infer, t.infer);
     }
+  bar.update(rounds * configurations, double(rounds * configurations) * reps_per_round * B * mc.seg_len, "done");
+  bar.finish();
   const auto train_sweep = sweep_heads(base, [&](const AllAttConfig& v) { return timers_of(v).train; }, {});
   const auto infer_sweep = sweep_heads(base, [&](const AllAttConfig& v) { return timers_of(v).infer; }, {});
   // The joint sweep: every layer at h heads together, h = 0..H, fitted
@@ -306,7 +315,6 @@ int profile_command(const CommandLine& cl) {
     joint_infer.push_back(timers_of(v).infer);
   }
   const LinearFit joint_train_fit = fit_line(joint_heads, joint_train), joint_infer_fit = fit_line(joint_heads, joint_infer);
-  std::fprintf(stderr, "\n");
   const Timers full = timers_of(base);
 
   // 4. Prediction for the mask, against a model with exactly those heads.
