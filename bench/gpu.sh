@@ -125,7 +125,7 @@ stage "cublas ceiling" 60 ceiling
 cfg=configs/wt103-all-16l.json
 # One row per (mode, batch, math): the engine against PyTorch eager, and
 # compiled later if the budget allows.
-rows=() row_mode=() row_batch=() row_tf=()
+rows=() row_infer=() row_batch=() row_tf=()
 # bench_one NAME COMMAND...: sets json to the last line COMMAND prints (its
 # JSON result), or to null when it fails.
 bench_one() {
@@ -148,7 +148,7 @@ for mode in train infer; do
       echo "engine: $engine"
       echo "eager: $eager"
       rows+=("{\"mode\": \"$mode\", \"batch\": $batch, \"tf32\": $([ -n "$tf" ] && echo true || echo false), \"engine\": $engine, \"eager\": $eager, \"compiled\": null}")
-      row_mode+=("$infer") row_batch+=("$batch") row_tf+=("$tf")
+      row_infer+=("$infer") row_batch+=("$batch") row_tf+=("$tf")
     done
   done
 done
@@ -191,7 +191,7 @@ stage "headcount profile wt103-16l (char vocab, batch 4)" 300 profile profile-wt
 
 if [ "$compile" = 1 ]; then
   for i in "${!rows[@]}"; do
-    batch=${row_batch[$i]} tf=${row_tf[$i]} infer=${row_mode[$i]}
+    batch=${row_batch[$i]} tf=${row_tf[$i]} infer=${row_infer[$i]}
     bench_one "compiled ${infer:+infer }batch $batch ${tf:-fp32}" "$python" bench/train_step_torch.py "$cfg" \
       --vocab 32768 --batch "$batch" --device cuda $tf $infer --compile --steps 5
     rows[$i]=${rows[$i]/\"compiled\": null/\"compiled\": $json}
