@@ -26,6 +26,7 @@
 #include "engine/backend.h"
 #include "engine/exp_nonpositive.h"
 #include "engine/rng.h"
+#include "engine/packed_gemm.h"
 #include "engine/small_gemm.h"
 
 namespace hc {
@@ -83,6 +84,18 @@ constexpr int64_t kKSlice = 128;
 template <typename T>
 void gemm_one(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* a, int64_t lda,
               const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+#ifdef __AVX512F__
+  // On one thread, a large float32 product with A stored row-major (the
+  // linear layers' forward and input gradient) goes to engine/packed_gemm.h:
+  // 8-20% faster than Eigen at C = 128-512, R = 4096, in one process. With
+  // A transposed (the weight gradient) it was no faster, and Eigen keeps it.
+  if constexpr (std::is_same_v<T, float>) {
+    if (!ta && M >= 64 && N >= 64 && K >= 64 && free_threads() == 1) {
+      packed_gemm::gemm(tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+      return;
+    }
+  }
+#endif
   // op(A) is (M,K): stored (M,K) or, transposed, (K,M). Same for B.
   ConstMatMap<T> A(a, ta ? K : M, ta ? M : K, Eigen::OuterStride<>(lda));
   ConstMatMap<T> B(b, tb ? N : K, tb ? K : N, Eigen::OuterStride<>(ldb));
@@ -163,6 +176,7 @@ void small_products(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
 template <typename T>
 uint64_t dropout_group(const T* x, T* y, int64_t count, const uint32_t* words, float p, T keep) {
   uint64_t bits = 0;
+#pragma omp simd reduction(| : bits)
   for (int64_t e = 0; e < count; ++e) {
     const bool kept = philox::uniform(words[e]) >= p;
     y[e] = x[e] * (kept ? keep : T(0));
@@ -174,6 +188,7 @@ uint64_t dropout_group(const T* x, T* y, int64_t count, const uint32_t* words, f
 // The backward of one group: dx_e (+)= dy_e * (keep if bit e is set, else 0).
 template <typename T>
 void dropout_group_backward(const T* dy, T* dx, int64_t count, uint64_t bits, T keep, bool acc) {
+#pragma omp simd
   for (int64_t e = 0; e < count; ++e) {
     const T g = dy[e] * ((bits >> e & 1) ? keep : T(0));
     dx[e] = acc ? dx[e] + g : g;

@@ -109,6 +109,78 @@ TEST_CASE("cpu gemm: a long sum with a small result, cut into slices of K, equal
   check_gemm(7, 5, 600, {1, 2}, 11);
 }
 
+TEST_CASE("cpu gemm: large float32 products on one thread (the packed kernel) equal the naive sums") {
+  // With AVX-512, single-threaded float32 products with a row-major A and
+  // M, N, K >= 64 go to engine/packed_gemm.h (6 x 64 tiles, K in slices of
+  // 256, C in blocks of 96 rows). M = 301 leaves a last block of 13 rows
+  // (two in-place panels and one packed row), N = 130 two edge columns, K =
+  // 600 a short last slice. C sits in a wider buffer whose other columns must
+  // stay untouched, and beta = 0 must ignore NaN in C. At 2 and 3 threads a
+  // tall product (M >= 4N) is cut into row blocks, each through the same
+  // kernel: every thread count must give the same bits. (A transposed A
+  // stays with Eigen, whose blocking, and so its order of sums, depends on
+  // the block's size.)
+  struct Size { int64_t M, N, K; };
+  for (Size sz : {Size{301, 130, 600}, Size{700, 70, 65}})
+    for (int flags = 0; flags < 8; ++flags) {
+      const bool ta = flags & 1, tb = flags & 2, zero_beta = flags & 4;
+      const int64_t M = sz.M, N = sz.N, K = sz.K, ldc = N + 5;
+      CAPTURE(M);
+      CAPTURE(flags);
+      const Tensor a = random_tensor(ta ? Shape{K, M} : Shape{M, K}, DType::F32, 41);
+      const Tensor b = random_tensor(tb ? Shape{N, K} : Shape{K, N}, DType::F32, 42);
+      std::vector<double> start = random_tensor({M, ldc}, DType::F32, 43).to_vector();
+      if (zero_beta)
+        for (int64_t i = 0; i < M; ++i) start[i * ldc + 1] = NAN;
+      std::vector<double> c_window(M * N);
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) c_window[i * N + j] = zero_beta ? 0.0 : start[i * ldc + j];
+      const double beta = zero_beta ? 0.0 : -1.5;
+      const std::vector<double> want = naive_gemm(ta, tb, M, N, K, 0.5, a, b, beta, c_window);
+      // The float32 sum of K+1 terms is within (K+2) 2^-24 of the sum of their
+      // magnitudes (the classic bound for summing in any order).
+      auto magnitudes = [](const Tensor& t) {
+        std::vector<double> v = t.to_vector();
+        for (double& e : v) e = std::fabs(e);
+        return Tensor::from_vector(t.shape(), v, DType::F64);
+      };
+      std::vector<double> c_abs = c_window;
+      for (double& e : c_abs) e = std::fabs(e);
+      const std::vector<double> bound =
+          naive_gemm(ta, tb, M, N, K, 0.5, magnitudes(a), magnitudes(b), std::fabs(beta), c_abs);
+      std::vector<std::vector<double>> results;
+      for (int threads : {1, 2, 3}) {
+        CAPTURE(threads);
+        const Tensor c = Tensor::from_vector({M, ldc}, start, DType::F32);
+        with_threads(threads, [&] {
+          backend(Device::CPU).gemm(ta, tb, M, N, K, 0.5, {a, 0, ta ? M : K}, {b, 0, tb ? K : N},
+                                    beta, {c, 0, ldc}, 1);
+        });
+        const std::vector<double> got = c.to_vector();
+        double worst = 0;
+        bool finite = true, outside_untouched = true;
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < ldc; ++j) {
+            const double g = got[i * ldc + j];
+            if (j >= N) {
+              outside_untouched = outside_untouched && g == static_cast<float>(start[i * ldc + j]);
+              continue;
+            }
+            finite = finite && std::isfinite(g);
+            worst = std::max(worst, std::fabs(g - want[i * N + j]) / ((K + 2) * 0x1p-24 * bound[i * N + j]));
+          }
+        CHECK(finite);
+        CHECK(outside_untouched);
+        CHECK(worst <= 1.0);
+        results.push_back(got);
+      }
+      if (!ta && M >= 4 * N) {  // split into row blocks at 2 and 3 threads
+        CHECK(results[1] == results[0]);
+        CHECK(results[2] == results[0]);
+      }
+    }
+}
+
 TEST_CASE("cpu gemm: batched float32 products with a small B equal the naive sums, every transpose") {
   // With AVX-512 these go to engine/small_gemm.h: 4 x 64 blocks of C for
   // N > 32, 8 x 32 for N <= 32. The sizes leave partial row blocks and

@@ -1,0 +1,147 @@
+// A packed AVX-512 float32 GEMM for the large products of the linear layers,
+// on one thread:
+//
+//   C (M,N) = alpha op(A) op(B) + beta C,   all row-major
+//
+// K is cut into slices of KC. For each slice, op(B) (KC x N) is copied into
+// panels of NR = 64 columns, k-major, so that one k's 64 numbers are four
+// consecutive vectors. The micro-kernel holds an MR x NR = 6 x 64 tile of C
+// in 24 registers and, for each k, loads the 4 vectors of B and broadcasts
+// the 6 numbers of A in that column: 24 FMAs per 10 loads, so the two FMA
+// units, not the loads, set the pace. In L1, with the same panels over and
+// over, it ran at 173-175 GFLOP/s on one core of the Xeon, whose FMA units
+// peak at 176 (a loop of independent FMAs).
+//
+// Around it: C is done MC = 96 rows at a time, and within them B panel by B
+// panel, so one B panel (KC x 64 floats, 64 KiB) is used by 16 tiles in a
+// row while the A rows come from L2. A is row-major (the backend sends only
+// such products here) and is read in place, 6 rows each read forward:
+// packing it into panels had cost 12-14% of the product. Only a last panel
+// of fewer than 6 rows is copied, zero-padded; B panels are zero-padded past
+// N, and edge tiles of C go through a small buffer, so any shape works.
+//
+// Each C element is one register lane's sum over k, in slices of KC, in k
+// order: the result depends on the shape alone, not on which rows a thread
+// was given.
+#pragma once
+
+#include <cstdint>
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace hc::packed_gemm {
+
+constexpr int64_t MR = 6, NR = 64, KC = 256, MC = 96;
+
+// Panels of op(B)'s rows k0..k0+kc, columns 0..N: panel p holds columns
+// p*NR..p*NR+NR-1 as [k][c]; columns past N are zeros.
+inline void pack_b(bool tb, const float* b, int64_t ldb, int64_t k0, int64_t kc, int64_t N, float* out) {
+  for (int64_t j0 = 0; j0 < N; j0 += NR) {
+    const int64_t cols = std::min(NR, N - j0);
+    float* panel = out + j0 * kc;
+    for (int64_t k = 0; k < kc; ++k) {
+      float* dst = panel + k * NR;
+      if (!tb) {  // op(B)(k, j) = b[k*ldb + j]: a contiguous run
+        const float* src = b + (k0 + k) * ldb + j0;
+        int64_t c = 0;
+        for (; c < cols; ++c) dst[c] = src[c];
+        for (; c < NR; ++c) dst[c] = 0.0f;
+      } else {  // op(B)(k, j) = b[j*ldb + k]
+        int64_t c = 0;
+        for (; c < cols; ++c) dst[c] = b[(j0 + c) * ldb + k0 + k];
+        for (; c < NR; ++c) dst[c] = 0.0f;
+      }
+    }
+  }
+}
+
+// The last rows < MR of a block, rows i0.. of A's columns k0..k0+kc, into
+// one k-major panel, out[k*MR + r], zero-padded to MR rows.
+inline void pack_last_rows(const float* a, int64_t lda, int64_t i0, int64_t rows, int64_t k0, int64_t kc,
+                           float* out) {
+  for (int64_t r = 0; r < MR; ++r)
+    for (int64_t k = 0; k < kc; ++k) out[k * MR + r] = r < rows ? a[(i0 + r) * lda + k0 + k] : 0.0f;
+}
+
+// The MR x NR tile: c (row stride ldc) = first ? alpha A·bp + beta c : c + alpha A·bp,
+// A's element (r, k) at a[r*rs + k*ks]: a packed panel (rs = 1, ks = MR), or
+// rows of a row-major A read in place (rs = lda, ks = 1).
+inline void kernel(int64_t kc, const float* a, int64_t rs, int64_t ks, const float* bp, float alpha, float beta,
+                   bool first, float* c, int64_t ldc) {
+  // The tile of C is read at the end: ask for its lines now.
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < 4; ++v) _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 16 * v), _MM_HINT_T0);
+  __m512 acc[MR][4];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_load_ps(bp + k * NR), b1 = _mm512_load_ps(bp + k * NR + 16),
+                 b2 = _mm512_load_ps(bp + k * NR + 32), b3 = _mm512_load_ps(bp + k * NR + 48);
+    for (int r = 0; r < MR; ++r) {
+      const __m512 x = _mm512_set1_ps(a[r * rs + k * ks]);
+      acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+      acc[r][2] = _mm512_fmadd_ps(x, b2, acc[r][2]);
+      acc[r][3] = _mm512_fmadd_ps(x, b3, acc[r][3]);
+    }
+  }
+  const __m512 al = _mm512_set1_ps(alpha), be = _mm512_set1_ps(first ? beta : 1.0f);
+  const bool read_c = !first || beta != 0.0f;  // beta = 0: C may hold garbage, never read
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < 4; ++v) {
+      float* out = c + r * ldc + 16 * v;
+      __m512 y = _mm512_mul_ps(al, acc[r][v]);
+      if (read_c) y = _mm512_fmadd_ps(be, _mm512_loadu_ps(out), y);
+      _mm512_storeu_ps(out, y);
+    }
+}
+
+// The whole product on the calling thread, A (M,K) stored row-major; M, N, K >= 1.
+inline void gemm(bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
+                 const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  const int64_t Np = (N + NR - 1) / NR * NR;
+  thread_local std::vector<float> b_buf, a_last;
+  // 64-byte alignment for the B panels' vector loads: over-allocate and round.
+  b_buf.resize(KC * Np + 16);
+  a_last.resize(MR * KC);
+  float* bp = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(b_buf.data()) + 63) & ~uintptr_t(63));
+  alignas(64) float tile[MR * NR];
+  for (int64_t k0 = 0; k0 < K; k0 += KC) {
+    const int64_t kc = std::min(KC, K - k0);
+    const bool first = k0 == 0;
+    pack_b(tb, b, ldb, k0, kc, N, bp);
+    for (int64_t i0 = 0; i0 < M; i0 += MC) {
+      const int64_t mc = std::min(MC, M - i0), whole = mc / MR * MR;
+      if (whole < mc) pack_last_rows(a, lda, i0 + whole, mc - whole, k0, kc, a_last.data());
+      for (int64_t j0 = 0; j0 < N; j0 += NR) {
+        const int64_t cols = std::min(NR, N - j0);
+        for (int64_t r0 = 0; r0 < mc; r0 += MR) {
+          // Whole panels of A are read in place (rows r0.., k0..), the last one from its packed copy.
+          const bool in_place = r0 < whole;
+          const float* at = in_place ? a + (i0 + r0) * lda + k0 : a_last.data();
+          const int64_t rs = in_place ? lda : 1, ks = in_place ? 1 : MR;
+          const int64_t rows = std::min(MR, mc - r0);
+          float* ct = c + (i0 + r0) * ldc + j0;
+          if (rows == MR && cols == NR) {
+            kernel(kc, at, rs, ks, bp + j0 * kc, alpha, beta, first, ct, ldc);
+            continue;
+          }
+          // An edge tile: through the buffer, copying in only what is inside C.
+          for (int64_t r = 0; r < MR; ++r)
+            for (int64_t j = 0; j < NR; ++j) tile[r * NR + j] = r < rows && j < cols ? ct[r * ldc + j] : 0.0f;
+          kernel(kc, at, rs, ks, bp + j0 * kc, alpha, beta, first, tile, NR);
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t j = 0; j < cols; ++j) ct[r * ldc + j] = tile[r * NR + j];
+        }
+      }
+    }
+  }
+}
+
+}  // namespace hc::packed_gemm
+
+#endif  // __AVX512F__
