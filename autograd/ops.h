@@ -67,15 +67,22 @@ Variable dropout(const Variable& x, double p, RandomKey key, bool training = tru
 // by the caller, as in Transformer-XL.
 Variable add_rel_shift(const Variable& content, const Variable& pos);
 
-// [ctx (H*B,T,S) ; q (H,B*T,D) · keys (H,N,D)^T] -> (H*B,T,S+N): scores against
-// keys shared by the batch (All-attention's persistent vectors), written
-// beside each sequence's context scores.
+// Per-head scores from token-major operands: a (G,I,H*D), b (G,J,H*D) ->
+// (H*G,I,J), item h*G + g = alpha a_g[:, h] b_g[:, h]^T, x[:, h] being the D
+// columns of head h. Attention's content scores (G = B) and position scores
+// (G = 1) without copying q, k or r into head-major order.
+Variable head_scores(const Variable& a, const Variable& b, int64_t H, double alpha);
+
+// [ctx (H*B,T,S) ; q_h (B*T,D) · keys_h (N,D)^T] -> (H*B,T,S+N), q (B,T,H*D)
+// token-major: scores against keys shared by the batch (All-attention's
+// persistent vectors), written beside each sequence's context scores.
 Variable append_scores(const Variable& ctx, const Variable& q, const Variable& keys);
 
 // probs (H*B,T,S+N) over [context ; persistent] columns times
-// [v (H*B,S,D) ; pv_scale · pv (H,N,D)] -> (H*B,T,D): attention's weighted sum
-// of values, the persistent values shared by the batch. pv is undefined when
-// N = 0.
+// [v_h (B,S,D) ; pv_scale · pv_h (N,D)] -> (B,T,H*D): attention's weighted sum
+// of values, head h's output in columns h*D.. of each row, v (B,S,H*D)
+// token-major and the persistent values pv (H,N,D) shared by the batch. pv is
+// undefined when N = 0.
 Variable weighted_sum(const Variable& probs, const Variable& v, const Variable& pv, double pv_scale);
 
 // Hard-concrete gates (Louizos et al. 2018; ../shared/reference/allatt-l0-spec.md

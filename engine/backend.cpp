@@ -35,6 +35,16 @@ void Backend::gemm_pair(const GemmCall& first, const GemmCall& second) {
   gemm_call(second);
 }
 
+void Backend::gemm_heads(const GemmCall& call, int64_t heads, HeadStrides strides) {
+  GemmCall head = call;
+  for (int64_t h = 0; h < heads; ++h) {
+    head.A.offset = call.A.offset + h * strides.a;
+    head.B.offset = call.B.offset + h * strides.b;
+    head.C.offset = call.C.offset + h * strides.c;
+    gemm_call(head);
+  }
+}
+
 Tensor Backend::dropout_forward(const Tensor& x, const Tensor& y, double p, RandomKey key) {
   Tensor mask = Tensor::empty(x.shape(), x.dtype(), x.device());
   dropout_mask(mask, p, key);

@@ -147,6 +147,16 @@ class Backend {
   void gemm_call(const GemmCall& g) {
     gemm(g.trans_a, g.trans_b, g.M, g.N, g.K, g.alpha, g.A, g.B, g.beta, g.C, g.batch);
   }
+  // gemm over a two-level batch: `heads` x `call.batch` items, item (h, g)
+  // with every operand X offset by h * X_stride + g * X.batch_stride.
+  // Attention's per-head products on token-major (B, ., H*D) tensors: a head
+  // is a column window (stride D), a sequence a block of rows (the batch
+  // stride), and neither order is one uniform stride. The default makes one
+  // gemm call per head; a backend may run all items at once.
+  struct HeadStrides {
+    int64_t a = 0, b = 0, c = 0;
+  };
+  virtual void gemm_heads(const GemmCall& call, int64_t heads, HeadStrides strides);
   // Two products, as if by gemm(first) then gemm(second): the two gradients
   // of one product's backward (dx and dw of a linear layer). When neither
   // writes a tensor the other touches, the CPU backend runs them side by

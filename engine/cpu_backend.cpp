@@ -143,26 +143,30 @@ int thread_index() {
 
 #ifdef __AVX512F__
 // Batched float32 products with a small B, one item per thread, through the
-// register-blocked kernel of engine/small_gemm.h. A B stored transposed is
+// register-blocked kernel of engine/small_gemm.h; with `heads`, the items of
+// a two-level batch (Backend::gemm_heads), head-major. A B stored transposed is
 // first copied into a per-thread (K,N) buffer: K N moves against the
 // product's 2 M N K flops.
 void small_products(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
                     int64_t a_stride, const float* b, int64_t ldb, int64_t b_stride, float beta, float* c,
-                    int64_t ldc, int64_t c_stride, int64_t batch) {
+                    int64_t ldc, int64_t c_stride, int64_t batch, int64_t heads = 1,
+                    Backend::HeadStrides head_strides = {}) {
 #pragma omp parallel
   {
     thread_local std::vector<float> b_rows;  // B as (K,N), when stored (N,K)
     if (tb) b_rows.resize(K * N);
 #pragma omp for schedule(static)
-    for (int64_t g = 0; g < batch; ++g) {
-      const float* bg = b + g * b_stride;
+    for (int64_t item = 0; item < heads * batch; ++item) {
+      const int64_t h = item / batch, g = item % batch;
+      const float* bg = b + h * head_strides.b + g * b_stride;
       int64_t ld = ldb;
       if (tb) {
         small_gemm::transpose(bg, ldb, N, K, b_rows.data());
         bg = b_rows.data();
         ld = N;
       }
-      small_gemm::gemm(ta, M, N, K, alpha, a + g * a_stride, lda, bg, ld, beta, c + g * c_stride, ldc);
+      small_gemm::gemm(ta, M, N, K, alpha, a + h * head_strides.a + g * a_stride, lda, bg, ld, beta,
+                       c + h * head_strides.c + g * c_stride, ldc);
     }
   }
 }
@@ -408,6 +412,21 @@ class CpuBackend final : public Backend {
         gemm_one<T>(ta, tb, M, N, K, T(alpha), a + g * A.batch_stride, A.ld,
                     b + g * B.batch_stride, B.ld, T(beta), c + g * C.batch_stride, C.ld);
     });
+  }
+
+  // All heads' items in one parallel loop when they are small products
+  // (one fork and join, not one per head), as gemm's batches are.
+  void gemm_heads(const GemmCall& call, int64_t heads, HeadStrides strides) override {
+#ifdef __AVX512F__
+    const GemmCall& g = call;
+    if (g.C.tensor.dtype() == DType::F32 && g.N * g.K <= small_gemm::kMaxBElements && heads * g.batch > 1) {
+      small_products(g.trans_a, g.trans_b, g.M, g.N, g.K, float(g.alpha), ptr<float>(g.A.tensor) + g.A.offset, g.A.ld,
+                     g.A.batch_stride, ptr<float>(g.B.tensor) + g.B.offset, g.B.ld, g.B.batch_stride, float(g.beta),
+                     ptr<float>(g.C.tensor) + g.C.offset, g.C.ld, g.C.batch_stride, g.batch, heads, strides);
+      return;
+    }
+#endif
+    Backend::gemm_heads(call, heads, strides);
   }
 
   // The two products side by side: each gets a share of the threads in

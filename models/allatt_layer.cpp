@@ -1,8 +1,11 @@
 // The All-attention layer, step by step. Shapes: B batch, T current tokens,
 // M memory, S = M+T, H heads, D head width, N persistent vectors, C width.
-// Per-head tensors are laid out head-major, (H, B, ., D), so that the
-// content scores batch over H*B and the position and persistent scores, whose
-// right operand is shared by the whole batch, batch over H with B*T rows.
+// Queries, keys and values stay as the projections write them, token-major
+// (B, ., H*D): head h is the column window h*D..h*D+D-1 of every row, and
+// the attention ops read those windows in place. Only the scores and the
+// probabilities are head-major, (H*B, T, .): item h*B + b is head h of
+// sequence b, so that the position and persistent scores, whose right
+// operand the whole batch shares, are one product per head over B*T rows.
 #include "models/allatt_layer.h"
 
 #include <cmath>
@@ -59,34 +62,30 @@ Variable AllAttLayer::forward(const Variable& x, const Tensor& mem, const Variab
   const Variable cat = concat({Variable(mem), x}, 1);              // (B,S,C)
   const Variable normed = layernorm(cat, norm_w, norm_b);          // (B,S,C)
 
-  // Head-major copies. u and v are Transformer-XL's global content and
-  // position biases, added to the query before the two kinds of scores.
   part.next("qkv");
-  const std::vector<int> to_heads{2, 0, 1, 3};  // (B,.,H,D) -> (H,B,.,D)
   const Variable q = reshape(linear(slice(normed, 1, M, S), q_w), {B, T, H, D});
   const Variable k = linear(normed, k_w);                          // (B,S,H*D)
   const Variable v = linear(normed, v_w);                          // (B,S,H*D)
-  const Variable q_u = reshape(permute(add(q, u_bias), to_heads), {H * B, T, D});
-  const Variable k_h = reshape(permute(reshape(k, {B, S, H, D}), to_heads), {H * B, S, D});
-  const Variable v_h = reshape(permute(reshape(v, {B, S, H, D}), to_heads), {H * B, S, D});
+  // u and v are Transformer-XL's global content and position biases, added
+  // to the query before the two kinds of scores.
+  const Variable q_u = reshape(add(q, u_bias), {B, T, H * D});
 
   // Context logits: content (q+u)·k plus position (q+v)·r realigned by
   // distance, both over sqrt(D) (the GEMMs' alpha).
   const double inv_sqrt_d = 1.0 / std::sqrt(double(D));
   part.next("content");
-  const Variable content = bmm(q_u, k_h, false, true, inv_sqrt_d);        // (H*B,T,S)
+  const Variable content = head_scores(q_u, k, H, inv_sqrt_d);    // (H*B,T,S)
   part.next("position");
   const Variable r = linear(r_table, r_w);                         // (S,H*D)
-  const Variable r_h = permute(reshape(r, {S, H, D}), {1, 0, 2});  // (H,S,D)
-  const Variable q_v = reshape(permute(add(q, v_bias), to_heads), {H, B * T, D});
-  const Variable position = reshape(bmm(q_v, r_h, false, true, inv_sqrt_d), {H * B, T, S});
+  const Variable q_v = reshape(add(q, v_bias), {1, B * T, H * D});
+  const Variable position =
+      reshape(head_scores(q_v, reshape(r, {1, S, H * D}), H, inv_sqrt_d), {H * B, T, S});
   const Variable ctx_logits = add_rel_shift(content, position);
 
   // Persistent logits use the raw query: q · (sqrt(D) k_p) / sqrt(D) = q · k_p.
   // (N = 0, the TXL baseline, attends to the context alone.)
   part.next("persistent");
-  const Variable logits =
-      N == 0 ? ctx_logits : append_scores(ctx_logits, reshape(permute(q, to_heads), {H, B * T, D}), persist_k);
+  const Variable logits = N == 0 ? ctx_logits : append_scores(ctx_logits, reshape(q, {B, T, H * D}), persist_k);
 
   // One softmax over [context ; persistent] columns. Query i sees context
   // columns i..i+M (itself and the M tokens before it: the same-length mask)
@@ -96,18 +95,17 @@ Variable AllAttLayer::forward(const Variable& x, const Tensor& mem, const Variab
   const Variable probs = masked_softmax(logits, BandMask{T, S, 0, M}, training ? drop.attn : 0.0,
                                         rng.per_stream(B, T * (S + N)));  // (H*B,T,S+N)
 
-  // Weighted sum over [values ; sqrt(N) persistent values].
+  // Weighted sum over [values ; sqrt(N) persistent values], token-major.
   part.next("weighted_sum");
-  Variable heads = reshape(weighted_sum(probs, v_h, N == 0 ? Variable() : persist_v, std::sqrt(double(N))),
-                           {H, B, T, D});
+  Variable heads = weighted_sum(probs, v, N == 0 ? Variable() : persist_v, std::sqrt(double(N)));  // (B,T,H*D)
 
   // The pruning gate multiplies each head's output (one number per head).
   part.next("output");
-  if (gate.defined()) heads = mul(heads, reshape(gate, {H, 1, 1, 1}));
+  if (gate.defined()) heads = reshape(mul(reshape(heads, {B, T, H, D}), reshape(gate, {H, 1})), {B, T, H * D});
 
-  // Concatenate heads, project, dropout, residual add to the un-normalised x.
-  const Variable merged = reshape(permute(heads, {1, 2, 0, 3}), {B, T, H * D});
-  const Variable projected = linear(merged, out_w, out_b);
+  // The heads side by side are already the projection's input: project,
+  // dropout, residual add to the un-normalised x.
+  const Variable projected = linear(heads, out_w, out_b);
   return add(x, dropout(projected, drop.residual, rng.per_stream(B, T * C), training));
 }
 

@@ -1,4 +1,4 @@
-// Harness cases for the attention-specific ops: add_rel_shift, append_scores, weighted_sum.
+// Harness cases for the attention-specific ops: head_scores, add_rel_shift, append_scores, weighted_sum.
 #include "tests/op_harness.h"
 
 namespace hc::test {
@@ -29,24 +29,51 @@ OpCase add_rel_shift_case(int64_t G, int64_t T, int64_t S, bool pos_twice = fals
   return c;
 }
 
-// ctx (H*B,T,S), q (H,B*T,D), keys (H,N,D) -> (H*B,T,S+N).
+// a (G,I,H*D), b (G,J,H*D) -> (H*G,I,J); with same_input, b is a itself
+// (I = J), so the two gradients land in one tensor.
+OpCase head_scores_case(int64_t G, int64_t I, int64_t J, int64_t H, int64_t D, double alpha,
+                        bool same_input = false) {
+  OpCase c;
+  c.name = "head_scores G=" + std::to_string(G) + " I=" + std::to_string(I) + " J=" + std::to_string(J) +
+           " H=" + std::to_string(H) + " D=" + std::to_string(D) + (same_input ? " (a, a)" : "");
+  const int64_t HD = H * D;
+  c.inputs = {{G, I, HD}};
+  if (!same_input) c.inputs.push_back({G, J, HD});
+  c.run = [=](const std::vector<Variable>& v) { return head_scores(v[0], v[same_input ? 0 : 1], H, alpha); };
+  c.reference = [=](const HostInputs& in) {
+    const std::vector<double>& b = in[same_input ? 0 : 1];
+    std::vector<double> y(H * G * I * J);
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t g = 0; g < G; ++g)
+        for (int64_t i = 0; i < I; ++i)
+          for (int64_t j = 0; j < J; ++j) {
+            double dot = 0;
+            for (int64_t d = 0; d < D; ++d) dot += in[0][(g * I + i) * HD + h * D + d] * b[(g * J + j) * HD + h * D + d];
+            y[((h * G + g) * I + i) * J + j] = alpha * dot;
+          }
+    return y;
+  };
+  return c;
+}
+
+// ctx (H*B,T,S), q (B,T,H*D), keys (H,N,D) -> (H*B,T,S+N).
 OpCase append_scores_case(int64_t H, int64_t B, int64_t T, int64_t S, int64_t N, int64_t D) {
   OpCase c;
   c.name = "append_scores H=" + std::to_string(H) + " B=" + std::to_string(B) + " T=" + std::to_string(T) +
            " S=" + std::to_string(S) + " N=" + std::to_string(N) + " D=" + std::to_string(D);
-  const int64_t G = H * B, W = S + N;
-  c.inputs = {{G, T, S}, {H, B * T, D}, {H, N, D}};
+  const int64_t G = H * B, W = S + N, HD = H * D;
+  c.inputs = {{G, T, S}, {B, T, HD}, {H, N, D}};
   c.run = [](const std::vector<Variable>& v) { return append_scores(v[0], v[1], v[2]); };
   c.reference = [=](const HostInputs& in) {
     std::vector<double> y(G * T * W);
     for (int64_t h = 0; h < H; ++h)
       for (int64_t b = 0; b < B; ++b)
         for (int64_t t = 0; t < T; ++t) {
-          const int64_t g = h * B + b, row = b * T + t;  // row of head h's queries
+          const int64_t g = h * B + b;
           for (int64_t j = 0; j < S; ++j) y[(g * T + t) * W + j] = in[0][(g * T + t) * S + j];
           for (int64_t n = 0; n < N; ++n) {
             double dot = 0;
-            for (int64_t d = 0; d < D; ++d) dot += in[1][(h * B * T + row) * D + d] * in[2][(h * N + n) * D + d];
+            for (int64_t d = 0; d < D; ++d) dot += in[1][(b * T + t) * HD + h * D + d] * in[2][(h * N + n) * D + d];
             y[(g * T + t) * W + S + n] = dot;
           }
         }
@@ -55,34 +82,34 @@ OpCase append_scores_case(int64_t H, int64_t B, int64_t T, int64_t S, int64_t N,
   return c;
 }
 
-// probs (H*B,T,S+N), v (H*B,S,D), pv (H,N,D); N = 0 drops pv.
+// probs (H*B,T,S+N), v (B,S,H*D), pv (H,N,D) -> (B,T,H*D); N = 0 drops pv.
 OpCase weighted_sum_case(int64_t H, int64_t B, int64_t T, int64_t S, int64_t N, int64_t D, double s) {
   OpCase c;
   c.name = "weighted_sum H=" + std::to_string(H) + " B=" + std::to_string(B) + " T=" + std::to_string(T) +
            " S=" + std::to_string(S) + " N=" + std::to_string(N) + " D=" + std::to_string(D);
-  const int64_t G = H * B, W = S + N;
-  c.inputs = {{G, T, W}, {G, S, D}};
+  const int64_t G = H * B, W = S + N, HD = H * D;
+  c.inputs = {{G, T, W}, {B, S, HD}};
   if (N > 0) c.inputs.push_back({H, N, D});
   c.run = [=](const std::vector<Variable>& v) { return weighted_sum(v[0], v[1], N > 0 ? v[2] : Variable(), s); };
   c.reference = [=](const HostInputs& in) {
-    std::vector<double> y(G * T * D, 0.0);
+    std::vector<double> y(B * T * HD, 0.0);
     for (int64_t h = 0; h < H; ++h)
       for (int64_t b = 0; b < B; ++b)
         for (int64_t t = 0; t < T; ++t)
           for (int64_t d = 0; d < D; ++d) {
-            const int64_t g = h * B + b;
-            const double* p = &in[0][(g * T + t) * W];
+            const double* p = &in[0][((h * B + b) * T + t) * W];
             double sum = 0;
-            for (int64_t j = 0; j < S; ++j) sum += p[j] * in[1][(g * S + j) * D + d];
+            for (int64_t j = 0; j < S; ++j) sum += p[j] * in[1][(b * S + j) * HD + h * D + d];
             for (int64_t n = 0; n < N; ++n) sum += s * p[S + n] * in[2][(h * N + n) * D + d];
-            y[(g * T + t) * D + d] = sum;
+            y[(b * T + t) * HD + h * D + d] = sum;
           }
     return y;
   };
   return c;
 }
 
-const RegisterOpCases cases({add_rel_shift_case(2, 3, 5), add_rel_shift_case(3, 4, 4), add_rel_shift_case(1, 5, 9),
+const RegisterOpCases cases({head_scores_case(3, 4, 5, 2, 3, 0.7), head_scores_case(1, 6, 4, 3, 2, 1.0),
+                             head_scores_case(2, 5, 5, 2, 3, -0.4, true), add_rel_shift_case(2, 3, 5), add_rel_shift_case(3, 4, 4), add_rel_shift_case(1, 5, 9),
                              add_rel_shift_case(2, 1, 3), add_rel_shift_case(2, 3, 5, true),
                              weighted_sum_case(2, 3, 4, 5, 3, 2, 1.7), weighted_sum_case(3, 2, 3, 4, 0, 3, 1.0),
                              weighted_sum_case(1, 4, 2, 3, 5, 4, -0.6), append_scores_case(2, 3, 4, 5, 3, 2),

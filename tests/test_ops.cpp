@@ -21,7 +21,7 @@ TEST_CASE("op harness: the table is populated") {
   const char* ops[] = {"linear", "matmul", "bmm", "add", "sub", "mul", "scale", "reshape",
                        "permute", "concat", "slice", "sum", "mean", "layernorm",
                        "masked_softmax", "cross_entropy", "embedding", "dropout", "relu", "gelu",
-                       "add_rel_shift", "append_scores", "weighted_sum"};
+                       "head_scores", "add_rel_shift", "append_scores", "weighted_sum"};
   for (const char* op : ops) {
     bool found = false;
     for (const OpCase& c : op_cases()) found = found || c.name.rfind(op, 0) == 0;
@@ -178,6 +178,47 @@ TEST_CASE("cpu gemm: large float32 products on one thread (the packed kernel) eq
         CHECK(results[1] == results[0]);
         CHECK(results[2] == results[0]);
       }
+    }
+}
+
+TEST_CASE("cpu gemm_heads: a two-level batch over column windows equals the naive sums, every transpose") {
+  // Operands laid out as attention's token-major tensors: G items of rows,
+  // each row holding H windows of width w. Item (h, g) of the product reads
+  // window h of item g of A and B and writes its own (M, N) block of C. The
+  // CPU runs all H*G float32 items in one loop (small_products), float64
+  // through the default, one gemm per head.
+  const int64_t H = 3, G = 4, M = 5, N = 6, K = 7, w = 8;  // w >= M, N, K: any op() fits a window
+  for (DType dt : {DType::F32, DType::F64})
+    for (int flags = 0; flags < 4; ++flags) {
+      const bool ta = flags & 1, tb = flags & 2;
+      CAPTURE(flags);
+      CAPTURE(dtype_name(dt));
+      // op(A) of item (h, g): rows of length H*w, window h; stored (M,K) or (K,M).
+      const int64_t a_rows = ta ? K : M, b_rows = tb ? N : K;
+      const Tensor a = random_tensor({G, a_rows, H * w}, dt, 51);
+      const Tensor b = random_tensor({G, b_rows, H * w}, dt, 52);
+      const Tensor c = random_tensor({H, G, M, N}, dt, 53);
+      const std::vector<double> av = a.to_vector(), bv = b.to_vector(), before = c.to_vector();
+      backend(Device::CPU).gemm_heads({ta, tb, M, N, K, 0.5, {a, 0, H * w, a_rows * H * w}, {b, 0, H * w, b_rows * H * w},
+                                       -2.0, {c, 0, N, M * N}, G},
+                                      H, {w, w, G * M * N});
+      const std::vector<double> got = c.to_vector();
+      double worst = 0;
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t g = 0; g < G; ++g)
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < N; ++j) {
+              double sum = 0;
+              for (int64_t k = 0; k < K; ++k) {
+                const double x = ta ? av[(g * K + k) * H * w + h * w + i] : av[(g * M + i) * H * w + h * w + k];
+                const double y = tb ? bv[(g * N + j) * H * w + h * w + k] : bv[(g * K + k) * H * w + h * w + j];
+                sum += x * y;
+              }
+              const int64_t at = ((h * G + g) * M + i) * N + j;
+              const double want = 0.5 * sum - 2.0 * before[at];
+              worst = std::max(worst, std::fabs(got[at] - want) / std::max(std::fabs(want), 1.0));
+            }
+      CHECK(worst <= 1e-5);
     }
 }
 

@@ -95,7 +95,7 @@ TEST_CASE("profile: the analytic parts equal the FLOPs the profiler records in e
     profiler::clear();
     model.loss(x, y, mem, true, rng).backward();
     profiler::enable(false);
-    const std::set<std::string> counted{"linear", "bmm", "matmul", "append_scores", "weighted_sum",
+    const std::set<std::string> counted{"linear", "bmm", "matmul", "head_scores", "append_scores", "weighted_sum",
                                         "masked_softmax", "layernorm", "cross_entropy"};
     std::map<std::string, std::pair<double, double>> recorded;  // region -> forward, backward FLOPs
     for (const profiler::Event& e : profiler::events()) {
@@ -182,7 +182,7 @@ TEST_CASE("profile: the report on a tiny model has every table and chart; bad in
   // The trace: one training step, its events named by region.
   std::ifstream trace_in(dir.file("p/trace.json"));
   const std::string trace((std::istreambuf_iterator<char>(trace_in)), {});
-  CHECK(trace.find("layer1/content bmm") != std::string::npos);
+  CHECK(trace.find("layer1/content head_scores") != std::string::npos);
   CHECK(trace.find("layer0/qkv linear.backward") != std::string::npos);
   // Charts: a line per layer in the sweep, a bar segment per layer and part.
   std::ifstream sweep_in(dir.file("p/sweep.svg")), parts_in(dir.file("p/parts.svg"));
