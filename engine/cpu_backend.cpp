@@ -180,7 +180,6 @@ void small_products(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
 template <typename T>
 uint64_t dropout_group(const T* x, T* y, int64_t count, const uint32_t* words, float p, T keep) {
   uint64_t bits = 0;
-#pragma omp simd reduction(| : bits)
   for (int64_t e = 0; e < count; ++e) {
     const bool kept = philox::uniform(words[e]) >= p;
     y[e] = x[e] * (kept ? keep : T(0));
@@ -192,7 +191,6 @@ uint64_t dropout_group(const T* x, T* y, int64_t count, const uint32_t* words, f
 // The backward of one group: dx_e (+)= dy_e * (keep if bit e is set, else 0).
 template <typename T>
 void dropout_group_backward(const T* dy, T* dx, int64_t count, uint64_t bits, T keep, bool acc) {
-#pragma omp simd
   for (int64_t e = 0; e < count; ++e) {
     const T g = dy[e] * ((bits >> e & 1) ? keep : T(0));
     dx[e] = acc ? dx[e] + g : g;

@@ -192,7 +192,8 @@ TEST_CASE("cpu gemm_heads: a two-level batch over column windows equals the naiv
     for (int flags = 0; flags < 4; ++flags) {
       const bool ta = flags & 1, tb = flags & 2;
       CAPTURE(flags);
-      CAPTURE(dtype_name(dt));
+      const std::string dtype = dtype_name(dt);
+      CAPTURE(dtype);
       // op(A) of item (h, g): rows of length H*w, window h; stored (M,K) or (K,M).
       const int64_t a_rows = ta ? K : M, b_rows = tb ? N : K;
       const Tensor a = random_tensor({G, a_rows, H * w}, dt, 51);
