@@ -35,6 +35,15 @@ void Backend::gemm_pair(const GemmCall& first, const GemmCall& second) {
   gemm_call(second);
 }
 
+void Backend::gemm_bias(const GemmCall& call, const Tensor& bias) {
+  check(call.batch == 1 && call.beta == 0.0 && bias.numel() == call.N,
+        "gemm_bias: one product with beta = 0 and a bias of N numbers");
+  strided_copy(call.C.tensor, call.C.offset, {call.C.ld, 1}, bias, 0, {0, 1}, {call.M, call.N}, false);  // every row = bias
+  GemmCall onto_bias = call;
+  onto_bias.beta = 1.0;
+  gemm_call(onto_bias);
+}
+
 void Backend::gemm_heads(const GemmCall& call, int64_t heads, HeadStrides strides) {
   GemmCall head = call;
   for (int64_t h = 0; h < heads; ++h) {

@@ -147,6 +147,11 @@ class Backend {
   void gemm_call(const GemmCall& g) {
     gemm(g.trans_a, g.trans_b, g.M, g.N, g.K, g.alpha, g.A, g.B, g.beta, g.C, g.batch);
   }
+  // C = alpha op(A) op(B) + bias, the N numbers of `bias` added to every row
+  // of C (one product, beta 0: a linear layer's forward). The default fills
+  // C's rows with the bias and runs gemm with beta = 1; the CPU adds it as
+  // it stores each tile of C.
+  virtual void gemm_bias(const GemmCall& call, const Tensor& bias);
   // gemm over a two-level batch: `heads` x `call.batch` items, item (h, g)
   // with every operand X offset by h * X_stride + g * X.batch_stride.
   // Attention's per-head products on token-major (B, ., H*D) tensors: a head

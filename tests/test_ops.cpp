@@ -73,6 +73,14 @@ std::vector<double> naive_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K
   return out;
 }
 
+// |t| element by element, in float64: naive_gemm of the magnitudes bounds
+// the rounding error of any float32 order of the same sums (below).
+Tensor magnitudes(const Tensor& t) {
+  std::vector<double> v = t.to_vector();
+  for (double& e : v) e = std::fabs(e);
+  return Tensor::from_vector(t.shape(), v, DType::F64);
+}
+
 }  // namespace
 
 // One float32 product C (M,N) = 0.5 op(A) op(B) + 2 C at each thread count and
@@ -110,16 +118,14 @@ TEST_CASE("cpu gemm: a long sum with a small result, cut into slices of K, equal
 }
 
 TEST_CASE("cpu gemm: large float32 products on one thread (the packed kernel) equal the naive sums") {
-  // With AVX-512, single-threaded float32 products with a row-major A and
-  // M, N, K >= 64 go to engine/packed_gemm.h (6 x 64 tiles, K in slices of
-  // 256, C in blocks of 96 rows). M = 301 leaves a last block of 13 rows
+  // With AVX-512, single-threaded float32 products with M, N, K >= 64 go to
+  // engine/packed_gemm.h (6 x 64 tiles, K in slices of 256, C in blocks of
+  // 96 rows; a row-major A read in place, a transposed one packed). M = 301 leaves a last block of 13 rows
   // (two in-place panels and one packed row), N = 130 two edge columns, K =
   // 600 a short last slice. C sits in a wider buffer whose other columns must
   // stay untouched, and beta = 0 must ignore NaN in C. At 2 and 3 threads a
   // tall product (M >= 4N) is cut into row blocks, each through the same
-  // kernel: every thread count must give the same bits. (A transposed A
-  // stays with Eigen, whose blocking, and so its order of sums, depends on
-  // the block's size.)
+  // kernel: every thread count must give the same bits.
   struct Size { int64_t M, N, K; };
   for (Size sz : {Size{301, 130, 600}, Size{700, 70, 65}})
     for (int flags = 0; flags < 8; ++flags) {
@@ -139,11 +145,6 @@ TEST_CASE("cpu gemm: large float32 products on one thread (the packed kernel) eq
       const std::vector<double> want = naive_gemm(ta, tb, M, N, K, 0.5, a, b, beta, c_window);
       // The float32 sum of K+1 terms is within (K+2) 2^-24 of the sum of their
       // magnitudes (the classic bound for summing in any order).
-      auto magnitudes = [](const Tensor& t) {
-        std::vector<double> v = t.to_vector();
-        for (double& e : v) e = std::fabs(e);
-        return Tensor::from_vector(t.shape(), v, DType::F64);
-      };
       std::vector<double> c_abs = c_window;
       for (double& e : c_abs) e = std::fabs(e);
       const std::vector<double> bound =
@@ -174,11 +175,51 @@ TEST_CASE("cpu gemm: large float32 products on one thread (the packed kernel) eq
         CHECK(worst <= 1.0);
         results.push_back(got);
       }
-      if (!ta && M >= 4 * N) {  // split into row blocks at 2 and 3 threads
+      if (M >= 4 * N) {  // split into row blocks at 2 and 3 threads
         CHECK(results[1] == results[0]);
         CHECK(results[2] == results[0]);
       }
     }
+}
+
+TEST_CASE("cpu gemm_bias: a product plus a bias row equals the naive sums, in the packed kernel and the default") {
+  // The CPU adds the bias inside the packed kernel for a row-major A on one
+  // thread, or with the rows cut among threads when M >= 4N; other calls
+  // (A transposed; a wide product on 2-3 threads) take the default, which
+  // prefills C. Sizes leave edge tiles (N = 130, 70) and a short K slice.
+  struct Size { int64_t M, N, K; };
+  for (Size sz : {Size{301, 130, 300}, Size{700, 70, 65}})
+    for (int flags = 0; flags < 4; ++flags)
+      for (int threads : {1, 2, 3}) {
+        const bool ta = flags & 1, tb = flags & 2;
+        const int64_t M = sz.M, N = sz.N, K = sz.K;
+        CAPTURE(M);
+        CAPTURE(flags);
+        CAPTURE(threads);
+        const Tensor a = random_tensor(ta ? Shape{K, M} : Shape{M, K}, DType::F32, 61);
+        const Tensor b = random_tensor(tb ? Shape{N, K} : Shape{K, N}, DType::F32, 62);
+        const Tensor bias = random_tensor({N}, DType::F32, 63);
+        Tensor c = Tensor::full({M, N}, NAN, DType::F32);  // written whole, never read
+        with_threads(threads, [&] {
+          backend(Device::CPU).gemm_bias({ta, tb, M, N, K, 0.5, {a, 0, ta ? M : K}, {b, 0, tb ? K : N}, 0.0, {c, 0, N}},
+                                         bias);
+        });
+        std::vector<double> bias_rows(M * N), bias_abs(M * N);
+        const std::vector<double> bv = bias.to_vector();
+        for (int64_t i = 0; i < M * N; ++i) bias_rows[i] = bv[i % N], bias_abs[i] = std::fabs(bv[i % N]);
+        const std::vector<double> want = naive_gemm(ta, tb, M, N, K, 0.5, a, b, 1.0, bias_rows);
+        // Within (K+2) 2^-24 of the sums of magnitudes, as for the packed kernel above.
+        const std::vector<double> bound = naive_gemm(ta, tb, M, N, K, 0.5, magnitudes(a), magnitudes(b), 1.0, bias_abs);
+        const std::vector<double> got = c.to_vector();
+        double worst = 0;
+        bool finite = true;  // C's NaN must never be read
+        for (int64_t i = 0; i < M * N; ++i) {
+          finite = finite && std::isfinite(got[i]);
+          worst = std::max(worst, std::fabs(got[i] - want[i]) / ((K + 2) * 0x1p-24 * bound[i]));
+        }
+        CHECK(finite);
+        CHECK(worst <= 1.0);
+      }
 }
 
 TEST_CASE("cpu gemm_heads: a two-level batch over column windows equals the naive sums, every transpose") {

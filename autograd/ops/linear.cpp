@@ -1,8 +1,8 @@
 // linear: x (R, C) · w (OC, C)^T + b (OC) -> y (R, OC), for any leading dims of x.
 //
-// Forward:  y = x w^T + b, as one GEMM onto y prefilled with b (beta = 1):
-//           writing b costs what zeroing y for a beta = 0 GEMM costs, and
-//           saves a pass over y to add b afterwards.
+// Forward:  y = x w^T + b, one GEMM with the bias (Backend::gemm_bias: the
+//           CPU adds b as it stores y; the default prefills y with b and
+//           runs the GEMM onto it, beta = 1).
 // Backward: dx = dy w        (R,OC)·(OC,C)
 //           dw = dy^T x      (OC,R)·(R,C): summed over all R rows
 //           db = sum_r dy    the column sums of dy
@@ -25,8 +25,12 @@ Variable linear(const Variable& x, const Variable& w, const Variable& b) {
   out_shape.back() = OC;
   Tensor y = Tensor::empty(out_shape, x.value().dtype(), x.value().device());
   Backend& be = backend_of(y);
-  if (b.defined()) be.strided_copy(y, 0, {OC, 1}, b.value(), 0, {0, 1}, {R, OC}, false);  // every row = b
-  be.gemm(false, true, R, OC, C, 1.0, {x.value(), 0, C}, {w.value(), 0, C}, b.defined() ? 1.0 : 0.0, {y, 0, OC}, 1);
+  const Backend::GemmCall product{.trans_b = true, .M = R, .N = OC, .K = C, .A = {x.value(), 0, C},
+                                  .B = {w.value(), 0, C}, .C = {y, 0, OC}};
+  if (b.defined())
+    be.gemm_bias(product, b.value());
+  else
+    be.gemm_call(product);
 
   return make_result(y, "linear", {x, w, b}, [x, w, b, R, C, OC](const Tensor& dy) {
     profiler::Scope prof("linear.backward", [&] {
