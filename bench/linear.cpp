@@ -79,16 +79,17 @@ int main(int argc, char** argv) {
         dx.noalias() = dy * w;
         dw.noalias() = dy.transpose() * x;
       });
-      // The engine: Variables, the graph, backward accumulating into grads.
-      Variable xv(Tensor::empty({R, C}), true, "x"), wv(Tensor::empty({OC, C}), true, "w"),
-          bv(Tensor::zeros({OC}), true, "b");
-      std::memcpy(xv.value().raw(), x.data(), R * C * sizeof(float));
-      std::memcpy(wv.value().raw(), w.data(), OC * C * sizeof(float));
+      // The engine: Variables, the graph, backward. Each run starts from
+      // fresh leaves (sharing the same values), so the gradients are
+      // written, not added onto zero-filled buffers: the same work as the
+      // peer, which sets its gradients to None before each run, and as an
+      // activation's gradient in a model.
+      const Tensor x_value = Tensor::empty({R, C}), w_value = Tensor::empty({OC, C}), b_value = Tensor::zeros({OC});
+      std::memcpy(x_value.raw(), x.data(), R * C * sizeof(float));
+      std::memcpy(w_value.raw(), w.data(), OC * C * sizeof(float));
       const Tensor seed = Tensor::full({R, OC}, 0.01);
       const double engine_s = fastest_seconds([&] {
-        xv.zero_grad();
-        wv.zero_grad();
-        bv.zero_grad();
+        const Variable xv(x_value, true, "x"), wv(w_value, true, "w"), bv(b_value, true, "b");
         linear(xv, wv, bv).backward(seed);
       });
       const double eigen_gf = flops / eigen_s * 1e-9, engine_gf = flops / engine_s * 1e-9;
