@@ -125,7 +125,7 @@ void gemm_one(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const 
 }
 
 // Rows [M part / parts, M (part+1) / parts) of C = alpha op(A) op(B) + beta C:
-// one single-threaded Eigen product (Eigen sees the enclosing parallel region).
+// one single-threaded product (gemm_one sees the enclosing parallel region).
 template <typename T>
 void gemm_row_block(int part, int parts, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha,
                     const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
@@ -209,9 +209,10 @@ bool writes_into(const Backend::GemmCall& p, const Backend::GemmCall& q) {
 // forward and input gradient, R rows by C features) is cut into one block of
 // rows per thread. On the 2-core Xeon the linear layer's forward + backward
 // ran 0.5-6% faster than with Eigen's own threading (which shares packed
-// panels and synchronises), timed alternately in one process. Other shapes
-// (the weight gradient, C x C summed over R) are left to Eigen, which did
-// better there in a stand-alone test.
+// panels and synchronises), timed alternately in one process, when each
+// block was an Eigen product (each is now the packed kernel). Other shapes
+// (the weight gradient, C x C summed over R) are left to Eigen's threading,
+// which did better there in a stand-alone test.
 template <typename T>
 void gemm_rows_split(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* a, int64_t lda,
                      const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
@@ -442,9 +443,8 @@ class CpuBackend final : public Backend {
 
   // All heads' items in one parallel loop when they are small products
   // (one fork and join, not one per head), as gemm's batches are.
-  void gemm_heads(const GemmCall& call, int64_t heads, HeadStrides strides) override {
+  void gemm_heads(const GemmCall& g, int64_t heads, HeadStrides strides) override {
 #ifdef __AVX512F__
-    const GemmCall& g = call;
     if (g.C.tensor.dtype() == DType::F32 && g.N * g.K <= small_gemm::kMaxBElements && heads * g.batch > 1) {
       small_products(g.trans_a, g.trans_b, g.M, g.N, g.K, float(g.alpha), ptr<float>(g.A.tensor) + g.A.offset, g.A.ld,
                      g.A.batch_stride, ptr<float>(g.B.tensor) + g.B.offset, g.B.ld, g.B.batch_stride, float(g.beta),
@@ -452,7 +452,7 @@ class CpuBackend final : public Backend {
       return;
     }
 #endif
-    Backend::gemm_heads(call, heads, strides);
+    Backend::gemm_heads(g, heads, strides);
   }
 
   // The two products side by side: each gets a share of the threads in

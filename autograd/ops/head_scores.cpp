@@ -5,8 +5,8 @@
 // Attention's scores straight from the projections' token-major outputs
 // (B, ., H*D): each head's query and key vectors are a column window of
 // every row, so a product reads them in place (leading dimension H*D, offset
-// h*D) and no copy into head-major order is ever made. One backend product
-// per head, batched over G: content scores q (B,T,H*D) against k (B,S,H*D)
+// h*D) and no copy into head-major order is ever made. Per head, products
+// batched over G: content scores q (B,T,H*D) against k (B,S,H*D)
 // (G = B); position scores q (1,B*T,H*D) against the table r (1,S,H*D)
 // (G = 1, all B*T queries of a head in one product). Item h*G + g of the
 // result is head h of item g: the head-major order the softmax and the
