@@ -25,11 +25,10 @@ int eval_command(const CommandLine& cl) {
   std::unique_ptr<Progress> bar;
   double evaluated = 0;  // tokens
   const auto start = std::chrono::steady_clock::now();
-  const double per_segment = static_cast<double>(cfg.batch * cfg.model.seg_len);
   const double loss = evaluate_loss(*m.model, tokens, cfg.batch, cfg.eval_segments, cfg.output_scaling,
-                                    [&](int64_t done, int64_t total) {
+                                    [&](int64_t done, int64_t total, int64_t scored) {
                                       if (!bar) bar = std::make_unique<Progress>("eval " + split, total, 100);
-                                      evaluated = static_cast<double>(done) * per_segment;
+                                      evaluated = static_cast<double>(scored);
                                       bar->update(done, evaluated, "");
                                     });
   if (bar) bar->finish();

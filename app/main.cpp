@@ -42,7 +42,9 @@ const char* kTrainHelp = R"(usage: headcount train --config FILE [--set key=valu
 
 Trains an All-attention language model. Writes into the config's out_dir:
 metrics.jsonl (one JSON object per step: step, loss, lr, grad_norm, tok_s, and
-valid_loss when measured), vocab.txt, checkpoints step-N.*, last.* (newest) and
+valid_loss when measured, scored on every token of the split as `headcount
+eval --help` describes; also rss_mib, live_tensors, held_mib and graph_nodes,
+the memory counters the soak test watches), vocab.txt, checkpoints step-N.*, last.* (newest) and
 best.* (lowest validation loss). Ctrl-C or SIGTERM writes a checkpoint and
 stops; the same command with --resume continues bit for bit.
 
@@ -160,6 +162,16 @@ const char* kEvalHelp = R"(usage: headcount eval --from CKPT [--split valid|test
 Measures the mean next-token loss of the checkpoint on a split, with memory
 carried across segments as in training: bits per byte (char level) or
 perplexity (word level). --set may change batch or eval_segments.
+
+Every token is scored. A split of n tokens gives n-1 predictions (each token
+predicts the next). They are cut into B = batch contiguous streams (fewer if
+the split has fewer predictions than that): stream b makes predictions
+b*(n-1)/B up to (b+1)*(n-1)/B, rounded down, so stream lengths differ by at
+most one. The streams are read side by side in segments of T = seg_len
+tokens, each with the memory (mem_len tokens) its previous segment left; a
+stream's last segment may be shorter than T. The loss is the mean over all
+n-1 predictions. eval_segments = K > 0 scores only the first K segments of
+each stream. Validation during training is measured the same way.
 )";
 
 const char* kGenerateHelp = R"(usage: headcount generate --from CKPT [--prompt TEXT] [--tokens N] [--temperature T] [--top-k K] [--seed S]

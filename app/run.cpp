@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <memory>
 
-#include "data/batcher.h"
+#include "data/eval_split.h"
 #include "engine/profiler.h"
 #include "data/corpus.h"
 #include "models/pruning.h"
@@ -48,26 +48,48 @@ void load_parameters(const AllAttLM& model, const std::map<std::string, Tensor>&
   }
 }
 
+namespace {
+// The rows `streams` of every layer's memory (B,M,C): the memory of the
+// streams that a last, shorter segment continues.
+Memory memory_of(const Memory& mem, const std::vector<int64_t>& streams) {
+  Memory sub;
+  for (const Tensor& layer : mem.layers) {
+    Shape shape = layer.shape();
+    shape[0] = static_cast<int64_t>(streams.size());
+    Tensor rows = Tensor::empty(shape, layer.dtype(), layer.device());
+    for (size_t i = 0; i < streams.size(); ++i)
+      rows.slice_rows(static_cast<int64_t>(i), static_cast<int64_t>(i) + 1).copy_from(layer.slice_rows(streams[i], streams[i] + 1));
+    sub.layers.push_back(rows);
+  }
+  return sub;
+}
+}  // namespace
+
 double evaluate_loss(const AllAttLM& model, const std::vector<int64_t>& tokens, int64_t B,
                      int64_t max_segments, bool output_scaling,
-                     const std::function<void(int64_t, int64_t)>& progress) {
-  const int64_t T = model.config().seg_len;
-  // Use fewer streams when the split is short: each needs at least T+1 tokens.
-  B = std::max<int64_t>(1, std::min<int64_t>(B, static_cast<int64_t>(tokens.size()) / (T + 1)));
-  Batcher batcher(tokens, B, T);
-  const int64_t segments =
-      max_segments > 0 ? std::min(max_segments, batcher.steps_per_epoch()) : batcher.steps_per_epoch();
+                     const std::function<void(int64_t, int64_t, int64_t)>& progress) {
+  const EvalSplit split(tokens, B, model.config().seg_len);
+  const int64_t steps = max_segments > 0 ? std::min(max_segments, split.steps()) : split.steps();
   NoGrad no_grad;
-  Memory mem = model.initial_memory(B);
+  Memory mem = model.initial_memory(split.streams());
   RngStream unused{0, 0};  // no dropout in evaluation
-  double total = 0;
-  for (int64_t s = 0; s < segments; ++s) {
-    const Batcher::Batch b = batcher.next();
-    const std::vector<Variable> gates = layer_gates(model, unused, false, output_scaling);
-    total += model.loss(b.inputs, b.targets, mem, false, unused, gates).value().item();
-    if (progress) progress(s + 1, segments);
+  double total = 0;  // nats summed over every prediction
+  int64_t scored = 0;
+  for (int64_t k = 0; k < steps; ++k) {
+    for (const EvalSplit::Group& g : split.step(k)) {
+      const std::vector<Variable> gates = layer_gates(model, unused, false, output_scaling);
+      const bool all = static_cast<int64_t>(g.streams.size()) == split.streams();
+      // Only the last step has shorter groups; nothing reads the memory after it.
+      Memory part = all ? Memory{} : memory_of(mem, g.streams);
+      const double mean = model.loss(g.inputs, g.targets, all ? mem : part, false, unused, gates)
+                              .value()
+                              .item();
+      total += mean * static_cast<double>(g.targets.numel());
+      scored += g.targets.numel();
+    }
+    if (progress) progress(k + 1, steps, scored);
   }
-  return total / static_cast<double>(segments);  // every segment has B*T tokens
+  return total / static_cast<double>(scored);
 }
 
 std::string describe_loss(const RunConfig& config, const std::string& split, double loss) {

@@ -33,13 +33,15 @@ std::map<std::string, Tensor> parameter_tensors(const AllAttLM& model);
 void load_parameters(const AllAttLM& model, const std::map<std::string, Tensor>& tensors,
                      const std::string& source);
 
-// Mean next-token loss (nats) over `tokens`, read as B streams of segments
-// of T with memory carried, exactly as training computes it (no dropout).
-// max_segments > 0 stops early. `progress(done, total)` is called per segment.
+// Mean next-token loss (nats) over every prediction of `tokens` (each token
+// but the first is a target once), read as B contiguous streams in segments
+// of T with memory carried, as data/eval_split.h cuts them (no dropout).
+// max_segments > 0 stops after that many segments per stream.
+// `progress(done, total, tokens_scored)` is called after each step.
 // A gated model is evaluated with its deterministic gates (and output scaling).
 double evaluate_loss(const AllAttLM& model, const std::vector<int64_t>& tokens, int64_t B,
                      int64_t max_segments, bool output_scaling,
-                     const std::function<void(int64_t, int64_t)>& progress = {});
+                     const std::function<void(int64_t, int64_t, int64_t)>& progress = {});
 
 // "valid bpc 2.13" for char level (bits per byte), "valid ppl 143.2" for words.
 std::string describe_loss(const RunConfig& config, const std::string& split, double loss);

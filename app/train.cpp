@@ -49,6 +49,7 @@
 #include "app/run.h"
 #include "autograd/optim.h"
 #include "data/batcher.h"
+#include "engine/backend.h"
 #include "engine/safetensors.h"
 #include "models/head_cost.h"
 #include "models/head_importance.h"
@@ -276,6 +277,7 @@ int run_training(const CommandLine& cl, bool prune) {
   const double local_tokens = static_cast<double>(cfg.accum * B_local * mcfg.seg_len);
   const std::string dump_gradients = cl.get("dump-gradients", "");
   Progress bar("train", cfg.steps);
+  int64_t nodes_before = graph_nodes_created();
   // Agreed by all ranks each step (a signal may reach them at different times).
   bool stopping = false;
   while (step < cfg.steps && !stopping) {
@@ -375,8 +377,15 @@ int run_training(const CommandLine& cl, bool prune) {
       }
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // Counters the machine's speed cannot move, for the soak test: tensors
+    // alive after the step, bytes the allocator holds, graph nodes recorded.
+    const int64_t nodes_now = graph_nodes_created();
     nlohmann::json m = {{"step", step}, {"loss", loss}, {"lr", lr}, {"grad_norm", norm},
-                        {"tok_s", tokens_per_step / seconds}, {"rss_mib", resident_mib()}};
+                        {"tok_s", tokens_per_step / seconds}, {"rss_mib", resident_mib()},
+                        {"live_tensors", storage_stats().live},
+                        {"held_mib", double(backend(cl.device).held_bytes()) / (1024.0 * 1024.0)},
+                        {"graph_nodes", nodes_now - nodes_before}};
+    nodes_before = nodes_now;
     if (dp.ranks() > 1) m["allreduce_ms"] = 1e3 * comm_seconds;
     if (prune) {
       // Per-head P(open) per layer, the sampled sparsity, and the heads the

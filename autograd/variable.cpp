@@ -1,5 +1,6 @@
 #include "autograd/variable.h"
 
+#include <atomic>
 #include <stdexcept>
 #include <unordered_set>
 
@@ -13,6 +14,11 @@ thread_local bool g_grad_enabled = true;
 }
 
 bool grad_enabled() { return g_grad_enabled; }
+
+namespace {
+std::atomic<int64_t> g_nodes_created{0};
+}  // namespace
+int64_t graph_nodes_created() { return g_nodes_created.load(); }
 NoGrad::NoGrad() : previous_(g_grad_enabled) { g_grad_enabled = false; }
 NoGrad::~NoGrad() { g_grad_enabled = previous_; }
 
@@ -74,6 +80,7 @@ Variable make_result(Tensor value, const char* op, std::vector<Variable> inputs,
   for (const Variable& v : inputs) any = any || (v.defined() && v.requires_grad());
   if (!any) return out;
   auto node = std::make_shared<Node>();
+  ++g_nodes_created;
   node->op = op;
   for (const Variable& v : inputs)
     if (v.defined()) node->inputs.push_back(v.data());

@@ -107,4 +107,9 @@ class NoGrad {
 };
 bool grad_enabled();
 
+// Graph nodes recorded since the program started (all threads). A training
+// step records the same graph every time; the count per step is how a test
+// sees that nothing piles up from step to step.
+int64_t graph_nodes_created();
+
 }  // namespace hc

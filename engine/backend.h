@@ -107,6 +107,9 @@ class Backend {
   // ---- memory ----
   virtual void* allocate(size_t bytes) = 0;
   virtual void deallocate(void* ptr, size_t bytes) = 0;
+  // Bytes this backend's allocator holds from the system (in use or cached
+  // for reuse); 0 where it does not count them.
+  virtual int64_t held_bytes() const { return 0; }
   virtual void copy_to_host(void* host_dst, const void* src, size_t bytes) = 0;
   virtual void copy_from_host(void* dst, const void* host_src, size_t bytes) = 0;
   virtual void copy_bytes(void* dst, const void* src, size_t bytes) = 0;  // on this device

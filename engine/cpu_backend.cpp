@@ -10,6 +10,7 @@
 #include <immintrin.h>
 #endif
 #include <algorithm>
+#include <atomic>
 #include <limits>
 #include <mutex>
 #include <unordered_map>
@@ -333,8 +334,10 @@ class CpuBackend final : public Backend {
     // 64-byte alignment: one cache line, and what AVX-512 loads like.
     void* p = std::aligned_alloc(64, rounded);
     if (!p) throw std::bad_alloc();
+    held_ += static_cast<int64_t>(rounded);
     return p;
   }
+  int64_t held_bytes() const override { return held_.load(); }
   // The cache goes back to the system at exit (so a leak checker sees only real leaks).
   ~CpuBackend() override {
     for (auto& [bytes, blocks] : cache_)
@@ -1014,6 +1017,7 @@ class CpuBackend final : public Backend {
   static size_t rounded_size(size_t bytes) { return std::max<size_t>(64, (bytes + 63) / 64 * 64); }
   std::mutex cache_mutex_;
   std::unordered_map<size_t, std::vector<void*>> cache_;
+  std::atomic<int64_t> held_{0};  // bytes taken from the system, never given back before exit
 
   // The copy walks rows of the innermost dimension; each thread takes a run
   // of rows and steps through their leading coordinates like an odometer

@@ -1,5 +1,6 @@
 #include "engine/tensor.h"
 
+#include <atomic>
 #include <sstream>
 #include <stdexcept>
 
@@ -51,11 +52,23 @@ void check_same_shape(const Tensor& a, const Tensor& b, const char* what) {
                                     " vs " + shape_str(b.shape()));
 }
 
+namespace {
+std::atomic<int64_t> g_live_storages{0}, g_live_bytes{0};
+}  // namespace
+
+StorageStats storage_stats() { return {g_live_storages.load(), g_live_bytes.load()}; }
+
 Storage::Storage(Device device, size_t bytes) : device(device), bytes(bytes) {
   ptr = backend(device).allocate(bytes);
+  ++g_live_storages;
+  g_live_bytes += static_cast<int64_t>(bytes);
 }
 
-Storage::~Storage() { backend(device).deallocate(ptr, bytes); }
+Storage::~Storage() {
+  backend(device).deallocate(ptr, bytes);
+  --g_live_storages;
+  g_live_bytes -= static_cast<int64_t>(bytes);
+}
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   for (int64_t d : shape) check(d >= 0, "Tensor::empty: negative size in " + shape_str(shape));

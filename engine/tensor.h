@@ -41,6 +41,15 @@ struct Storage {
   Storage& operator=(const Storage&) = delete;
 };
 
+// How many storages are alive, on every device together, and their bytes:
+// counters the machine's speed cannot move, so a test can tell a leak (a
+// count that grows step after step) from a slow neighbour.
+struct StorageStats {
+  int64_t live = 0;
+  int64_t live_bytes = 0;
+};
+StorageStats storage_stats();
+
 class Tensor {
  public:
   Tensor() = default;  // an undefined tensor: defined() is false

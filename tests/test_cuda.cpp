@@ -22,11 +22,11 @@ using namespace hc::test;
 
 TEST_CASE("cuda backend") {
   if (!cuda_available()) {
-    std::printf("SKIPPED cuda backend tests: no CUDA GPU visible%s\n",
+    skip("CUDA backend (every CUDA case)",
 #ifdef HEADCOUNT_HAVE_CUDA
-                " (the CUDA backend was compiled)"
+         "no CUDA GPU visible (the CUDA backend was compiled)"
 #else
-                " (and this build has no CUDA backend: nvcc not found)"
+         "no CUDA GPU visible, and this build has no CUDA backend (nvcc not found)"
 #endif
     );
     return;

@@ -100,7 +100,7 @@ void check_same_steps(const std::string& a, const std::string& b, int first_step
 
 TEST_CASE("data parallel: 2 ranks x 1 thread train like 1 process (gradients, 20 losses, weights, gates)") {
   if (const std::string why = mpi_missing(); !why.empty()) {
-    MESSAGE("SKIPPED: " << why);
+    test::skip("data parallel, 2 ranks against 1 process", why);
     return;
   }
   test::TempDir dir;
@@ -136,7 +136,7 @@ TEST_CASE("data parallel: 2 ranks x 1 thread train like 1 process (gradients, 20
 
 TEST_CASE("data parallel: a checkpoint of 2 ranks resumes on 1, and the reverse, continuing the same losses") {
   if (const std::string why = mpi_missing(); !why.empty()) {
-    MESSAGE("SKIPPED: " << why);
+    test::skip("data parallel, resume across rank counts", why);
     return;
   }
   test::TempDir dir;
@@ -156,7 +156,7 @@ TEST_CASE("data parallel: a checkpoint of 2 ranks resumes on 1, and the reverse,
 
 TEST_CASE("data parallel: bad batch, a killed rank, a failing rank: the job ends at once, saying which") {
   if (const std::string why = mpi_missing(); !why.empty()) {
-    MESSAGE("SKIPPED: " << why);
+    test::skip("data parallel, killed and failing ranks", why);
     return;
   }
   test::TempDir dir;
@@ -221,15 +221,15 @@ TEST_CASE("data parallel: bad batch, a killed rank, a failing rank: the job ends
 
 TEST_CASE("data parallel on GPUs: NCCL with 1 rank equals the plain GPU run; 2 GPUs equal 1") {
   if (const std::string why = mpi_missing(); !why.empty()) {
-    MESSAGE("SKIPPED: " << why);
+    test::skip("data parallel on GPUs (NCCL)", why);
     return;
   }
 #ifndef HEADCOUNT_HAVE_NCCL
-  MESSAGE("SKIPPED: this build has no NCCL (no CUDA backend, or nccl.h not beside the toolkit)");
+  test::skip("data parallel on GPUs (NCCL)", "this build has no NCCL (no CUDA backend, or nccl.h not beside the toolkit)");
   return;
 #endif
   if (!cuda_available()) {
-    MESSAGE("SKIPPED: no CUDA GPU visible (the NCCL path is compiled)");
+    test::skip("data parallel on GPUs (NCCL)", "no CUDA GPU visible");
     return;
   }
   test::TempDir dir;
@@ -250,7 +250,7 @@ TEST_CASE("data parallel on GPUs: NCCL with 1 rank equals the plain GPU run; 2 G
   std::string gpus;
   run_shell("nvidia-smi -L 2>/dev/null | grep -c '^GPU'", gpus);
   if (std::atoi(gpus.c_str()) < 2) {
-    MESSAGE("SKIPPED: 2 ranks on 2 GPUs against 1: fewer than 2 GPUs visible");
+    test::skip("NCCL with 2 ranks on 2 GPUs against 1", "fewer than 2 GPUs visible");
     return;
   }
   REQUIRE_MESSAGE(run_shell(mpirun(2) + "train" + args + " --set out_dir=" + dir.file("nccl2"), log) == 0, log);

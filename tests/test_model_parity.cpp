@@ -179,7 +179,7 @@ static void check_parity_with_torch(const AllAttConfig& c) {
 
 TEST_CASE("model parity with PyTorch: loss, every gradient, 10 Adam and LAMB steps") {
   if (!test::python_has("torch")) {
-    std::printf("SKIPPED model parity: /usr/bin/python3 has no torch (run make deps)\n");
+    test::skip("model parity with PyTorch", "/usr/bin/python3 has no torch (run make deps)");
     return;
   }
   check_parity_with_torch(parity_config());
@@ -187,7 +187,7 @@ TEST_CASE("model parity with PyTorch: loss, every gradient, 10 Adam and LAMB ste
 
 TEST_CASE("model parity with PyTorch: the Transformer-XL baseline (feed-forward blocks, no persistent vectors)") {
   if (!test::python_has("torch")) {
-    std::printf("SKIPPED TXL parity: /usr/bin/python3 has no torch (run make deps)\n");
+    test::skip("TXL parity with PyTorch", "/usr/bin/python3 has no torch (run make deps)");
     return;
   }
   AllAttConfig c = parity_config();
@@ -198,7 +198,7 @@ TEST_CASE("model parity with PyTorch: the Transformer-XL baseline (feed-forward 
 
 TEST_CASE("model parity with PyTorch: adaptive input and adaptive softmax") {
   if (!test::python_has("torch")) {
-    std::printf("SKIPPED adaptive parity: /usr/bin/python3 has no torch (run make deps)\n");
+    test::skip("adaptive parity with PyTorch", "/usr/bin/python3 has no torch (run make deps)");
     return;
   }
   AllAttConfig c = parity_config();

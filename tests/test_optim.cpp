@@ -101,7 +101,7 @@ json run_torch(const json& request) {
 
 bool have_torch() {
   if (test::python_has("torch")) return true;
-  std::printf("SKIPPED optimizer torch comparison: /usr/bin/python3 has no torch (run make deps)\n");
+  test::skip("optimizer comparison with PyTorch", "/usr/bin/python3 has no torch (run make deps)");
   return false;
 }
 

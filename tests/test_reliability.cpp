@@ -40,6 +40,21 @@ int temporaries_in(const std::string& dir) {
   return n;
 }
 
+// Complete lines in a run's metrics.jsonl (0 if it does not exist yet).
+size_t metrics_lines(const std::string& out) {
+  std::ifstream in(out + "/metrics.jsonl");
+  size_t n = 0;
+  std::string line;
+  while (std::getline(in, line)) n += !in.eof();
+  return n;
+}
+
+// True if the child has ended (WNOWAIT leaves it to the caller's waitpid).
+bool exited(pid_t pid) {
+  siginfo_t info{};
+  return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid;
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -70,7 +85,15 @@ TEST_CASE("reliability: kill -9 at random moments; the newest checkpoint always 
   for (int k = 0; k < kills; ++k) {
     CAPTURE(k);
     const bool resume = fs::exists(out) && (fs::exists(out + "/last.json") || !step_checkpoints(out).empty());
+    // Each kill lands at a random moment after the run has made progress
+    // (a new metrics line), however slow the machine is today: a fixed
+    // delay from the start would, on a loaded machine, kill every run
+    // before its first step.
+    const size_t lines_before = metrics_lines(out);
     const pid_t pid = test::spawn_headcount(args(out) + (resume ? " --resume" : ""), dir.file("log.txt"));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);  // liveness only
+    while (metrics_lines(out) <= lines_before && std::chrono::steady_clock::now() < deadline && !exited(pid))
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
     std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms(random)));
     ::kill(pid, SIGKILL);
     int status = 0;
@@ -94,9 +117,10 @@ TEST_CASE("reliability: kill -9 at random moments; the newest checkpoint always 
   }
   MESSAGE(kills << " kills: " << during_write << " left a checkpoint write unfinished, " << before_first
                 << " came before the first checkpoint; newest step reached " << newest << " of " << steps);
-  // 50 kills caught 12-27 writes in every run so far; the sanitizer build's
-  // 10 kills into much slower steps may catch none (it did once), so there
-  // the count is only reported.
+  // Every kill comes after a step, and a checkpoint follows every step, so
+  // a good share of kills lands inside a write; the sanitizer build's 10
+  // kills into much slower steps may catch none (it did once), so there the
+  // count is only reported.
   if (!test::kSanitized) CHECK(during_write > 0);
   CHECK(newest > 0);
   REQUIRE(test::run_headcount(args(out) + " --resume", log) == 0);
@@ -157,7 +181,7 @@ TEST_CASE("reliability: a full disk or an unwritable out_dir is a clear error; t
   }
   SUBCASE("an out_dir without write permission") {
     if (::geteuid() == 0) {
-      MESSAGE("SKIPPED: running as root, which may write anywhere; the regular-file case covers the error path");
+      test::skip("out_dir without write permission", "running as root, which may write anywhere (the regular-file case covers the error path)");
       return;
     }
     fs::permissions(run, fs::perms::owner_read | fs::perms::owner_exec);
@@ -213,32 +237,48 @@ TEST_CASE("reliability: a second trainer on the same out_dir refuses, and overwr
   CHECK(test::run_headcount("train " + test::tiny_training(corpus, run, 8) + " --resume", log) == 0);
 }
 
-TEST_CASE("reliability: soak: thousands of steps without memory growth or slowdown") {
+TEST_CASE("reliability: soak: thousands of steps without growth in memory, tensors or graph") {
+  // "No slowdown" is checked with what the machine's speed cannot move: after
+  // the warm-up every step must leave the same number of tensors alive,
+  // record the same number of graph nodes, and the caching allocator must
+  // stop taking memory from the system. Throughput is printed, not asserted:
+  // on a shared VM it swings 2x with the neighbours' load.
   const int steps = test::kSanitized ? 2000 : 20000;
-  if (test::kSanitized) MESSAGE("sanitizer build: 2000 steps instead of 20000, and no memory check (ASan's quarantine grows)");
+  if (test::kSanitized) MESSAGE("sanitizer build: 2000 steps instead of 20000, and no RSS check (ASan's quarantine grows)");
   test::TempDir dir;
   const std::string corpus = test::write_tiny_corpus(dir);
   std::string log;
-  const auto t0 = std::chrono::steady_clock::now();
   REQUIRE(test::run_headcount("train " + test::tiny_training(corpus, dir.file("run"), steps) + " --set eval_every=" +
                                   std::to_string(steps / 4) + " --set checkpoint_every=" + std::to_string(steps / 4),
                               log) == 0);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const auto m = test::read_metrics(dir.file("run/metrics.jsonl"));
   REQUIRE(m.size() == size_t(steps));
-  // Warm-up: the first tenth (allocator caches fill, pages fault in).
-  const size_t warm = m.size() / 10, window = m.size() / 10;
-  const double rss_warm = m[warm]["rss_mib"].get<double>();
-  double rss_max = 0;
-  for (size_t i = warm; i < m.size(); ++i) rss_max = std::max(rss_max, m[i]["rss_mib"].get<double>());
-  std::vector<double> early, late;
-  for (size_t i = warm; i < warm + window; ++i) early.push_back(m[i]["tok_s"].get<double>());
-  for (size_t i = m.size() - window; i < m.size(); ++i) late.push_back(m[i]["tok_s"].get<double>());
-  MESSAGE("soak: " << steps << " steps in " << seconds << " s; RSS " << rss_warm << " MiB after warm-up, max "
-                   << rss_max << " MiB after; median tok/s " << median(early) << " early, " << median(late) << " late");
-  if (!test::kSanitized) CHECK(rss_max - rss_warm <= 4.0);
-  // Medians of 2000-step windows; the bound leaves room for a noisy VM, not for a leak-driven slowdown.
-  CHECK(median(late) >= 0.6 * median(early));
+  // Warm-up: the first tenth (Adam's moments appear, allocator caches fill,
+  // the first validation and checkpoint run at steps / 4).
+  const size_t warm = m.size() / 10, settled = m.size() / 4 + 1;
+  auto column = [&](const char* key, size_t from) {
+    std::vector<double> v;
+    for (size_t i = from; i < m.size(); ++i) v.push_back(m[i][key].get<double>());
+    return v;
+  };
+  const std::vector<double> tensors = column("live_tensors", warm), nodes = column("graph_nodes", warm),
+                            held = column("held_mib", settled), rss = column("rss_mib", warm), tok_s = column("tok_s", warm);
+  const auto [tensors_min, tensors_max] = std::minmax_element(tensors.begin(), tensors.end());
+  const auto [nodes_min, nodes_max] = std::minmax_element(nodes.begin(), nodes.end());
+  const auto [held_min, held_max] = std::minmax_element(held.begin(), held.end());
+  const double rss_max = *std::max_element(rss.begin(), rss.end());
+  MESSAGE("soak: " << steps << " steps; live tensors " << *tensors_min << ".." << *tensors_max << ", graph nodes per step "
+                   << *nodes_min << ".." << *nodes_max << ", allocator held " << *held_min << ".." << *held_max
+                   << " MiB after step " << settled << ", RSS " << rss.front() << " MiB after warm-up, max " << rss_max
+                   << " MiB; median tok/s " << median(std::vector<double>(tok_s.begin(), tok_s.begin() + tok_s.size() / 10))
+                   << " early, " << median(std::vector<double>(tok_s.end() - tok_s.size() / 10, tok_s.end()))
+                   << " late (not asserted)");
+  CHECK(*tensors_min > 0);
+  CHECK(*tensors_max == *tensors_min);
+  CHECK(*nodes_min > 0);
+  CHECK(*nodes_max == *nodes_min);
+  CHECK(*held_max == *held_min);
+  if (!test::kSanitized) CHECK(rss_max - rss.front() <= 4.0);
 }
 
 TEST_CASE("reliability: sizes from untrusted input are refused with a message before anything is allocated") {

@@ -74,7 +74,7 @@ TEST_CASE("safetensors: round trip of F32, F64, I64, empty tensors and metadata"
 
 TEST_CASE("safetensors: an independent NumPy reader reads our files") {
   if (!test::python_has("numpy")) {
-    std::printf("SKIPPED safetensors NumPy reader: /usr/bin/python3 has no numpy (run make deps)\n");
+    test::skip("safetensors NumPy reader", "/usr/bin/python3 has no numpy (run make deps)");
     return;
   }
   TempDir dir;

@@ -28,7 +28,7 @@ json to_json(const Tensor& t) { return {{"shape", t.shape()}, {"values", t.to_ve
 
 TEST_CASE("torch parity: matmul, layernorm, masked softmax, cross-entropy") {
   if (!test::python_has("torch")) {
-    std::printf("SKIPPED torch parity: /usr/bin/python3 has no torch (run make deps)\n");
+    test::skip("op parity with PyTorch", "/usr/bin/python3 has no torch (run make deps)");
     return;
   }
   const std::vector<int64_t> targets{2, 0, -100, 4, 1};

@@ -62,6 +62,37 @@ pid_t spawn_headcount(const std::string& args, const std::string& log) {
   return pid;
 }
 
+namespace {
+std::vector<Skip>& skip_list() {
+  static std::vector<Skip> list;
+  return list;
+}
+}  // namespace
+
+void skip(const std::string& what, const std::string& why) {
+  std::printf("SKIPPED %s: %s\n", what.c_str(), why.c_str());
+  std::fflush(stdout);
+  skip_list().push_back({what, why});
+}
+
+const std::vector<Skip>& skips() { return skip_list(); }
+
+AllAttConfig tiny_model(const TinyModel& t) {
+  AllAttConfig c;
+  c.vocab = t.vocab;
+  c.layers = t.layers;
+  c.d_model = t.d_model;
+  c.heads = t.heads;
+  c.d_head = t.d_head;
+  c.persist = t.persist;
+  c.seg_len = t.seg_len;
+  c.mem_len = t.mem_len;
+  c.max_len = t.max_len;
+  if (!t.dropout)
+    c.dropout_embed = c.dropout_pos = c.dropout_attn = c.dropout_residual = c.dropout_proj = c.dropout_output = 0.0;
+  return c;
+}
+
 std::vector<nlohmann::json> read_metrics(const std::string& path) {
   std::vector<nlohmann::json> out;
   std::ifstream in(path);

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "models/allatt_lm.h"
+
 namespace hc::test {
 
 // A fresh empty directory under /tmp, removed when the object dies.
@@ -61,6 +63,28 @@ constexpr bool kSanitized = true;
 #else
 constexpr bool kSanitized = false;
 #endif
+
+// A part of the suite that cannot run here (no GPU, no mpirun, no torch):
+// prints "SKIPPED what: why" at once, and the suite's last line counts every
+// skip by its reason (tests/main.cpp), so a green run never hides an area
+// that was not exercised. The caller returns after it.
+void skip(const std::string& what, const std::string& why);
+struct Skip {
+  std::string what, why;
+};
+const std::vector<Skip>& skips();
+
+// The tiny All-attention models the tests build by hand: one description,
+// each test naming only what it changes, e.g.
+//   test::tiny_model({.vocab = 23, .d_model = 16, .heads = 4, .d_head = 5})
+// Dropout is off unless asked for (finite differences and parity need a
+// deterministic forward pass); on, it takes the config's defaults.
+struct TinyModel {
+  int64_t vocab = 7, layers = 2, d_model = 6, heads = 2, d_head = 3, persist = 4;
+  int64_t seg_len = 3, mem_len = 2, max_len = 12;
+  bool dropout = false;
+};
+AllAttConfig tiny_model(const TinyModel& t = {});
 
 // The lines of a run's metrics.jsonl.
 std::vector<nlohmann::json> read_metrics(const std::string& path);
