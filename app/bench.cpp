@@ -19,7 +19,7 @@
 #include "app/commands.h"
 #include "app/run.h"
 #include "engine/backend.h"
-#include "models/pruning.h"
+#include "models/compaction.h"
 
 namespace hc {
 
@@ -109,14 +109,14 @@ int bench_command(const CommandLine& cl) {
       if (second.gate_logits().empty()) {
         models.push_back({"pruned", &second});
       } else {
-        owned.push_back(compact(second, loaded[1].checkpoint.config.output_scaling));
+        owned.push_back(compact(second, loaded[1].checkpoint.config.prune.output_scaling));
         models.push_back({"pruned", owned.back().get()});
       }
     } else {
       models.push_back({gated ? "dense" : "model", &first});
       // A gated checkpoint: all heads (gates ignored) against its compaction.
       if (gated) {
-        owned.push_back(compact(first, loaded[0].checkpoint.config.output_scaling));
+        owned.push_back(compact(first, loaded[0].checkpoint.config.prune.output_scaling));
         models.push_back({"pruned", owned.back().get()});
       }
     }

@@ -70,8 +70,7 @@ CommandLine parse_command_line(const std::string& command, int argc, char** argv
     } else if (arg.rfind("--", 0) == 0 && own.count(arg.substr(2))) {
       cl.flags[arg.substr(2)] = own.at(arg.substr(2)) ? take() : "1";
     } else {
-      throw std::invalid_argument("headcount " + command + ": unknown argument '" + argv[i] +
-                                  "' (see headcount " + command + " --help)");
+      throw std::invalid_argument("unknown argument '" + std::string(argv[i]) + "' (see headcount " + command + " --help)");
     }
   }
   return cl;

@@ -8,7 +8,7 @@
 
 #include "app/commands.h"
 #include "app/run.h"
-#include "models/pruning.h"
+#include "models/compaction.h"
 
 namespace hc {
 
@@ -19,7 +19,7 @@ int compact_command(const CommandLine& cl) {
   LoadedModel m = load_model(cl.from, cl.device, cl.sets);
   check(!m.model->gate_logits().empty(), "headcount compact: " + cl.from + " has no gates (prune it first)");
   const RunConfig& cfg = m.checkpoint.config;
-  const std::unique_ptr<AllAttLM> small = compact(*m.model, cfg.output_scaling);
+  const std::unique_ptr<AllAttLM> small = compact(*m.model, cfg.prune.output_scaling);
 
   Checkpoint c;
   c.config = cfg;
@@ -36,7 +36,7 @@ int compact_command(const CommandLine& cl) {
   int64_t before = 0, after = 0;
   for (const AllAttLayer& l : m.model->layers()) before += l.shape().H;
   for (int64_t h : small->config().heads_per_layer) after += h;
-  const double f0 = forward_flops(*m.model, 1, cfg.output_scaling), f1 = forward_flops(*small, 1, false);
+  const double f0 = forward_flops(*m.model, 1, cfg.prune.output_scaling), f1 = forward_flops(*small, 1, false);
   std::printf("heads per layer:");
   for (int64_t h : small->config().heads_per_layer) std::printf(" %lld", static_cast<long long>(h));
   std::printf("\n%-28s %14s %14s %8s\n", "", "before", "after", "ratio");

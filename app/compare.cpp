@@ -1,12 +1,14 @@
 // `headcount compare`: the head-pruning bake-off in one command. For every
-// dense checkpoint (an All-attention model and its Transformer-XL baseline),
-// every method and every budget (a fraction of the heads kept), it runs
-// `headcount prune` with the same pruning config, compacts the result, and
-// measures the compacted model: heads, non-embedding parameters, validation
-// loss and inference speed. Writes results.csv, results.json, report.md and
-// two SVG plots (validation loss against parameters, and against inference
-// time). Each cell lives in OUT/<model>-<method>-<budget>/; a finished cell is
-// not run again and an interrupted one resumes, so Ctrl-C and the same
+// dense model (an All-attention model and its Transformer-XL baseline, each
+// given as one checkpoint or as one checkpoint per seed), every method and
+// every budget (a fraction of the heads kept), and every pruning seed, it
+// runs `headcount prune` with the same pruning config, compacts the result,
+// and measures the compacted model: heads, non-embedding parameters,
+// validation loss and inference speed. Writes results.csv (a row per seed
+// and a summary row per cell: the mean and the min-max range over seeds),
+// results.json, report.md and two SVG plots with the ranges as error bars.
+// Each run lives in OUT/<model>-<method>-<budget>-s<seed>/; a finished run is
+// not repeated and an interrupted one resumes, so Ctrl-C and the same
 // command continue the grid.
 #include <algorithm>
 #include <chrono>
@@ -22,7 +24,7 @@
 #include "app/run.h"
 #include "app/svg_plot.h"
 #include "engine/safetensors.h"
-#include "models/pruning.h"
+#include "models/compaction.h"
 
 namespace hc {
 
@@ -54,126 +56,259 @@ json measure(const AllAttLM& model, const RunData& data, int64_t batch) {
   return r;
 }
 
-}  // namespace
+// One dense model of the comparison: its checkpoints (one, or one per seed).
+struct DenseModel {
+  std::string label;                     // allatt, txl, allatt2, ...
+  std::vector<std::string> checkpoints;  // paired with the seeds in order
+};
 
-int compare_command(const CommandLine& cl) {
-  const std::vector<std::string> dense = split_list(cl.get("dense", ""));
-  const std::vector<std::string> methods = split_list(cl.get("methods", "l0,topk,taylor,magnitude,random"));
-  const std::vector<std::string> budget_text = split_list(cl.get("budgets", "0.75,0.57,0.4"));
-  const std::string out = cl.get("out", "");
-  check(!dense.empty() && !out.empty() && !cl.config.empty(),
-        "headcount compare: --dense CKPT[,CKPT...], --config PRUNE_CONFIG and --out DIR are required");
+// The model keys of a checkpoint's config, with the seed left out: two
+// checkpoints with the same keys are seeds of one model.
+std::string model_identity(const RunConfig& c) {
+  json keys = with_model_of(c).to_json();
+  return keys.dump();
+}
+
+// --dense, grouped into models: checkpoints of the same model config are its seeds.
+std::vector<DenseModel> group_dense(const std::vector<std::string>& paths, size_t seeds) {
+  std::vector<DenseModel> models;
+  std::vector<std::string> identities;
+  std::map<std::string, int> label_count;
+  for (const std::string& path : paths) {
+    const Checkpoint c = load_checkpoint(path);
+    check(!c.tensors.count("layers.0.attn.gate.log_alpha"), "headcount compare: " + path + " has gates; give dense checkpoints");
+    const std::string id = model_identity(c.config);
+    const auto at = std::find(identities.begin(), identities.end(), id);
+    if (at != identities.end()) {
+      models[static_cast<size_t>(at - identities.begin())].checkpoints.push_back(path);
+      continue;
+    }
+    std::string label = c.config.model.d_ffn > 0 ? "txl" : "allatt";
+    if (label_count[label]++ > 0) label += std::to_string(label_count[label]);
+    identities.push_back(id);
+    models.push_back({label, {path}});
+  }
+  for (const DenseModel& m : models)
+    check(m.checkpoints.size() == 1 || m.checkpoints.size() == seeds,
+          "headcount compare: model " + m.label + " has " + std::to_string(m.checkpoints.size()) +
+              " dense checkpoints for " + std::to_string(seeds) + " seeds: give one, or one per seed");
+  return models;
+}
+
+// One pruning run of the grid, resumed if interrupted, measured once done.
+// Returns the exit status of prune (0, or 130 when interrupted).
+int run_cell(const CommandLine& cl, const std::string& dense, const std::string& cell, const std::string& method,
+             double budget, int64_t seed, json& row) {
+  const std::string result = cell + "/result.json";
+  if (fs::exists(result)) {
+    row = json::parse(std::ifstream(result));
+    return 0;
+  }
+  CommandLine prune = cl;
+  prune.command = "prune";
+  prune.from = dense;
+  prune.flags.clear();
+  for (const std::string& s : {"out_dir=" + cell, "prune_method=" + method, std::string("target_heads=0"),
+                               "target_fraction=" + std::to_string(budget), "seed=" + std::to_string(seed)})
+    prune.sets.push_back(s);
+  if (fs::exists(cell + "/last.json")) prune.flags["resume"] = "1";
+  const int rc = prune_command(prune);
+  if (rc != 0) return rc;  // interrupted (130) or failed: the same command continues
+  LoadedModel gated = load_model(cell + "/last.safetensors", cl.device, {});
+  const RunData data = load_data(gated.checkpoint.config, &gated.tokenizer);
+  const std::unique_ptr<AllAttLM> small = compact(*gated.model, gated.checkpoint.config.prune.output_scaling);
+  row = measure(*small, data, gated.checkpoint.config.batch);
+  row.update({{"method", method}, {"budget", budget}, {"seed", seed}, {"dense", dense},
+              {"checkpoint", cell + "/last.safetensors"}});
+  safetensors::write_file_atomically(result, row.dump(2) + "\n");
+  return 0;
+}
+
+// Each dense checkpoint of a model, measured.
+json dense_rows(const CommandLine& cl, const DenseModel& m) {
+  json rows = json::array();
+  for (const std::string& path : m.checkpoints) {
+    LoadedModel d = load_model(path, cl.device, {});
+    const RunData data = load_data(d.checkpoint.config, &d.tokenizer);
+    json row = measure(*d.model, data, d.checkpoint.config.batch);
+    row.update({{"model", m.label}, {"method", "dense"}, {"budget", 1.0}, {"seed", d.checkpoint.config.seed},
+                {"checkpoint", path}});
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+// One summary row per (model, method, budget): means, and the range of the
+// validation loss over seeds.
+json summarize(const json& rows) {
+  std::map<std::tuple<std::string, std::string, double>, std::vector<json>> cells;
+  std::vector<std::tuple<std::string, std::string, double>> order;
+  for (const json& r : rows) {
+    const auto key = std::make_tuple(r["model"].get<std::string>(), r["method"].get<std::string>(), r["budget"].get<double>());
+    if (!cells.count(key)) order.push_back(key);
+    cells[key].push_back(r);
+  }
+  json out = json::array();
+  for (const auto& key : order) {
+    const std::vector<json>& runs = cells[key];
+    double loss = 0, lo = 1e300, hi = -1e300, heads = 0, params = 0, tok_s = 0;
+    for (const json& r : runs) {
+      const double v = r["valid_loss"].get<double>();
+      loss += v, lo = std::min(lo, v), hi = std::max(hi, v);
+      heads += r["heads"].get<double>(), params += r["parameters"].get<double>(), tok_s += r["tok_s"].get<double>();
+    }
+    const double n = double(runs.size());
+    out.push_back({{"model", std::get<0>(key)}, {"method", std::get<1>(key)}, {"budget", std::get<2>(key)},
+                   {"seeds", runs.size()}, {"heads", heads / n}, {"parameters", params / n}, {"valid_loss", loss / n},
+                   {"valid_loss_min", lo}, {"valid_loss_max", hi}, {"tok_s", tok_s / n}});
+  }
+  return out;
+}
+
+// results.csv: a row per seed, then the summary rows (seed "mean", with the
+// min and max of the validation bits over seeds).
+std::string csv_text(const json& rows, const json& summary) {
+  std::ostringstream csv;
+  csv << "model,method,budget,seed,heads,parameters,valid_loss,valid_bits,valid_bits_min,valid_bits_max,tok_s\n";
+  char line[320];
+  const double ln2 = std::log(2.0);
+  for (const json& r : rows) {
+    const double bits = r["valid_loss"].get<double>() / ln2;
+    std::snprintf(line, sizeof line, "%s,%s,%.2f,%lld,%lld,%lld,%.5f,%.5f,%.5f,%.5f,%.0f\n", r["model"].get<std::string>().c_str(),
+                  r["method"].get<std::string>().c_str(), r["budget"].get<double>(), static_cast<long long>(r["seed"].get<int64_t>()),
+                  static_cast<long long>(r["heads"].get<int64_t>()), static_cast<long long>(r["parameters"].get<int64_t>()),
+                  r["valid_loss"].get<double>(), bits, bits, bits, r["tok_s"].get<double>());
+    csv << line;
+  }
+  for (const json& s : summary) {
+    std::snprintf(line, sizeof line, "%s,%s,%.2f,mean,%.2f,%.0f,%.5f,%.5f,%.5f,%.5f,%.0f\n", s["model"].get<std::string>().c_str(),
+                  s["method"].get<std::string>().c_str(), s["budget"].get<double>(), s["heads"].get<double>(),
+                  s["parameters"].get<double>(), s["valid_loss"].get<double>(), s["valid_loss"].get<double>() / ln2,
+                  s["valid_loss_min"].get<double>() / ln2, s["valid_loss_max"].get<double>() / ln2, s["tok_s"].get<double>());
+    csv << line;
+  }
+  return csv.str();
+}
+
+// report.md: the summary, the mean with its range over seeds.
+std::string report_text(const json& summary) {
+  std::ostringstream md;
+  md << "# headcount compare\n\n"
+     << "| model | method | budget | seeds | heads | non-embedding parameters | valid bits/token, mean (min-max) | "
+        "inference tok/s |\n|---|---|---|---|---|---|---|---|\n";
+  const double ln2 = std::log(2.0);
+  char line[320];
+  for (const json& s : summary) {
+    std::snprintf(line, sizeof line, "| %s | %s | %.2f | %lld | %.1f | %.0f | %.4f (%.4f-%.4f) | %.0f |\n",
+                  s["model"].get<std::string>().c_str(), s["method"].get<std::string>().c_str(), s["budget"].get<double>(),
+                  static_cast<long long>(s["seeds"].get<int64_t>()), s["heads"].get<double>(), s["parameters"].get<double>(),
+                  s["valid_loss"].get<double>() / ln2, s["valid_loss_min"].get<double>() / ln2,
+                  s["valid_loss_max"].get<double>() / ln2, s["tok_s"].get<double>());
+    md << line;
+  }
+  return md.str();
+}
+
+// One curve per model and method from the summary, starting at that
+// model's dense point; x is parameters or ms per 1000 tokens.
+std::vector<Series> curves(const json& summary, bool by_time) {
+  std::map<std::string, Series> by_key;
+  const double ln2 = std::log(2.0);
+  auto point = [&](const json& s) {
+    const double x = by_time ? 1e6 / s["tok_s"].get<double>() : s["parameters"].get<double>();
+    return Point(x, s["valid_loss"].get<double>() / ln2, s["valid_loss_min"].get<double>() / ln2,
+                 s["valid_loss_max"].get<double>() / ln2);
+  };
+  for (const json& s : summary) {
+    if (s["method"] == "dense") continue;
+    const std::string key = s["model"].get<std::string>() + " " + s["method"].get<std::string>();
+    by_key[key].name = key;
+    by_key[key].points.push_back(point(s));
+  }
+  for (const json& d : summary) {
+    if (d["method"] != "dense") continue;
+    for (auto& [key, series] : by_key)
+      if (key.rfind(d["model"].get<std::string>() + " ", 0) == 0) series.points.push_back(point(d));
+  }
+  std::vector<Series> out;
+  for (const auto& [key, series] : by_key) out.push_back(series);
+  return out;
+}
+
+// --budgets and --seeds, checked.
+std::vector<double> parse_budgets(const std::string& text) {
   std::vector<double> budgets;
-  for (const std::string& b : budget_text) {
+  for (const std::string& b : split_list(text)) {
     char* end = nullptr;
     const double v = std::strtod(b.c_str(), &end);
     check(end && *end == '\0' && v > 0 && v <= 1, "--budgets: each must be a fraction in (0, 1], got '" + b + "'");
     budgets.push_back(v);
   }
-  for (const std::string& m : methods)
-    check(m == "l0" || m == "topk" || m == "taylor" || m == "magnitude" || m == "random",
-          "--methods: unknown method '" + m + "' (l0, topk, taylor, magnitude, random)");
+  check(!budgets.empty(), "--budgets: give at least one fraction");
+  return budgets;
+}
+
+std::vector<int64_t> parse_seeds(const std::string& text) {
+  std::vector<int64_t> seeds;
+  for (const std::string& s : split_list(text)) {
+    char* end = nullptr;
+    const long long v = std::strtoll(s.c_str(), &end, 10);
+    check(end && *end == '\0' && v >= 0, "--seeds: each must be a non-negative integer, got '" + s + "'");
+    check(std::find(seeds.begin(), seeds.end(), v) == seeds.end(), "--seeds: seed " + s + " is given twice");
+    seeds.push_back(v);
+  }
+  check(!seeds.empty(), "--seeds: give at least one seed");
+  return seeds;
+}
+
+}  // namespace
+
+int compare_command(const CommandLine& cl) {
+  const std::vector<std::string> dense = split_list(cl.get("dense", ""));
+  const std::string out = cl.get("out", "");
+  check(!dense.empty() && !out.empty() && !cl.config.empty(),
+        "headcount compare: --dense CKPT[,CKPT...], --config PRUNE_CONFIG and --out DIR are required");
+  std::vector<std::string> methods = split_list(cl.get("methods", ""));
+  if (methods.empty())
+    for (const MethodInfo& m : pruning_methods()) methods.push_back(m.name);
+  for (const std::string& m : methods) (void)find_method(m);  // an unknown name lists the known ones
+  const std::vector<double> budgets = parse_budgets(cl.get("budgets", "0.75,0.57,0.4"));
+  const std::vector<int64_t> seeds = parse_seeds(cl.get("seeds", "1"));
+  const std::vector<DenseModel> models = group_dense(dense, seeds.size());
   fs::create_directories(out);
 
   json rows = json::array();
-  std::map<std::string, int> label_count;
-  for (const std::string& path : dense) {
-    LoadedModel d = load_model(path, cl.device, {});
-    check(d.model->gate_logits().empty(), "headcount compare: " + path + " has gates; give dense checkpoints");
-    const RunData data = load_data(d.checkpoint.config, &d.tokenizer);
-    const int64_t batch = d.checkpoint.config.batch;
-    std::string label = d.model->config().d_ffn > 0 ? "txl" : "allatt";
-    if (label_count[label]++ > 0) label += std::to_string(label_count[label]);
-    std::fprintf(stderr, "compare: %s = %s\n", label.c_str(), path.c_str());
-    json dense_row = measure(*d.model, data, batch);
-    dense_row.update({{"model", label}, {"method", "dense"}, {"budget", 1.0}, {"checkpoint", path}});
-    rows.push_back(dense_row);
-
+  for (const DenseModel& m : models) {
+    std::fprintf(stderr, "compare: %s = %s\n", m.label.c_str(), m.checkpoints[0].c_str());
+    for (const json& d : dense_rows(cl, m)) rows.push_back(d);
     for (const std::string& method : methods)
-      for (double budget : budgets) {
-        char name[64];
-        std::snprintf(name, sizeof name, "%s-%s-%.2f", label.c_str(), method.c_str(), budget);
-        const std::string cell = out + "/" + name, result = cell + "/result.json";
-        if (fs::exists(result)) {
-          rows.push_back(json::parse(std::ifstream(result)));
-          continue;
+      for (double budget : budgets)
+        for (size_t i = 0; i < seeds.size(); ++i) {
+          char name[96];
+          std::snprintf(name, sizeof name, "%s-%s-%.2f-s%lld", m.label.c_str(), method.c_str(), budget,
+                        static_cast<long long>(seeds[i]));
+          std::fprintf(stderr, "compare: %s\n", name);
+          json row;
+          const std::string& checkpoint = m.checkpoints[m.checkpoints.size() == 1 ? 0 : i];
+          if (const int rc = run_cell(cl, checkpoint, out + "/" + name, method, budget, seeds[i], row); rc != 0) return rc;
+          row["model"] = m.label;
+          rows.push_back(row);
         }
-        std::fprintf(stderr, "compare: %s\n", name);
-        CommandLine prune = cl;
-        prune.command = "prune";
-        prune.from = path;
-        prune.flags.clear();
-        prune.sets.push_back("out_dir=" + cell);
-        prune.sets.push_back("prune_method=" + method);
-        prune.sets.push_back("target_heads=0");
-        prune.sets.push_back("target_fraction=" + std::to_string(budget));
-        if (fs::exists(cell + "/last.json")) prune.flags["resume"] = "1";
-        const int rc = prune_command(prune);
-        if (rc != 0) return rc;  // interrupted (130) or failed: the same command continues
-        LoadedModel gated = load_model(cell + "/last.safetensors", cl.device, {});
-        const std::unique_ptr<AllAttLM> small = compact(*gated.model, gated.checkpoint.config.output_scaling);
-        json row = measure(*small, data, batch);
-        row.update({{"model", label}, {"method", method}, {"budget", budget}, {"checkpoint", cell + "/last.safetensors"}});
-        safetensors::write_file_atomically(result, row.dump(2) + "\n");
-        rows.push_back(row);
-      }
   }
-
-  // Tables and plots.
-  std::ostringstream csv, md;
-  csv << "model,method,budget,heads,parameters,valid_loss,valid_bits,tok_s\n";
-  md << "| model | method | budget | heads | non-embedding parameters | valid loss (nats) | valid bits/token | inference tok/s |\n"
-     << "|---|---|---|---|---|---|---|---|\n";
-  std::map<std::string, Series> by_params, by_time;
-  for (const json& r : rows) {
-    const double bits = r["valid_loss"].get<double>() / std::log(2.0);
-    char line[256];
-    std::snprintf(line, sizeof line, "%s,%s,%.2f,%lld,%lld,%.5f,%.5f,%.0f\n", r["model"].get<std::string>().c_str(),
-                  r["method"].get<std::string>().c_str(), r["budget"].get<double>(),
-                  static_cast<long long>(r["heads"].get<int64_t>()), static_cast<long long>(r["parameters"].get<int64_t>()),
-                  r["valid_loss"].get<double>(), bits, r["tok_s"].get<double>());
-    csv << line;
-    std::snprintf(line, sizeof line, "| %s | %s | %.2f | %lld | %lld | %.4f | %.4f | %.0f |\n",
-                  r["model"].get<std::string>().c_str(), r["method"].get<std::string>().c_str(), r["budget"].get<double>(),
-                  static_cast<long long>(r["heads"].get<int64_t>()), static_cast<long long>(r["parameters"].get<int64_t>()),
-                  r["valid_loss"].get<double>(), bits, r["tok_s"].get<double>());
-    md << line;
-  }
-  // One curve per model and method, starting at that model's dense point.
-  auto point = [](const json& r, bool by_time) {
-    const double bits = r["valid_loss"].get<double>() / std::log(2.0);
-    return std::pair{by_time ? 1e6 / r["tok_s"].get<double>() : r["parameters"].get<double>(), bits};
-  };
-  for (const json& r : rows) {
-    if (r["method"] == "dense") continue;
-    const std::string key = r["model"].get<std::string>() + " " + r["method"].get<std::string>();
-    by_params[key].name = by_time[key].name = key;
-    by_params[key].points.push_back(point(r, false));
-    by_time[key].points.push_back(point(r, true));
-  }
-  for (const json& d : rows) {
-    if (d["method"] != "dense") continue;
-    for (auto* series : {&by_params, &by_time})
-      for (auto& [key, s] : *series)
-        if (key.rfind(d["model"].get<std::string>() + " ", 0) == 0) s.points.push_back(point(d, series == &by_time));
-  }
-  auto values = [](const std::map<std::string, Series>& m) {
-    std::vector<Series> v;
-    for (const auto& [k, s] : m) v.push_back(s);
-    return v;
-  };
-  safetensors::write_file_atomically(out + "/results.csv", csv.str());
-  safetensors::write_file_atomically(out + "/results.json", rows.dump(2) + "\n");
-  safetensors::write_file_atomically(out + "/report.md", "# headcount compare\n\n" + md.str());
+  const json summary = summarize(rows);
+  safetensors::write_file_atomically(out + "/results.csv", csv_text(rows, summary));
+  safetensors::write_file_atomically(out + "/results.json", json{{"rows", rows}, {"summary", summary}}.dump(2) + "\n");
+  const std::string md = report_text(summary);
+  safetensors::write_file_atomically(out + "/report.md", md);
   safetensors::write_file_atomically(
       out + "/loss_vs_parameters.svg",
-      line_plot("validation bits per token vs non-embedding parameters", "non-embedding parameters",
-                "valid bits/token", values(by_params)));
+      line_plot("validation bits per token vs non-embedding parameters (mean, min-max over seeds)",
+                "non-embedding parameters", "valid bits/token", curves(summary, false)));
   safetensors::write_file_atomically(
       out + "/loss_vs_time.svg",
-      line_plot("validation bits per token vs inference time", "ms per 1000 tokens (forward, the training batch)",
-                "valid bits/token", values(by_time)));
-  std::fputs(md.str().c_str(), stdout);
+      line_plot("validation bits per token vs inference time (mean, min-max over seeds)",
+                "ms per 1000 tokens (forward, the training batch)", "valid bits/token", curves(summary, true)));
+  std::fputs(md.c_str(), stdout);
   std::fprintf(stderr, "wrote %s/{results.csv,results.json,report.md,loss_vs_parameters.svg,loss_vs_time.svg}\n",
                out.c_str());
   return 0;

@@ -84,6 +84,7 @@ Field field(const char* name, std::vector<int64_t>& slot, const char* help) {
 // The table of every key, bound to one RunConfig object.
 std::vector<Field> fields(RunConfig& c) {
   AllAttConfig& m = c.model;
+  PruneConfig& p = c.prune;
   return {
       field("corpus", c.corpus, "moby | sotu (see `make data`) or a directory with train/valid/test.txt"),
       field("tokenizer", c.tokenizer, "char (bytes) | word (whitespace tokens, <eos> per line)"),
@@ -128,18 +129,20 @@ std::vector<Field> fields(RunConfig& c) {
       field("keep_checkpoints", c.keep_checkpoints, "keep only the newest K step-N checkpoints (0 = keep all)"),
       field("seed", c.seed, "seed of initialisation, dropout and data order"),
       field("out_dir", c.out_dir, "where metrics and checkpoints go"),
-      field("l0_coefficient", c.l0_coefficient, "prune: weight of the L0 penalty (expected open heads)"),
-      field("l0_warmup", c.l0_warmup, "prune: steps of the linear warm-up of the L0 coefficient (0 = none)"),
-      field("gate_init", c.gate_init, "prune: initial gate logit log_alpha"),
-      field("gate_lr_scale", c.gate_lr_scale, "prune: learning-rate multiplier of the gates"),
-      field("output_scaling", c.output_scaling, "prune: scale each layer's attention output by H / open heads"),
-      field("target_heads", c.target_heads, "prune: end with exactly this many heads (0 = coefficient mode)"),
-      field("target_fraction", c.target_fraction, "prune: end with this fraction of the heads (0 = off)"),
-      field("target_flops", c.target_flops,
+      field("prune_method", p.method, "prune: how heads are chosen (`headcount prune --help` lists the methods)"),
+      field("l0_coefficient", p.l0_coefficient, "prune: weight of the L0 penalty (expected open heads)"),
+      field("l0_warmup", p.l0_warmup,
+            "prune: steps of the linear warm-up of the L0 coefficient, or of the target head count (0 = none)"),
+      field("gate_init", p.gate_init, "prune: initial gate logit log_alpha"),
+      field("gate_lr_scale", p.gate_lr_scale, "prune: learning-rate multiplier of learned gates"),
+      field("output_scaling", p.output_scaling, "prune: scale each layer's attention output by H / open heads"),
+      field("target_heads", p.target_heads, "prune: end with exactly this many heads (0 = L0's coefficient mode)"),
+      field("target_fraction", p.target_fraction, "prune: end with this fraction of the heads (0 = off)"),
+      field("target_flops", p.target_flops,
             "prune: keep the most heads whose model does at most this fraction of the dense forward FLOPs (0 = off)"),
-      field("prune_method", c.prune_method,
-            "prune: l0 (gates) | topk (straight-through top-K) | taylor | magnitude | random (chosen once, then fine-tuned)"),
-      field("importance_batches", c.importance_batches, "prune: batches the taylor scores are averaged over"),
+      field("importance_batches", p.importance_batches, "prune: batches a scored method that reads data averages over"),
+      field("finetune_steps", p.finetune_steps,
+            "prune: steps of fine-tuning at the final shape after the selection's `steps` (gates fixed)"),
   };
 }
 
@@ -218,16 +221,7 @@ void RunConfig::validate() const {
   check(min_count >= 1, "config: min_count must be >= 1");
   check(eval_segments >= 0, "config: eval_segments must be >= 0");
   check(keep_checkpoints >= 0, "config: keep_checkpoints must be >= 0");
-  check(l0_coefficient >= 0 && l0_warmup >= 0 && gate_lr_scale > 0,
-        "config: need l0_coefficient >= 0, l0_warmup >= 0, gate_lr_scale > 0");
-  check(target_heads >= 0 && target_fraction >= 0 && target_fraction <= 1 && target_flops >= 0 && target_flops <= 1,
-        "config: target_heads must be >= 0, target_fraction and target_flops in [0, 1]");
-  check(prune_method == "l0" || prune_method == "topk" || prune_method == "taylor" || prune_method == "magnitude" ||
-            prune_method == "random",
-        "config: prune_method must be l0, topk, taylor, magnitude or random, got '" + prune_method + "'");
-  check(prune_method == "l0" || target_heads > 0 || target_fraction > 0 || target_flops > 0,
-        "config: prune_method " + prune_method + " needs a budget: target_heads, target_fraction or target_flops");
-  check(importance_batches > 0, "config: importance_batches must be positive");
+  prune.validate();
 }
 
 std::string RunConfig::help() {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "models/allatt_lm.h"
+#include "models/pruning_method.h"
 
 namespace hc {
 
@@ -40,16 +41,7 @@ struct RunConfig {
   std::string out_dir = "runs/default";
 
   // ---- pruning (headcount prune) ----
-  double l0_coefficient = 0.02;  // lambda: weight of the expected-open-gates penalty
-  int64_t l0_warmup = 1000;      // steps over which lambda ramps linearly from 0
-  double gate_init = 2.0;        // initial log_alpha of every gate
-  double gate_lr_scale = 10.0;   // gates learn this many times faster (no weight decay)
-  bool output_scaling = true;    // scale each layer's output by H / open heads
-  int64_t target_heads = 0;      // > 0: end with exactly this many heads (target mode)
-  double target_fraction = 0;    // > 0: the same, as a fraction of all heads
-  double target_flops = 0;       // > 0: the most heads within this fraction of the dense forward FLOPs
-  std::string prune_method = "l0";  // l0 | topk (learned) | taylor | magnitude | random (scored once)
-  int64_t importance_batches = 32;  // taylor: batches averaged for the head scores
+  PruneConfig prune;
 
   // Apply a JSON object of keys; throws std::invalid_argument naming the key.
   void apply(const nlohmann::json& object, const std::string& origin);

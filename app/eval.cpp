@@ -9,7 +9,7 @@
 #include "app/commands.h"
 #include "app/progress.h"
 #include "app/run.h"
-#include "models/pruning.h"
+#include "models/gates.h"
 
 namespace hc {
 
@@ -25,7 +25,7 @@ int eval_command(const CommandLine& cl) {
   std::unique_ptr<Progress> bar;
   double evaluated = 0;  // tokens
   const auto start = std::chrono::steady_clock::now();
-  const double loss = evaluate_loss(*m.model, tokens, cfg.batch, cfg.eval_segments, cfg.output_scaling,
+  const double loss = evaluate_loss(*m.model, tokens, cfg.batch, cfg.eval_segments, cfg.prune.output_scaling,
                                     [&](int64_t done, int64_t total, int64_t scored) {
                                       if (!bar) bar = std::make_unique<Progress>("eval " + split, total, 100);
                                       evaluated = static_cast<double>(scored);
@@ -40,7 +40,7 @@ int eval_command(const CommandLine& cl) {
     if (m.model->gate_logits().empty())
       for (const AllAttLayer& l : m.model->layers()) heads += l.shape().H;
     else
-      for (const auto& layer : kept_heads(*m.model)) heads += std::count(layer.begin(), layer.end(), true);
+      heads = kept_heads(*m.model).count();
     std::printf("%s\n", nlohmann::json{{"split", split}, {"loss", loss}, {"step", m.checkpoint.step},
                                        {"heads", heads}, {"parameters", m.model->parameter_count(false)},
                                        {"tok_s", seconds > 0 ? evaluated / seconds : 0.0}}

@@ -13,7 +13,7 @@
 #include "app/commands.h"
 #include "app/run.h"
 #include "engine/rng.h"
-#include "models/pruning.h"
+#include "models/gates.h"
 
 namespace hc {
 
@@ -47,7 +47,7 @@ int generate_command(const CommandLine& cl) {
   std::vector<double> last;  // logits of the latest position
   auto feed = [&](const std::vector<int64_t>& segment) {
     const Tensor x = Tensor::from_ids({1, static_cast<int64_t>(segment.size())}, segment);
-    const std::vector<Variable> gates = layer_gates(model, unused, false, m.checkpoint.config.output_scaling);
+    const std::vector<Variable> gates = layer_gates(model, unused, false, m.checkpoint.config.prune.output_scaling);
     const std::vector<double> all = model.logits(x, mem, false, unused, gates).value().to_vector();
     last.assign(all.end() - V, all.end());
   };

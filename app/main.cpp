@@ -10,6 +10,7 @@
 #include "app/commands.h"
 #include "app/config.h"
 #include "app/data_parallel.h"
+#include "models/pruning_method.h"
 
 namespace {
 
@@ -64,28 +65,21 @@ config keys:
 const char* kPruneHelp = R"(usage: headcount prune --from DENSE_CKPT --config FILE [--method M] [--set key=value ...] [--resume] [--stop-at N]
                       [--dump-gradients F]
 
-Fine-tunes all weights of a dense checkpoint together with one hard-concrete
-gate per head (layer-wise L0 pruning, Shim et al. 2021): the loss gains
-l0_coefficient x (expected number of open heads), the coefficient ramping up
-over l0_warmup steps; gates start at gate_init and learn gate_lr_scale times
-faster, without weight decay; output_scaling keeps each layer's output scale as
-heads close. The vocabulary is the dense model's. metrics.jsonl gains l0,
-lambda, sparsity (sampled gates that were 0), kept_heads (deterministic gates)
-and open_prob (per layer, per head). Then `headcount compact`.
+Prunes the heads of a dense checkpoint: the weights are fine-tuned together
+with one hard-concrete gate per head while a pruning method (--method M, the
+config key prune_method) decides which heads stay, for `steps` steps; then
+`finetune_steps` more steps (default 0) fine-tune the weights at the final
+shape, the gates fixed. The vocabulary is the dense model's. metrics.jsonl
+gains sparsity (sampled gates that were 0), kept_heads (the heads in use),
+open_prob (per layer, per head) and the method's own numbers (below). Then
+`headcount compact`. Learned gates start at gate_init and learn gate_lr_scale
+times faster than the weights, without weight decay; output_scaling keeps each
+layer's output scale as heads close.
 
---method M (the config key prune_method) chooses how heads are chosen; every
-method but l0 needs the budget target_heads or target_fraction and ends with
-exactly that many heads:
-  l0         the gates above (the default)
-  topk       straight-through top-K over learned head logits: exactly K_t heads
-             on at every step, K_t ramping down to the target over l0_warmup
-  taylor     |dL/d head gate| averaged over importance_batches batches of the
-             dense model, normalised per layer; the best heads kept, then fine-tuned
-  magnitude  L2 norm of each head's weights; the best kept, then fine-tuned
-  random     a seeded random choice; then fine-tuned
-Keys are those of `headcount train --help`, and it runs data-parallel under mpirun as train does.
+Methods (a learned method chooses during the run; a scored method scores the
+dense model once, keeps the best, then fine-tunes; "budget" marks the methods
+that need target_heads, target_fraction or target_flops):
 )";
-
 const char* kCompactHelp = R"(usage: headcount compact --from GATED_CKPT --out PATH.safetensors
 
 Removes the heads whose gate is closed (log_alpha < 0): gathers the kept heads'
@@ -95,7 +89,8 @@ folds the output scaling into the weights, and writes a smaller checkpoint
 Prints heads, parameters and forward FLOPs before and after.
 )";
 
-const char* kProfileHelp = R"(usage: headcount profile (--from CKPT | --config FILE) --out DIR [--batch B] [--reps N] [--mask h0,h1,...]
+const char* kProfileHelp = R"(usage: headcount profile (--from CKPT | --config FILE) --out DIR [--batch B] [--reps N]
+                         [--heads-per-layer h0,h1,...]
 
 What every head costs. For the model of a checkpoint (dense, gated or
 compacted) or of a config (fresh weights; timing does not depend on them):
@@ -107,8 +102,9 @@ compacted) or of a config (fresh weights; timing does not depend on them):
   - the marginal cost of a head: each layer swept from 0 to H heads, the
     others fixed, time = a + b * heads fitted per layer (training step and
     inference forward), with the largest residual;
-  - for a head mask (--mask, or a gated checkpoint's kept heads): the time the
-    fits predict against the time of a model with exactly those heads.
+  - for heads per layer (--heads-per-layer, or a gated checkpoint's kept
+    heads): the time the fits predict against the time of a model with
+    exactly that many heads in each layer (which heads does not change the time).
 Writes DIR/report.md, costs.csv, costs.json, trace.json, sweep.svg, parts.svg.
 Also DIR/cost_heatmap.svg (each head's marginal cost) and, for a gated
 checkpoint, gates_heatmap.svg (each head's P(open)).
@@ -137,17 +133,27 @@ FLOPs, from the ops' analytic counts) and the share of it achieved.
 )";
 
 const char* kCompareHelp = R"(usage: headcount compare --dense CKPT[,CKPT...] --config PRUNE_CONFIG --out DIR
-                         [--methods l0,topk,taylor,magnitude,random] [--budgets 0.75,0.57,0.4] [--set key=value ...]
+                         [--methods M,...] [--budgets 0.75,0.57,0.4] [--seeds 1,2,3] [--set key=value ...]
 
-The pruning bake-off: for every dense checkpoint (e.g. an All-attention model
-and its Transformer-XL baseline, configs/moby-char-small-txl.json), every
-method and every budget (fraction of the heads kept), runs `headcount prune`
-with PRUNE_CONFIG (its model keys come from each checkpoint), compacts, and
+The pruning bake-off: for every dense model (e.g. an All-attention model and
+its Transformer-XL baseline, configs/moby-char-small-txl.json), every method
+(default: every method `headcount prune --help` lists), every budget
+(fraction of the heads kept) and every seed, runs `headcount prune` with
+PRUNE_CONFIG (its model keys come from each checkpoint) and the seed as the
+config's seed (data order, gate noise, a random choice), compacts, and
 measures heads, non-embedding parameters, validation loss and inference
-tokens/s. Writes DIR/results.csv, results.json, report.md,
-loss_vs_parameters.svg and loss_vs_time.svg. Each cell is DIR/MODEL-METHOD-BUDGET;
-finished cells are reused and an interrupted one resumes, so the same command
-continues after Ctrl-C.
+tokens/s.
+
+Dense checkpoints with the same model keys are seeds of one model: give one
+checkpoint per model, which every pruning seed starts from, or one per
+pruning seed, paired with --seeds in order.
+
+Writes DIR/results.csv (a row per seed, and per cell a summary row, seed
+"mean", with the min and max validation bits over seeds), results.json,
+report.md (mean and min-max range), loss_vs_parameters.svg and
+loss_vs_time.svg (error bars: the range over seeds). Each run is
+DIR/MODEL-METHOD-BUDGET-sSEED; finished runs are reused and an interrupted
+one resumes, so the same command continues after Ctrl-C.
 )";
 
 const char* kHeatmapHelp = R"(usage: headcount heatmap --metrics METRICS.jsonl --out FILE.svg [--columns N]
@@ -184,6 +190,20 @@ softmax(logits / T) over the K most likely tokens (default T=1, all tokens).
 
 namespace {
 
+// prune --help: the text, then one line per registered method.
+std::string prune_help() {
+  std::string text = kPruneHelp;
+  for (const hc::MethodInfo& m : hc::pruning_methods()) {
+    char line[512];
+    std::snprintf(line, sizeof line, "  %-10s %-7s %-6s %s\n             (%s)\n", m.name,
+                  m.kind == hc::MethodKind::Learned ? "learned" : "scored", m.needs_budget ? "budget" : "", m.help,
+                  m.paper);
+    text += line;
+    if (*m.details) text += std::string(m.details) + "\n";
+  }
+  return text + "Keys are those of `headcount train --help`, and it runs data-parallel under mpirun as train does.\n";
+}
+
 int run_command(int argc, char** argv) {
   using namespace hc;
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
@@ -196,7 +216,7 @@ int run_command(int argc, char** argv) {
   std::signal(SIGXFSZ, SIG_IGN);
   try {
     FlagSpec own;
-    const char* help = nullptr;
+    std::string help;
     int (*run)(const CommandLine&) = nullptr;
     if (command == "train") {
       own = {{"resume", false}, {"stop-at", true}, {"dump-gradients", true}};
@@ -204,14 +224,14 @@ int run_command(int argc, char** argv) {
       run = train_command;
     } else if (command == "prune") {
       own = {{"resume", false}, {"stop-at", true}, {"method", true}, {"dump-gradients", true}};
-      help = kPruneHelp;
+      help = prune_help();
       run = prune_command;
     } else if (command == "compact") {
       own = {{"out", true}};
       help = kCompactHelp;
       run = compact_command;
     } else if (command == "profile") {
-      own = {{"out", true}, {"batch", true}, {"reps", true}, {"mask", true}};
+      own = {{"out", true}, {"batch", true}, {"reps", true}, {"heads-per-layer", true}};
       help = kProfileHelp;
       run = profile_command;
     } else if (command == "bench") {
@@ -219,7 +239,7 @@ int run_command(int argc, char** argv) {
       help = kBenchHelp;
       run = bench_command;
     } else if (command == "compare") {
-      own = {{"dense", true}, {"methods", true}, {"budgets", true}, {"out", true}};
+      own = {{"dense", true}, {"methods", true}, {"budgets", true}, {"seeds", true}, {"out", true}};
       help = kCompareHelp;
       run = compare_command;
     } else if (command == "heatmap") {
@@ -240,7 +260,7 @@ int run_command(int argc, char** argv) {
     }
     const CommandLine cl = parse_command_line(command, argc - 2, argv + 2, own);
     if (cl.help) {
-      std::fputs(help, stdout);
+      std::fputs(help.c_str(), stdout);
       if (command == "train") std::fputs(RunConfig::help().c_str(), stdout);
       return 0;
     }

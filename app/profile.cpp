@@ -9,8 +9,8 @@
 //   3. Marginal: each layer swept from 0 to H heads, the others fixed; a
 //      straight line time = a + b * heads fitted per layer, for training and
 //      for inference: b is what one more head of that layer costs.
-//   4. Prediction: for a head mask (a gated or compacted checkpoint, or
-//      --mask), the time the fits predict next to the time measured on a
+//   4. Prediction: for heads per layer (a gated or compacted checkpoint's, or
+//      --heads-per-layer), the time the fits predict next to the time measured on a
 //      model with exactly those heads.
 // Writes report.md, costs.csv, costs.json, trace.json (one training step,
 // for chrome://tracing or Perfetto) and two SVG charts into --out DIR.
@@ -34,7 +34,7 @@
 #include "engine/profiler.h"
 #include "engine/safetensors.h"
 #include "models/head_cost.h"
-#include "models/pruning.h"
+#include "models/gates.h"
 
 namespace hc {
 
@@ -151,19 +151,20 @@ std::map<std::string, std::pair<double, double>> time_by_region(int steps) {
   return out;
 }
 
-std::vector<int64_t> parse_mask(const std::string& text, int64_t layers) {
-  std::vector<int64_t> mask;
+std::vector<int64_t> parse_head_counts(const std::string& text, int64_t layers) {
+  std::vector<int64_t> counts;
   std::stringstream in(text);
   std::string item;
   while (std::getline(in, item, ',')) {
     char* end = nullptr;
     const long v = std::strtol(item.c_str(), &end, 10);
-    check(end && *end == '\0' && !item.empty() && v >= 0, "--mask: expected head counts like 2,2,1,1, got '" + text + "'");
-    mask.push_back(v);
+    check(end && *end == '\0' && !item.empty() && v >= 0,
+          "--heads-per-layer: expected head counts like 2,2,1,1, got '" + text + "'");
+    counts.push_back(v);
   }
-  check(static_cast<int64_t>(mask.size()) == layers, "--mask has " + std::to_string(mask.size()) +
-                                                         " entries for a model of " + std::to_string(layers) + " layers");
-  return mask;
+  check(static_cast<int64_t>(counts.size()) == layers, "--heads-per-layer has " + std::to_string(counts.size()) +
+                                                           " entries for a model of " + std::to_string(layers) + " layers");
+  return counts;
 }
 
 std::string fmt(const char* f, double v) {
@@ -172,38 +173,47 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
-}  // namespace
-
-int profile_command(const CommandLine& cl) {
-  const std::string out = cl.get("out", "");
-  check(!out.empty(), "headcount profile: --out DIR is required");
-  check(!cl.from.empty() || !cl.config.empty(), "headcount profile: --from CKPT or --config FILE is required");
-  const int reps = static_cast<int>(cl.number("reps", 5));
-  check(reps >= 1, "--reps must be >= 1");
-
-  // The model: a checkpoint's (dense, gated or compacted), or a fresh one of a config.
+// What is profiled: the model, the batch, and the head counts to predict.
+struct Target {
   std::unique_ptr<AllAttLM> fresh;
   LoadedModel loaded;
+  const AllAttLM* model = nullptr;
+  int64_t B = 0;
+  int reps = 0;
+  std::vector<int64_t> counts;  // heads per layer to predict; empty: none
+};
+
+// A checkpoint's model (dense, gated or compacted), or a fresh one of a config.
+Target load_target(const CommandLine& cl) {
+  check(!cl.from.empty() || !cl.config.empty(), "headcount profile: --from CKPT or --config FILE is required");
+  Target t;
+  t.reps = static_cast<int>(cl.number("reps", 5));
+  check(t.reps >= 1, "--reps must be >= 1");
   RunConfig cfg;
   if (!cl.from.empty()) {
-    loaded = load_model(cl.from, cl.device, cl.sets);
-    cfg = loaded.checkpoint.config;
+    t.loaded = load_model(cl.from, cl.device, cl.sets);
+    cfg = t.loaded.checkpoint.config;
+    t.model = t.loaded.model.get();
   } else {
     cfg = load_config(cl.config, cl.sets);
     const RunData data = load_data(cfg);
-    fresh = std::make_unique<AllAttLM>(model_config(cfg, data.tokenizer.size()), uint64_t(cfg.seed), DType::F32, cl.device);
+    t.fresh = std::make_unique<AllAttLM>(model_config(cfg, data.tokenizer.size()), uint64_t(cfg.seed), DType::F32, cl.device);
+    t.model = t.fresh.get();
   }
-  const AllAttLM& model = fresh ? *fresh : *loaded.model;
-  const AllAttConfig& mc = model.config();
-  const int64_t B = static_cast<int64_t>(cl.number("batch", double(cfg.batch)));
-  check(B >= 1, "--batch must be >= 1");
-  std::vector<int64_t> mask;
-  if (cl.has("mask")) mask = parse_mask(cl.get("mask", ""), mc.layers);
-  else if (!model.gate_logits().empty())
-    for (const auto& k : kept_heads(model)) mask.push_back(std::count(k.begin(), k.end(), true));
-  std::filesystem::create_directories(out);
+  t.B = static_cast<int64_t>(cl.number("batch", double(cfg.batch)));
+  check(t.B >= 1, "--batch must be >= 1");
+  const AllAttConfig& mc = t.model->config();
+  if (cl.has("heads-per-layer")) t.counts = parse_head_counts(cl.get("heads-per-layer", ""), mc.layers);
+  else if (!t.model->gate_logits().empty())
+    t.counts = kept_heads(*t.model).per_layer();
+  for (size_t l = 0; l < t.counts.size(); ++l)
+    check(t.counts[l] <= mc.heads_in(int64_t(l)), "--heads-per-layer: layer " + std::to_string(l) + " has only " +
+                                                       std::to_string(mc.heads_in(int64_t(l))) + " heads");
+  return t;
+}
 
-  // 1. Analytic.
+// 1. Analytic: every part of every layer, and the parts outside the layers.
+json analytic_costs(const AllAttConfig& mc, int64_t B) {
   json analytic = json::array();
   for (int64_t l = 0; l < mc.layers; ++l)
     for (const PartCost& p : layer_cost(mc, l, B))
@@ -214,160 +224,190 @@ int profile_command(const CommandLine& cl) {
     analytic.push_back({{"layer", -1}, {"part", p.part}, {"per_head", false}, {"heads", 0},
                         {"forward_flops", p.forward_flops}, {"backward_flops", p.backward_flops},
                         {"forward_bytes", p.forward_bytes}});
+  return analytic;
+}
 
-  // 2. Measured, by region: `reps` training steps with the profiler on.
-  {
-    const Batch batch = random_batch(B, mc.seg_len, mc.vocab, 17);
-    Memory mem = model.initial_memory(B);
-    RngStream rng{1, 0};
-    auto step = [&] { train_step(model, batch, mem, rng); };
-    step();  // warm-up, unrecorded
-    // On a GPU, ops are timed by the device's clock (CUDA events), not by
-    // the host, which only sees the launches.
-    profiler::use_device_clock(backend(cl.device).device_clock());
-    profiler::enable(true);
-    profiler::clear();
-    step();
-    profiler::write_chrome_trace(out + "/trace.json");
-    profiler::clear();
-    for (int r = 0; r < reps; ++r) step();
-    profiler::enable(false);
-  }
-  const auto measured = time_by_region(reps);
+// 2. Measured, by region: `reps` training steps with the profiler on (and
+// one more written as a Chrome trace). On a GPU, ops are timed by the
+// device's clock (CUDA events), not by the host, which only sees the launches.
+std::map<std::string, std::pair<double, double>> measure_parts(const Target& t, Device device, const std::string& out) {
+  const AllAttLM& model = *t.model;
+  const Batch batch = random_batch(t.B, model.config().seg_len, model.config().vocab, 17);
+  Memory mem = model.initial_memory(t.B);
+  RngStream rng{1, 0};
+  auto step = [&] { train_step(model, batch, mem, rng); };
+  step();  // warm-up, unrecorded
+  profiler::use_device_clock(backend(device).device_clock());
+  profiler::enable(true);
+  profiler::clear();
+  step();
+  profiler::write_chrome_trace(out + "/trace.json");
+  profiler::clear();
+  for (int r = 0; r < t.reps; ++r) step();
+  profiler::enable(false);
+  const auto measured = time_by_region(t.reps);
   profiler::use_device_clock(nullptr);
   profiler::clear();
+  return measured;
+}
 
-  // 3. Marginal cost per head: per-layer sweeps, training and inference.
-  // Every configuration the sweeps and the prediction need is listed first,
-  // then all of them are timed in turn, in `rounds` rounds, each keeping its
-  // fastest run. A shared machine's speed drifts over seconds (the 2-core
-  // Xeon VM by up to 2x); timed one configuration after another, a slow
-  // stretch lands on a few head counts and bends the fitted lines.
-  std::map<std::string, Timers> cache;  // by heads per layer, "2,2,1,1,"
-  std::vector<AllAttConfig> plan;
-  auto key_of = [](const AllAttConfig& v) {
+// 3. The configurations the sweeps and the prediction need, timed in turn:
+// every one is listed first, then all of them are timed in `rounds` rounds,
+// each keeping its fastest run. A shared machine's speed drifts over seconds
+// (the 2-core Xeon VM by up to 2x); timed one configuration after another, a
+// slow stretch lands on a few head counts and bends the fitted lines.
+class ConfigTimer {
+ public:
+  // The timers of a configuration (infinite until run() has timed it).
+  const Timers& of(const AllAttConfig& v) {
+    const std::string key = key_of(v);
+    auto it = cache_.find(key);
+    if (it == cache_.end()) {
+      const double never = std::numeric_limits<double>::infinity();
+      it = cache_.emplace(key, Timers{never, never}).first;
+      plan_.push_back(v);
+    }
+    return it->second;
+  }
+  void run(Device device, int64_t B, int reps) {
+    rounds_ = std::min(reps, 3);
+    reps_per_round_ = (reps + rounds_ - 1) / rounds_;
+    const int64_t n = static_cast<int64_t>(plan_.size()), T = plan_.empty() ? 0 : plan_[0].seg_len;
+    // Redrawn on a terminal; in a log, a line per round. The rate counts
+    // the tokens of the timed training steps.
+    Progress bar("profile sweep", rounds_ * n, n);
+    for (int round = 0; round < rounds_; ++round)
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t done = round * n + i;
+        bar.update(done, double(done) * reps_per_round_ * B * T, "round " + std::to_string(round + 1) + "/" + std::to_string(rounds_));
+        const AllAttLM m(plan_[size_t(i)], 3, DType::F32, device);
+        const Timers t = time_model(m, device, B, reps_per_round_);
+        Timers& best = cache_.at(key_of(plan_[size_t(i)]));
+        best.train = std::min(best.train, t.train);
+        best.infer = std::min(best.infer, t.infer);
+      }
+    bar.update(rounds_ * n, double(rounds_ * n) * reps_per_round_ * B * T, "done");
+    bar.finish();
+  }
+  size_t configurations() const { return plan_.size(); }
+  int runs_each() const { return rounds_ * reps_per_round_; }
+  int rounds() const { return rounds_; }
+
+ private:
+  static std::string key_of(const AllAttConfig& v) {  // heads per layer, "2,2,1,1,"
     std::string key;
     for (int64_t l = 0; l < v.layers; ++l) key += std::to_string(v.heads_in(l)) + ",";
     return key;
-  };
-  auto timers_of = [&](const AllAttConfig& v) -> const Timers& {
-    const std::string key = key_of(v);
-    auto it = cache.find(key);
-    if (it == cache.end()) {
-      const double never = std::numeric_limits<double>::infinity();
-      it = cache.emplace(key, Timers{never, never}).first;
-      plan.push_back(v);
-    }
-    return it->second;
-  };
+  }
+  std::map<std::string, Timers> cache_;
+  std::vector<AllAttConfig> plan_;
+  int rounds_ = 1, reps_per_round_ = 1;
+};
+
+// The fits: one line per layer (its heads swept, the others kept), and the
+// joint line (every layer at h heads together, h = 0..H, against the total
+// head count), which sees what removing heads from all layers at once does
+// to the overheads, and which one-layer sweeps miss.
+struct Sweeps {
+  std::vector<LayerSweep> train, infer;
+  std::vector<double> joint_heads, joint_train, joint_infer;
+  LinearFit joint_train_fit, joint_infer_fit;
+  Timers full, predicted_model;
+  size_t configurations = 0;
+  int runs_each = 0, rounds = 0;
+};
+
+// Every layer at min(h, its heads): the joint sweep's configuration h.
+AllAttConfig joint_config(const AllAttConfig& base, int64_t h) {
+  AllAttConfig v = base;
+  for (int64_t l = 0; l < base.layers; ++l) v.heads_per_layer[l] = std::min(h, base.heads_in(l));
+  return v;
+}
+
+Sweeps run_sweeps(const Target& t, Device device) {
+  const AllAttConfig& mc = t.model->config();
   AllAttConfig base = mc;
   base.heads_per_layer.clear();
-  for (int64_t l = 0; l < mc.layers; ++l) base.heads_per_layer.push_back(mc.heads_in(l));
   int64_t max_heads = 0;
-  for (int64_t l = 0; l < mc.layers; ++l) max_heads = std::max(max_heads, base.heads_in(l));
-  // Every layer at min(h, its heads): the joint sweep's configuration h.
-  auto joint_config = [&](int64_t h) {
-    AllAttConfig v = base;
-    for (int64_t l = 0; l < mc.layers; ++l) v.heads_per_layer[l] = std::min(h, base.heads_in(l));
-    return v;
-  };
-  AllAttConfig masked = base;
-  if (!mask.empty()) {
-    for (int64_t l = 0; l < mc.layers; ++l)
-      check(mask[l] <= base.heads_per_layer[l], "--mask: layer " + std::to_string(l) + " has only " +
-                                                    std::to_string(base.heads_per_layer[l]) + " heads");
-    masked.heads_per_layer = mask;
+  for (int64_t l = 0; l < mc.layers; ++l) {
+    base.heads_per_layer.push_back(mc.heads_in(l));
+    max_heads = std::max(max_heads, mc.heads_in(l));
   }
-  sweep_heads(base, [&](const AllAttConfig& v) { return timers_of(v).train; }, {});  // lists them
-  for (int64_t h = 0; h <= max_heads; ++h) timers_of(joint_config(h));
-  timers_of(base);
-  if (!mask.empty()) timers_of(masked);
-  const int rounds = std::min(reps, 3), reps_per_round = (reps + rounds - 1) / rounds;
-  const int64_t configurations = static_cast<int64_t>(plan.size());
-  // Redrawn on a terminal; in a log, a line per round.
-  Progress bar("profile sweep", rounds * configurations, configurations);
-  for (int round = 0; round < rounds; ++round)
-    for (size_t i = 0; i < plan.size(); ++i) {
-      const int64_t done = round * configurations + static_cast<int64_t>(i);
-      // The rate counts the tokens of the timed training steps.
-      bar.update(done, double(done) * reps_per_round * B * mc.seg_len,
-                 "round " + std::to_string(round + 1) + "/" + std::to_string(rounds));
-      const AllAttLM m(plan[i], 3, DType::F32, cl.device);
-      const Timers t = time_model(m, cl.device, B, reps_per_round);
-      Timers& best = cache.at(key_of(plan[i]));
-      best.train = std::min(best.train, t.train);
-      best.infer = std::min(best.infer, t.infer);
-    }
-  bar.update(rounds * configurations, double(rounds * configurations) * reps_per_round * B * mc.seg_len, "done");
-  bar.finish();
-  const auto train_sweep = sweep_heads(base, [&](const AllAttConfig& v) { return timers_of(v).train; }, {});
-  const auto infer_sweep = sweep_heads(base, [&](const AllAttConfig& v) { return timers_of(v).infer; }, {});
-  // The joint sweep: every layer at h heads together, h = 0..H, fitted
-  // against the total head count. It sees what removing heads from all
-  // layers at once does to the overheads, which one-layer sweeps miss.
-  std::vector<double> joint_heads, joint_train, joint_infer;
+  AllAttConfig predicted = base;
+  if (!t.counts.empty()) predicted.heads_per_layer = t.counts;
+  ConfigTimer timer;
+  sweep_heads(base, [&](const AllAttConfig& v) { return timer.of(v).train; }, {});  // lists them
+  for (int64_t h = 0; h <= max_heads; ++h) timer.of(joint_config(base, h));
+  timer.of(base);
+  if (!t.counts.empty()) timer.of(predicted);
+  timer.run(device, t.B, t.reps);
+  Sweeps s;
+  s.train = sweep_heads(base, [&](const AllAttConfig& v) { return timer.of(v).train; }, {});
+  s.infer = sweep_heads(base, [&](const AllAttConfig& v) { return timer.of(v).infer; }, {});
   for (int64_t h = 0; h <= max_heads; ++h) {
-    const AllAttConfig v = joint_config(h);
+    const AllAttConfig v = joint_config(base, h);
     double total = 0;
     for (int64_t l = 0; l < mc.layers; ++l) total += double(v.heads_in(l));
-    joint_heads.push_back(total);
-    joint_train.push_back(timers_of(v).train);
-    joint_infer.push_back(timers_of(v).infer);
+    s.joint_heads.push_back(total);
+    s.joint_train.push_back(timer.of(v).train);
+    s.joint_infer.push_back(timer.of(v).infer);
   }
-  const LinearFit joint_train_fit = fit_line(joint_heads, joint_train), joint_infer_fit = fit_line(joint_heads, joint_infer);
-  const Timers full = timers_of(base);
+  s.joint_train_fit = fit_line(s.joint_heads, s.joint_train);
+  s.joint_infer_fit = fit_line(s.joint_heads, s.joint_infer);
+  s.full = timer.of(base);
+  s.predicted_model = timer.of(predicted);
+  s.configurations = timer.configurations();
+  s.runs_each = timer.runs_each();
+  s.rounds = timer.rounds();
+  return s;
+}
 
-  // 4. Prediction for the mask, against a model with exactly those heads.
-  json prediction;
-  if (!mask.empty()) {
-    double train = full.train, infer = full.infer;
-    for (int64_t l = 0; l < mc.layers; ++l) {
-      train += train_sweep[l].fit.b * double(mask[l] - base.heads_per_layer[l]);
-      infer += infer_sweep[l].fit.b * double(mask[l] - base.heads_per_layer[l]);
-    }
-    const Timers actual = timers_of(masked);
-    double kept = 0;
-    for (int64_t h : mask) kept += double(h);
-    prediction = {{"mask", mask},
-                  {"train_predicted_s", train}, {"train_measured_s", actual.train},
-                  {"infer_predicted_s", infer}, {"infer_measured_s", actual.infer},
-                  {"train_predicted_joint_s", joint_train_fit.a + joint_train_fit.b * kept},
-                  {"infer_predicted_joint_s", joint_infer_fit.a + joint_infer_fit.b * kept}};
+// 4. Prediction for the target's head counts, against a model with exactly those heads.
+json predict(const Target& t, const Sweeps& s) {
+  if (t.counts.empty()) return json();
+  double train = s.full.train, infer = s.full.infer, kept = 0;
+  for (size_t l = 0; l < t.counts.size(); ++l) {
+    const double removed = double(t.counts[l]) - s.train[l].heads.back();
+    train += s.train[l].fit.b * removed;
+    infer += s.infer[l].fit.b * removed;
+    kept += double(t.counts[l]);
   }
+  return {{"heads_per_layer", t.counts},
+          {"train_predicted_s", train}, {"train_measured_s", s.predicted_model.train},
+          {"infer_predicted_s", infer}, {"infer_measured_s", s.predicted_model.infer},
+          {"train_predicted_joint_s", s.joint_train_fit.a + s.joint_train_fit.b * kept},
+          {"infer_predicted_joint_s", s.joint_infer_fit.a + s.joint_infer_fit.b * kept}};
+}
 
-  // ---- outputs ----
-  json costs = {{"batch", B}, {"seg_len", mc.seg_len}, {"mem_len", mc.mem_len}, {"persist", mc.persist},
+json fit_json(const LinearFit& f) { return {{"a", f.a}, {"b", f.b}, {"max_rel_residual", f.max_rel_residual}}; }
+
+// costs.json: everything above, as numbers.
+json costs_json(const Target& t, const json& analytic, const std::map<std::string, std::pair<double, double>>& measured,
+                const Sweeps& s, const json& prediction) {
+  const AllAttConfig& mc = t.model->config();
+  json costs = {{"batch", t.B}, {"seg_len", mc.seg_len}, {"mem_len", mc.mem_len}, {"persist", mc.persist},
                 {"analytic", analytic}, {"measured", json::array()}, {"sweep", json::array()},
-                {"full_train_s", full.train}, {"full_infer_s", full.infer}, {"prediction", prediction},
-                {"joint_sweep", {{"total_heads", joint_heads}, {"train_s", joint_train}, {"infer_s", joint_infer},
-                                 {"train_fit", {{"a", joint_train_fit.a}, {"b", joint_train_fit.b},
-                                                {"max_rel_residual", joint_train_fit.max_rel_residual}}},
-                                 {"infer_fit", {{"a", joint_infer_fit.a}, {"b", joint_infer_fit.b},
-                                                {"max_rel_residual", joint_infer_fit.max_rel_residual}}}}}};
-  for (const auto& [region, t] : measured)
-    costs["measured"].push_back({{"region", region}, {"forward_s", t.first}, {"backward_s", t.second}});
+                {"full_train_s", s.full.train}, {"full_infer_s", s.full.infer}, {"prediction", prediction},
+                {"joint_sweep", {{"total_heads", s.joint_heads}, {"train_s", s.joint_train}, {"infer_s", s.joint_infer},
+                                 {"train_fit", fit_json(s.joint_train_fit)}, {"infer_fit", fit_json(s.joint_infer_fit)}}}};
+  for (const auto& [region, m] : measured)
+    costs["measured"].push_back({{"region", region}, {"forward_s", m.first}, {"backward_s", m.second}});
   for (int64_t l = 0; l < mc.layers; ++l)
-    costs["sweep"].push_back({{"layer", l}, {"heads", train_sweep[l].heads},
-                              {"train_s", train_sweep[l].seconds}, {"infer_s", infer_sweep[l].seconds},
-                              {"train_fit", {{"a", train_sweep[l].fit.a}, {"b", train_sweep[l].fit.b},
-                                             {"max_rel_residual", train_sweep[l].fit.max_rel_residual}}},
-                              {"infer_fit", {{"a", infer_sweep[l].fit.a}, {"b", infer_sweep[l].fit.b},
-                                             {"max_rel_residual", infer_sweep[l].fit.max_rel_residual}}}});
-  safetensors::write_file_atomically(out + "/costs.json", costs.dump(2) + "\n");
+    costs["sweep"].push_back({{"layer", l}, {"heads", s.train[l].heads}, {"train_s", s.train[l].seconds},
+                              {"infer_s", s.infer[l].seconds}, {"train_fit", fit_json(s.train[l].fit)},
+                              {"infer_fit", fit_json(s.infer[l].fit)}});
+  return costs;
+}
 
-  std::ostringstream csv, md;
+const std::vector<std::string> kLayerParts{"layernorm", "qkv", "position", "content", "persistent",
+                                           "softmax", "weighted_sum", "output", "ffn"};
+
+// costs.csv and the report's first table: each part's analytic work and measured time.
+void parts_tables(const json& analytic, const std::map<std::string, std::pair<double, double>>& measured,
+                  std::ostringstream& csv, std::ostringstream& md) {
   csv << "layer,part,per_head,forward_gflop,backward_gflop,forward_mb,measured_forward_ms,measured_backward_ms\n";
-  md << "# headcount profile\n\nModel: " << mc.layers << " layers, heads per layer";
-  for (int64_t l = 0; l < mc.layers; ++l) md << " " << mc.heads_in(l);
-  md << ", C=" << mc.d_model << ", D=" << mc.d_head << ", N=" << mc.persist << ", F=" << mc.d_ffn << "; B=" << B
-     << ", T=" << mc.seg_len << ", M=" << mc.mem_len << ", V=" << mc.vocab << ". Times: each part, the mean of " << reps
-     << " profiled steps; the sweeps and the prediction, the fastest of " << rounds * reps_per_round << " runs ("
-     << rounds << " rounds over all " << plan.size() << " configurations).\n\n## Each part: analytic work and measured time per training step\n\n"
-     << "| layer | part | scales with heads | fwd GFLOP | bwd GFLOP | fwd MB | fwd ms | bwd ms |\n"
+  md << "| layer | part | scales with heads | fwd GFLOP | bwd GFLOP | fwd MB | fwd ms | bwd ms |\n"
      << "|---|---|---|---:|---:|---:|---:|---:|\n";
-  std::vector<std::string> bar_names, part_names{"layernorm", "qkv", "position", "content", "persistent",
-                                                 "softmax", "weighted_sum", "output", "ffn"};
-  std::vector<std::vector<double>> bar_values;
   for (const json& a : analytic) {
     const int64_t l = a["layer"];
     const std::string region = l < 0 ? a["part"].get<std::string>() : "layer" + std::to_string(l) + "/" + a["part"].get<std::string>();
@@ -382,12 +422,19 @@ int profile_command(const CommandLine& cl) {
        << fmt("%.4f", a["backward_flops"].get<double>() * 1e-9) << " | " << fmt("%.2f", a["forward_bytes"].get<double>() * 1e-6)
        << " | " << fmt("%.3f", f) << " | " << fmt("%.3f", b) << " |\n";
   }
+}
+
+// The parts of each layer as stacked bars, and the report's line on the time outside the layers.
+void parts_chart(int64_t layers, const std::map<std::string, std::pair<double, double>>& measured, std::ostringstream& md,
+                 const std::string& out) {
+  std::vector<std::string> bar_names;
+  std::vector<std::vector<double>> bar_values;
   double accounted = 0, step_total = 0;
   for (const auto& [region, t] : measured) step_total += t.first + t.second;
-  for (int64_t l = 0; l < mc.layers; ++l) {
+  for (int64_t l = 0; l < layers; ++l) {
     bar_names.push_back("layer " + std::to_string(l));
     std::vector<double> v;
-    for (const std::string& p : part_names) {
+    for (const std::string& p : kLayerParts) {
       const auto it = measured.find("layer" + std::to_string(l) + "/" + p);
       v.push_back(it == measured.end() ? 0 : (it->second.first + it->second.second) * 1e3);
       accounted += v.back();
@@ -398,66 +445,105 @@ int profile_command(const CommandLine& cl) {
   for (const auto& [region, t] : measured)
     if (region.rfind("layer", 0) != 0 || region.find('/') == std::string::npos)
       md << " " << region << " " << fmt("%.3f", (t.first + t.second) * 1e3) << " ms;";
-  md << " layers " << fmt("%.3f", accounted) << " ms of " << fmt("%.3f", step_total * 1e3)
-     << " ms per profiled step.\n\n## Marginal cost of a head (each layer swept from 0 to H heads)\n\n"
+  md << " layers " << fmt("%.3f", accounted) << " ms of " << fmt("%.3f", step_total * 1e3) << " ms per profiled step.\n";
+  safetensors::write_file_atomically(
+      out + "/parts.svg", stacked_bars("measured time of each part, forward + backward, per training step",
+                                       "ms per step", bar_names, kLayerParts, bar_values));
+}
+
+// The marginal-cost table and the sweep chart.
+void marginal_table(const Sweeps& s, std::ostringstream& md, const std::string& out) {
+  md << "\n## Marginal cost of a head (each layer swept from 0 to H heads)\n\n"
      << "| layer | train: fixed ms | train: ms per head | max residual | infer: fixed ms | infer: ms per head | max residual |\n"
      << "|---|---:|---:|---:|---:|---:|---:|\n";
-  std::vector<Series> train_series;
-  for (int64_t l = 0; l < mc.layers; ++l) {
-    const LinearFit& t = train_sweep[l].fit;
-    const LinearFit& i = infer_sweep[l].fit;
-    md << "| " << l << " | " << fmt("%.3f", t.a * 1e3) << " | " << fmt("%.3f", t.b * 1e3) << " | "
+  auto row = [&](const std::string& name, const LinearFit& t, const LinearFit& i) {
+    md << "| " << name << " | " << fmt("%.3f", t.a * 1e3) << " | " << fmt("%.3f", t.b * 1e3) << " | "
        << fmt("%.1f%%", 100 * t.max_rel_residual) << " | " << fmt("%.3f", i.a * 1e3) << " | " << fmt("%.3f", i.b * 1e3)
        << " | " << fmt("%.1f%%", 100 * i.max_rel_residual) << " |\n";
-    Series s{"layer " + std::to_string(l) + " (train step)", {}};
-    for (size_t k = 0; k < train_sweep[l].heads.size(); ++k)
-      s.points.push_back({train_sweep[l].heads[k], train_sweep[l].seconds[k] * 1e3});
-    train_series.push_back(s);
+  };
+  std::vector<Series> train_series;
+  for (size_t l = 0; l < s.train.size(); ++l) {
+    row(std::to_string(l), s.train[l].fit, s.infer[l].fit);
+    Series series{"layer " + std::to_string(l) + " (train step)", {}};
+    for (size_t k = 0; k < s.train[l].heads.size(); ++k)
+      series.points.push_back({s.train[l].heads[k], s.train[l].seconds[k] * 1e3});
+    train_series.push_back(series);
   }
-  md << "| all layers together | " << fmt("%.3f", joint_train_fit.a * 1e3) << " | "
-     << fmt("%.3f", joint_train_fit.b * 1e3) << " | " << fmt("%.1f%%", 100 * joint_train_fit.max_rel_residual) << " | "
-     << fmt("%.3f", joint_infer_fit.a * 1e3) << " | " << fmt("%.3f", joint_infer_fit.b * 1e3) << " | "
-     << fmt("%.1f%%", 100 * joint_infer_fit.max_rel_residual) << " |\n";
-  md << "\nWhole model, every head: training step " << fmt("%.3f", full.train * 1e3) << " ms, inference forward "
-     << fmt("%.3f", full.infer * 1e3) << " ms (" << cache.size() << " configurations timed).\n";
-  if (!prediction.is_null()) {
-    md << "\n## Prediction for heads per layer";
-    for (int64_t h : mask) md << " " << h;
-    md << "\n\n| | measured ms | predicted from the per-layer fits | error | predicted from the joint fit | error |\n"
-       << "|---|---:|---:|---:|---:|---:|\n";
-    for (const std::string kind : {"train", "infer"}) {
-      const double m = prediction[kind + "_measured_s"], p1 = prediction[kind + "_predicted_s"],
-                   p2 = prediction[kind + "_predicted_joint_s"];
-      md << "| " << (kind == "train" ? "training step" : "inference forward") << " | " << fmt("%.3f", m * 1e3) << " | "
-         << fmt("%.3f", p1 * 1e3) << " | " << fmt("%+.1f%%", 100 * (p1 - m) / m) << " | " << fmt("%.3f", p2 * 1e3) << " | "
-         << fmt("%+.1f%%", 100 * (p2 - m) / m) << " |\n";
-    }
+  row("all layers together", s.joint_train_fit, s.joint_infer_fit);
+  md << "\nWhole model, every head: training step " << fmt("%.3f", s.full.train * 1e3) << " ms, inference forward "
+     << fmt("%.3f", s.full.infer * 1e3) << " ms (" << s.configurations << " configurations timed).\n";
+  safetensors::write_file_atomically(
+      out + "/sweep.svg", line_plot("training step time as one layer's heads go from 0 to H", "heads in the swept layer",
+                                    "ms per training step", train_series, /*integer_x=*/true));
+}
+
+void prediction_table(const json& prediction, std::ostringstream& md) {
+  if (prediction.is_null()) return;
+  md << "\n## Prediction for heads per layer";
+  for (int64_t h : prediction["heads_per_layer"]) md << " " << h;
+  md << "\n\n| | measured ms | predicted from the per-layer fits | error | predicted from the joint fit | error |\n"
+     << "|---|---:|---:|---:|---:|---:|\n";
+  for (const std::string kind : {"train", "infer"}) {
+    const double m = prediction[kind + "_measured_s"], p1 = prediction[kind + "_predicted_s"],
+                 p2 = prediction[kind + "_predicted_joint_s"];
+    md << "| " << (kind == "train" ? "training step" : "inference forward") << " | " << fmt("%.3f", m * 1e3) << " | "
+       << fmt("%.3f", p1 * 1e3) << " | " << fmt("%+.1f%%", 100 * (p1 - m) / m) << " | " << fmt("%.3f", p2 * 1e3) << " | "
+       << fmt("%+.1f%%", 100 * (p2 - m) / m) << " |\n";
   }
-  // Each head's marginal training cost (its layer's slope); removed or
-  // closed heads crossed out. For a gated checkpoint, also P(open).
-  std::vector<std::vector<double>> head_cost, open;
-  const std::vector<std::vector<bool>> kept = model.gate_logits().empty() ? std::vector<std::vector<bool>>{} : kept_heads(model);
+}
+
+// Each head's marginal training cost (its layer's slope), removed or closed
+// heads crossed out; for a gated checkpoint, also P(open). Returns whether
+// the gate heatmap was written.
+bool heatmaps(const AllAttLM& model, const Sweeps& s, const std::string& out) {
+  const AllAttConfig& mc = model.config();
+  std::vector<std::vector<double>> head_cost;
+  const HeadMask kept = model.gate_logits().empty() ? HeadMask{} : kept_heads(model);
   for (int64_t l = 0; l < mc.layers; ++l) {
     std::vector<double> row;
     for (int64_t h = 0; h < mc.heads_in(l); ++h)
-      row.push_back(!kept.empty() && !kept[l][h] ? -1.0 : train_sweep[l].fit.b * 1e3);
+      row.push_back(!kept.keep.empty() && !kept.keep[l][h] ? -1.0 : s.train[l].fit.b * 1e3);
     head_cost.push_back(row);
-    if (!model.gate_logits().empty()) open.push_back(open_probability(model.gate_logits()[l].value()));
   }
   safetensors::write_file_atomically(out + "/cost_heatmap.svg",
                                      head_grid("marginal training cost of each head", head_cost, "ms per step"));
-  if (!open.empty())
-    safetensors::write_file_atomically(out + "/gates_heatmap.svg", head_grid("P(gate open) of each head", open, ""));
+  if (model.gate_logits().empty()) return false;
+  safetensors::write_file_atomically(out + "/gates_heatmap.svg",
+                                     head_grid("P(gate open) of each head", open_probabilities(model), ""));
+  return true;
+}
+
+}  // namespace
+
+int profile_command(const CommandLine& cl) {
+  const std::string out = cl.get("out", "");
+  check(!out.empty(), "headcount profile: --out DIR is required");
+  const Target t = load_target(cl);
+  const AllAttConfig& mc = t.model->config();
+  std::filesystem::create_directories(out);
+  const json analytic = analytic_costs(mc, t.B);
+  const auto measured = measure_parts(t, cl.device, out);
+  const Sweeps sweeps = run_sweeps(t, cl.device);
+  const json prediction = predict(t, sweeps);
+  safetensors::write_file_atomically(out + "/costs.json", costs_json(t, analytic, measured, sweeps, prediction).dump(2) + "\n");
+
+  std::ostringstream csv, md;
+  md << "# headcount profile\n\nModel: " << mc.layers << " layers, heads per layer";
+  for (int64_t l = 0; l < mc.layers; ++l) md << " " << mc.heads_in(l);
+  md << ", C=" << mc.d_model << ", D=" << mc.d_head << ", N=" << mc.persist << ", F=" << mc.d_ffn << "; B=" << t.B
+     << ", T=" << mc.seg_len << ", M=" << mc.mem_len << ", V=" << mc.vocab << ". Times: each part, the mean of " << t.reps
+     << " profiled steps; the sweeps and the prediction, the fastest of " << sweeps.runs_each << " runs (" << sweeps.rounds
+     << " rounds over all " << sweeps.configurations << " configurations).\n\n"
+     << "## Each part: analytic work and measured time per training step\n\n";
+  parts_tables(analytic, measured, csv, md);
+  parts_chart(mc.layers, measured, md, out);
+  marginal_table(sweeps, md, out);
+  prediction_table(prediction, md);
+  const bool gated = heatmaps(*t.model, sweeps, out);
   md << "\nFiles: costs.csv, costs.json, trace.json (one training step), sweep.svg, parts.svg, cost_heatmap.svg"
-     << (open.empty() ? "" : ", gates_heatmap.svg") << ".\n";
+     << (gated ? ", gates_heatmap.svg" : "") << ".\n";
   safetensors::write_file_atomically(out + "/costs.csv", csv.str());
   safetensors::write_file_atomically(out + "/report.md", md.str());
-  safetensors::write_file_atomically(
-      out + "/sweep.svg", line_plot("training step time as one layer's heads go from 0 to H", "heads in the swept layer",
-                                    "ms per training step", train_series));
-  safetensors::write_file_atomically(
-      out + "/parts.svg", stacked_bars("measured time of each part, forward + backward, per training step",
-                                       "ms per step", bar_names, part_names, bar_values));
   std::fputs(md.str().c_str(), stdout);
   return 0;
 }

@@ -4,11 +4,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <set>
 
 #include "data/eval_split.h"
 #include "engine/profiler.h"
 #include "data/corpus.h"
-#include "models/pruning.h"
+#include "models/gates.h"
 
 namespace hc {
 
@@ -37,6 +38,19 @@ std::map<std::string, Tensor> parameter_tensors(const AllAttLM& model) {
 
 void load_parameters(const AllAttLM& model, const std::map<std::string, Tensor>& tensors,
                      const std::string& source) {
+  // Every tensor must belong to the model (or be run state: optimizer
+  // moments, carried memory, gate logits that a pruning run adds itself):
+  // a sidecar that claims fewer layers or heads than the file holds would
+  // otherwise load as a smaller, wrong model.
+  std::set<std::string> names;
+  for (const Variable& p : model.parameters()) names.insert(p.name());
+  for (const auto& [name, t] : tensors) {
+    const bool run_state = name.rfind("optim.", 0) == 0 || name.rfind("memory.", 0) == 0 ||
+                           name.find(".gate.log_alpha") != std::string::npos;
+    check(run_state || names.count(name), source + ": tensor '" + name +
+                                              "' belongs to no parameter of the model its sidecar describes "
+                                              "(a sidecar that disagrees with the tensors?)");
+  }
   for (const Variable& p : model.parameters()) {
     auto it = tensors.find(p.name());
     check(it != tensors.end(), source + ": no tensor '" + p.name() + "' (a checkpoint of a different model?)");

@@ -8,22 +8,11 @@
 // checkpoint_every steps, at the end, and on Ctrl-C / SIGTERM, the whole run
 // state is checkpointed so that `--resume` continues bit for bit.
 //
-// `prune` is the same loop started from a dense checkpoint, with one
-// hard-concrete gate per head (models/pruning.h): the loss gains
-// lambda(t) * (expected number of open gates), lambda ramping up linearly
-// over l0_warmup steps, and the gates learn gate_lr_scale times faster
-// without weight decay (the paper's three techniques: warm-up, gate_init,
-// output_scaling).
-//
-// Target mode (target_heads or target_fraction) replaces the linear penalty
-// by a quadratic one around the target: l0_coefficient * (E[open] - K)^2 / H
-// (H all heads), whose pull on the gates is proportional to the distance
-// from K and vanishes there, from either side. (A dual-ascent multiplier on
-// the linear penalty, as in FLOP and CoFi, was tried first: its integral lag
-// made the head count swing from 16 to 0 and back on moby-char-small.) K
-// ramps from all heads down over l0_warmup steps. At the last step the gates
-// are read out exactly: the K heads with the largest log_alpha are kept
-// (logits raised to at least 0), the others closed, so compaction lands on K.
+// `prune` is the same loop, started from a dense checkpoint with one gate
+// per head, and driven by a pruning method (models/pruning_method.h): the
+// method chooses the gates of each forward pass and what the loss gains for
+// `steps` steps, then `finetune_steps` more steps run at the final shape.
+// `train` runs the same loop with DenseTraining, which adds nothing.
 //
 // Under `mpirun -np R` each rank runs this loop on B/R of the batch streams
 // and the gradients are averaged after backward (app/data_parallel.h); the
@@ -31,6 +20,7 @@
 // sum per step, and rank 0 alone prints, logs and writes checkpoints.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <csignal>
@@ -39,21 +29,18 @@
 #include <fstream>
 #include <map>
 #include <optional>
-#include <sstream>
 
 #include "app/cli.h"
 #include "app/commands.h"
 #include "app/data_parallel.h"
 #include "app/progress.h"
-#include "app/run_lock.h"
 #include "app/run.h"
+#include "app/run_lock.h"
 #include "autograd/optim.h"
 #include "data/batcher.h"
 #include "engine/backend.h"
 #include "engine/safetensors.h"
-#include "models/head_cost.h"
-#include "models/head_importance.h"
-#include "models/pruning.h"
+#include "models/pruning_method.h"
 
 namespace hc {
 
@@ -62,10 +49,10 @@ namespace {
 std::atomic<bool> g_stop{false};
 void on_signal(int) { g_stop = true; }
 
-// Linear warm-up to `lr`, then a cosine decay to `min_lr` at the last step.
-double scheduled_lr(const RunConfig& c, int64_t step) {
+// Linear warm-up to `lr`, then a cosine decay to `min_lr` at step `total`.
+double scheduled_lr(const RunConfig& c, int64_t step, int64_t total) {
   if (step < c.warmup) return c.lr * static_cast<double>(step + 1) / static_cast<double>(c.warmup);
-  const double span = std::max<int64_t>(1, c.steps - c.warmup);
+  const double span = std::max<int64_t>(1, total - c.warmup);
   const double progress = std::min(1.0, static_cast<double>(step - c.warmup) / span);
   return c.min_lr + 0.5 * (c.lr - c.min_lr) * (1.0 + std::cos(M_PI * progress));
 }
@@ -94,370 +81,418 @@ double resident_mib() {
   return pages_resident * double(::sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
 }
 
-}  // namespace
+// Where a run's weights and vocabulary come from: nowhere (a fresh dense
+// run), its own newest checkpoint (--resume), or a dense checkpoint (prune).
+struct Origin {
+  RunConfig cfg;
+  Checkpoint ckpt;
+  std::string ckpt_path;               // empty for a fresh dense run
+  std::unique_ptr<Tokenizer> vocab;    // null: built from the corpus
+};
 
-namespace {
-
-int run_training(const CommandLine& cl, bool prune) {
-  std::vector<std::string> sets = cl.sets;
-  if (cl.has("method")) sets.push_back("prune_method=" + cl.get("method", ""));  // prune --method M
-  // The config as given, for out_dir; the model keys come from the checkpoint
-  // the run continues (its own on resume, the dense one when pruning starts).
-  RunConfig cfg = load_config(cl.config, sets);
-  const DataParallel& dp = DataParallel::world();
-  const bool leader = dp.leader();  // prints, logs, writes checkpoints
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  std::optional<RunLock> lock;
-  if (leader) {
-    fs::create_directories(cfg.out_dir, ec);
-    if (ec || !fs::is_directory(cfg.out_dir))
-      throw std::runtime_error("cannot create out_dir " + cfg.out_dir + ": " + (ec ? ec.message() : "not a directory"));
-    lock.emplace(cfg.out_dir);
-    remove_stale_temporaries(cfg.out_dir);
-  }
-  const std::string out = cfg.out_dir, vocab_path = out + "/vocab.txt";
-  std::string last = out + "/last.safetensors";
-  const bool resume = cl.has("resume");
+// Everything a run holds while it trains.
+struct Run {
+  explicit Run(const CommandLine& c) : cl(c), resume(c.has("resume")), stop_at(static_cast<int64_t>(c.number("stop-at", 0))) {}
+  CommandLine cl;
+  RunConfig cfg;
+  std::string out, last;
+  bool resume = false;
   // --stop-at N: checkpoint and stop after step N, as Ctrl-C would (for
   // time-sliced machines, and for the test that resuming is exact).
-  const int64_t stop_at = static_cast<int64_t>(cl.number("stop-at", 0));
-
-  // Data and vocabulary: built from the training split, the run's own on
-  // resume, or the dense model's when pruning starts.
-  Checkpoint ckpt, dense;
-  std::unique_ptr<Tokenizer> saved_vocab;
-  if (resume) {
-    ckpt = load_newest_checkpoint(out, last);
-    saved_vocab = std::make_unique<Tokenizer>(Tokenizer::load(vocab_path));
-    cfg = load_config(cl.config, sets, with_model_of(ckpt.config));
-  } else if (prune) {
-    check(!cl.from.empty(), "headcount prune: --from DENSE_CHECKPOINT is required");
-    dense = load_checkpoint(cl.from);
-    saved_vocab = std::make_unique<Tokenizer>(
-        Tokenizer::load((std::filesystem::path(cl.from).parent_path() / dense.vocab).string()));
-    cfg = load_config(cl.config, sets, with_model_of(dense.config));
-  }
-  const RunData data = load_data(cfg, saved_vocab.get());
-  if (!resume && leader) data.tokenizer.save(vocab_path);
-  // This rank's streams of the global batch (all of them in one process).
-  const int64_t B_local = dp.streams(cfg.batch), first_stream = dp.first_stream(cfg.batch);
-
-  const AllAttConfig mcfg = model_config(cfg, data.tokenizer.size());
-  AllAttLM model(mcfg, static_cast<uint64_t>(cfg.seed), DType::F32, cl.device);
-  if (prune && !resume) {
-    // The dense weights; gates come from the checkpoint if it has them,
-    // else start at gate_init.
-    load_parameters(model, dense.tensors, "checkpoint " + cl.from);
-    model.add_gates(cfg.gate_init);
-    for (const Variable& g : model.gate_logits()) {
-      auto it = dense.tensors.find(g.name());
-      if (it != dense.tensors.end()) g.value().copy_from(it->second);
-    }
-  } else if (prune) {
-    model.add_gates(cfg.gate_init);  // values come from the checkpoint below
-  }
-  const std::vector<Variable> params = model.parameters();
-  std::vector<Variable> weights;  // everything but the gates
-  for (const Variable& p : model.parameters())
-    if (p.name().find(".gate.") == std::string::npos) weights.push_back(p);
-  // l0 and topk learn their gate logits; the scored methods fix them once.
-  const bool learned_gates = cfg.prune_method == "l0" || cfg.prune_method == "topk";
-  OptimizerConfig ocfg{cfg.optimizer, cfg.beta1, cfg.beta2, cfg.eps, cfg.bias_correction};
-  Optimizer opt({ParamGroup{weights, 1.0, cfg.weight_decay},
-                 ParamGroup{model.gate_logits(), learned_gates ? cfg.gate_lr_scale : 0.0, 0.0}},
-                ocfg);
-  Batcher batcher(data.train, cfg.batch, mcfg.seg_len, /*roll=*/true, static_cast<uint64_t>(cfg.seed));
-  Memory mem = model.initial_memory(B_local);
-  RngStream rng{static_cast<uint64_t>(cfg.seed), 0, first_stream};
-  int64_t step = 0;
+  int64_t stop_at = 0;
+  std::optional<RunLock> lock;
+  RunData data;
+  int64_t B_local = 0, first_stream = 0;
+  std::unique_ptr<AllAttLM> model;
+  std::vector<Variable> params;
+  std::unique_ptr<Optimizer> opt;
+  std::unique_ptr<Batcher> batcher;
+  Memory mem;
+  RngStream rng;
+  std::unique_ptr<PruningMethod> method;  // the selection phase (DenseTraining for train)
+  std::unique_ptr<PruningMethod> final_shape;  // the fine-tuning phase
+  int64_t steps = 0, total_steps = 0;     // end of the selection, end of the run
+  int64_t step = 0, saved_step = -1;
   double best = 0;
-  int64_t total_heads = 0;
-  for (int64_t l = 0; l < mcfg.layers; ++l) total_heads += mcfg.heads_in(l);
-  // The budget as a head count: given, a fraction of the heads, or what a
-  // fraction of the dense forward FLOPs affords (models/head_cost.h).
-  const int64_t target = cfg.target_heads > 0 ? cfg.target_heads
-                         : cfg.target_fraction > 0 ? static_cast<int64_t>(std::llround(cfg.target_fraction * double(total_heads)))
-                         : cfg.target_flops > 0    ? heads_within_flops(mcfg, cfg.target_flops)
-                                                   : 0;
-  check(!prune || cfg.target_flops == 0 || target > 0,
-        "config: target_flops " + std::to_string(cfg.target_flops) +
-            " leaves no head: the parts that do not scale with heads alone take more");
-  if (prune && cfg.target_flops > 0 && leader)
-    std::fprintf(stderr, "target_flops %.3f: %lld of %lld heads\n", cfg.target_flops, static_cast<long long>(target),
-                 static_cast<long long>(total_heads));
-  check(!prune || target <= total_heads, "config: target of " + std::to_string(target) + " heads, the model has " +
-                                             std::to_string(total_heads));
-  if (prune && !resume && !learned_gates) {
-    // Score every head of the dense model once, keep the `target` best: their
-    // gate logits go to +20, the others to -20, where the hard-concrete
-    // sample is 1 or 0 whatever its noise. Then fine-tune with that mask.
-    HeadScores scores;
-    if (cfg.prune_method == "magnitude") scores = magnitude_scores(model);
-    if (cfg.prune_method == "random") scores = random_scores(model, static_cast<uint64_t>(cfg.seed));
-    if (cfg.prune_method == "taylor") {
-      Batcher probe(data.train, cfg.batch, mcfg.seg_len);
-      Memory probe_mem = model.initial_memory(cfg.batch);
-      RngStream no_dropout{0, 0};
-      scores = taylor_scores(model, [&](const std::vector<Variable>& gates) {
-        const Batcher::Batch b = probe.next();
-        return model.loss(b.inputs, b.targets, probe_mem, /*training=*/false, no_dropout, gates);
-      }, cfg.importance_batches);
-      opt.zero_grad();  // the scoring passes left gradients on the weights
-    }
-    set_gate_logits(model, top_heads(scores, target), 20.0);
-    if (leader) std::fprintf(stderr, "%s: kept %lld of %lld heads\n", cfg.prune_method.c_str(), static_cast<long long>(target),
-                 static_cast<long long>(total_heads));
+
+  PruningMethod& phase() { return step < steps ? *method : *final_shape; }
+};
+
+// The run directory (created, locked, cleaned of a killed writer's
+// temporaries) and, on --resume, the newest checkpoint in it.
+Origin open_run_dir(Run& r, const std::vector<std::string>& sets) {
+  const CommandLine& cl = r.cl;
+  Origin o;
+  o.cfg = load_config(cl.config, sets);
+  if (DataParallel::world().leader()) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::create_directories(o.cfg.out_dir, ec);
+    if (ec || !fs::is_directory(o.cfg.out_dir))
+      throw std::runtime_error("cannot create out_dir " + o.cfg.out_dir + ": " + (ec ? ec.message() : "not a directory"));
+    r.lock.emplace(o.cfg.out_dir);
+    remove_stale_temporaries(o.cfg.out_dir);
   }
+  if (!cl.has("resume")) return o;
+  const std::string out = o.cfg.out_dir;
+  o.ckpt = load_newest_checkpoint(out, o.ckpt_path);
+  o.vocab = std::make_unique<Tokenizer>(Tokenizer::load(out + "/vocab.txt"));
+  // The model keys come from the checkpoint the run continues.
+  o.cfg = load_config(cl.config, sets, with_model_of(o.ckpt.config));
+  return o;
+}
 
-  if (resume) {
-    load_parameters(model, ckpt.tensors, "checkpoint " + last);
-    std::map<std::string, Tensor> moments;
-    for (const auto& [name, t] : ckpt.tensors)
-      if (name.rfind("optim.", 0) == 0) moments[name.substr(6)] = t.to(cl.device);
-    opt.load_state(moments, ckpt.optimizer_steps);
-    // The checkpoint holds the memory of all B streams; this rank takes its own.
-    for (size_t l = 0; l < mem.layers.size(); ++l) {
-      auto it = ckpt.tensors.find("memory." + std::to_string(l));
-      check(it != ckpt.tensors.end() && it->second.dim() == 3 && it->second.size(0) == cfg.batch &&
-                it->second.slice_rows(0, B_local).shape() == mem.layers[l].shape(),
-            "checkpoint " + last + ": memory of layer " + std::to_string(l) + " is missing or has another shape");
-      mem.layers[l].copy_from(it->second.slice_rows(first_stream, first_stream + B_local));
-    }
-    rng.offset = ckpt.rng_offset;
-    batcher.seek({ckpt.data_epoch, ckpt.data_step});
-    step = ckpt.step;
-    best = ckpt.best_valid_loss;
-    if (leader) {
-      truncate_metrics(out + "/metrics.jsonl", step);
-      std::fprintf(stderr, "resuming %s at step %lld\n", last.c_str(), static_cast<long long>(step));
-    }
-    last = out + "/last.safetensors";
-  } else {
-    dp.broadcast(params);  // every rank starts from rank 0's weights (and gates)
+// A fresh pruning run starts from the dense checkpoint given with --from.
+void start_from_dense(const CommandLine& cl, const std::vector<std::string>& sets, Origin& o) {
+  check(!cl.from.empty(), "headcount prune: --from DENSE_CHECKPOINT is required");
+  o.ckpt = load_checkpoint(cl.from);
+  o.ckpt_path = cl.from;
+  o.vocab = std::make_unique<Tokenizer>(
+      Tokenizer::load((std::filesystem::path(cl.from).parent_path() / o.ckpt.vocab).string()));
+  o.cfg = load_config(cl.config, sets, with_model_of(o.ckpt.config));
+}
+
+// The data (the vocabulary saved beside a fresh run) and the model, with
+// fresh weights (a dense run) or those a later step loads.
+void build_model(Run& r, const Origin& o) {
+  const DataParallel& dp = DataParallel::world();
+  r.cfg = o.cfg;
+  r.out = r.cfg.out_dir;
+  r.last = r.resume ? o.ckpt_path : r.out + "/last.safetensors";
+  r.data = load_data(r.cfg, o.vocab.get());
+  if (!r.resume && dp.leader()) r.data.tokenizer.save(r.out + "/vocab.txt");
+  // This rank's streams of the global batch (all of them in one process).
+  r.B_local = dp.streams(r.cfg.batch);
+  r.first_stream = dp.first_stream(r.cfg.batch);
+  r.model = std::make_unique<AllAttLM>(model_config(r.cfg, r.data.tokenizer.size()), static_cast<uint64_t>(r.cfg.seed),
+                                       DType::F32, r.cl.device);
+}
+
+// A pruning run's gates, one per head: on a fresh run the dense weights are
+// loaded and the gates start at gate_init (or at the checkpoint's, if it has
+// them); on resume they take the checkpoint's values with everything else.
+void add_gates(Run& r, const Origin& o) {
+  if (!r.resume) load_parameters(*r.model, o.ckpt.tensors, "checkpoint " + o.ckpt_path);
+  r.model->add_gates(r.cfg.prune.gate_init);
+  if (r.resume) return;
+  for (const Variable& g : r.model->gate_logits()) {
+    auto it = o.ckpt.tensors.find(g.name());
+    if (it != o.ckpt.tensors.end()) g.value().copy_from(it->second);
   }
+}
 
-  int64_t saved_step = resume ? step : -1;
-  // Called by every rank (the memory of all streams is gathered), written by rank 0.
-  auto checkpoint = [&](const std::string& name) {
-    std::vector<Tensor> memory;
-    for (const Tensor& m : mem.layers) memory.push_back(dp.gather_streams(m));
-    if (!leader) return;
-    Checkpoint c;
-    c.config = cfg;
-    c.step = step;
-    c.optimizer_steps = opt.steps_taken();
-    c.rng_offset = rng.offset;
-    c.data_epoch = batcher.position().epoch;
-    c.data_step = batcher.position().step;
-    c.best_valid_loss = best;
-    c.vocab = "vocab.txt";
-    c.tensors = parameter_tensors(model);
-    for (const auto& [k, t] : opt.state()) c.tensors["optim." + k] = t;
-    for (size_t l = 0; l < memory.size(); ++l) c.tensors["memory." + std::to_string(l)] = memory[l];
-    try {
-      save_checkpoint(out + "/" + name + ".safetensors", c);
-    } catch (const std::runtime_error& e) {
-      throw std::runtime_error(std::string(e.what()) + "; checkpoint " + name + " of step " + std::to_string(step) +
-                               " not written, the previous checkpoints in " + out + " are intact");
-    }
-  };
+// The optimizer (group 0 the weights, group 1 the gates, whose rate each
+// phase sets), the batcher and the run's random stream.
+void build_optimizer(Run& r) {
+  r.params = r.model->parameters();
+  std::vector<Variable> weights;  // everything but the gates
+  for (const Variable& p : r.params)
+    if (p.name().find(".gate.") == std::string::npos) weights.push_back(p);
+  const OptimizerConfig ocfg{r.cfg.optimizer, r.cfg.beta1, r.cfg.beta2, r.cfg.eps, r.cfg.bias_correction};
+  r.opt = std::make_unique<Optimizer>(std::vector<ParamGroup>{ParamGroup{weights, 1.0, r.cfg.weight_decay},
+                                                              ParamGroup{r.model->gate_logits(), 0.0, 0.0}},
+                                      ocfg);
+  r.batcher = std::make_unique<Batcher>(r.data.train, r.cfg.batch, r.model->config().seg_len, /*roll=*/true,
+                                        static_cast<uint64_t>(r.cfg.seed));
+  r.mem = r.model->initial_memory(r.B_local);
+  r.rng = RngStream{static_cast<uint64_t>(r.cfg.seed), 0, r.first_stream};
+}
 
+// The pruning method of a run, told its budget and schedule.
+PruneSetup prune_setup(const Run& r) {
+  const AllAttConfig& mcfg = r.model->config();
+  PruneSetup s{r.cfg.prune, 0, budget_heads(mcfg, r.cfg.prune), r.cfg.steps, r.cfg.accum,
+               static_cast<uint64_t>(r.cfg.seed)};
+  for (int64_t l = 0; l < mcfg.layers; ++l) s.heads += mcfg.heads_in(l);
+  if (r.cfg.prune.target_flops > 0 && DataParallel::world().leader())
+    std::fprintf(stderr, "target_flops %.3f: %lld of %lld heads\n", r.cfg.prune.target_flops,
+                 static_cast<long long>(s.budget), static_cast<long long>(s.heads));
+  return s;
+}
+
+// A fresh pruning run lets its method choose before the first step (a
+// scored method scores the dense model on probe batches of the training split).
+void choose_heads(Run& r, const PruneSetup& setup) {
+  Batcher probe(r.data.train, r.cfg.batch, r.model->config().seg_len);
+  Memory probe_mem = r.model->initial_memory(r.cfg.batch);
+  RngStream no_dropout{0, 0};
+  const AllAttLM& model = *r.model;
+  const ScoreInputs inputs{model, setup.seed, r.cfg.prune.importance_batches, [&](const std::vector<Variable>& gates) {
+                             const Batcher::Batch b = probe.next();
+                             return model.loss(b.inputs, b.targets, probe_mem, /*training=*/false, no_dropout, gates);
+                           }};
+  r.method->choose(*r.model, inputs);
+  r.opt->zero_grad();  // scoring passes may leave gradients on the weights
+  const MethodInfo& info = find_method(r.cfg.prune.method);
+  if (info.kind == MethodKind::Scored && DataParallel::world().leader())
+    std::fprintf(stderr, "%s: kept %lld of %lld heads\n", info.name, static_cast<long long>(setup.budget),
+                 static_cast<long long>(setup.heads));
+}
+
+// --resume: weights, optimizer moments, this rank's memory rows, the random
+// stream, the data position, the step and the best validation loss.
+void restore(Run& r, const Checkpoint& ckpt) {
+  const bool has_moments = std::any_of(ckpt.tensors.begin(), ckpt.tensors.end(),
+                                       [](const auto& t) { return t.first.rfind("optim.", 0) == 0; });
+  check(has_moments, "checkpoint " + r.last + " holds a model only, without optimizer state or memory (as `headcount "
+                     "compact` and headcount_torch.py's save write it); --resume continues a run from its own "
+                     "checkpoints. Start a new run from it with `headcount prune --from`, or evaluate it with `headcount eval --from`");
+  load_parameters(*r.model, ckpt.tensors, "checkpoint " + r.last);
+  std::map<std::string, Tensor> moments;
+  for (const auto& [name, t] : ckpt.tensors)
+    if (name.rfind("optim.", 0) == 0) moments[name.substr(6)] = t.to(r.cl.device);
+  r.opt->load_state(moments, ckpt.optimizer_steps);
+  for (size_t l = 0; l < r.mem.layers.size(); ++l) {
+    auto it = ckpt.tensors.find("memory." + std::to_string(l));
+    check(it != ckpt.tensors.end() && it->second.dim() == 3 && it->second.size(0) == r.cfg.batch &&
+              it->second.slice_rows(0, r.B_local).shape() == r.mem.layers[l].shape(),
+          "checkpoint " + r.last + ": memory of layer " + std::to_string(l) + " is missing or has another shape");
+    r.mem.layers[l].copy_from(it->second.slice_rows(r.first_stream, r.first_stream + r.B_local));
+  }
+  r.rng.offset = ckpt.rng_offset;
+  r.batcher->seek({ckpt.data_epoch, ckpt.data_step});
+  r.step = r.saved_step = ckpt.step;
+  r.best = ckpt.best_valid_loss;
+  if (DataParallel::world().leader()) {
+    truncate_metrics(r.out + "/metrics.jsonl", r.step);
+    std::fprintf(stderr, "resuming %s at step %lld\n", r.last.c_str(), static_cast<long long>(r.step));
+  }
+  r.last = r.out + "/last.safetensors";
+}
+
+// Called by every rank (the memory of all streams is gathered), written by rank 0.
+void write_checkpoint(Run& r, const std::string& name) {
+  const DataParallel& dp = DataParallel::world();
+  std::vector<Tensor> memory;
+  for (const Tensor& m : r.mem.layers) memory.push_back(dp.gather_streams(m));
+  if (!dp.leader()) return;
+  Checkpoint c;
+  c.config = r.cfg;
+  c.step = r.step;
+  c.optimizer_steps = r.opt->steps_taken();
+  c.rng_offset = r.rng.offset;
+  c.data_epoch = r.batcher->position().epoch;
+  c.data_step = r.batcher->position().step;
+  c.best_valid_loss = r.best;
+  c.vocab = "vocab.txt";
+  c.tensors = parameter_tensors(*r.model);
+  for (const auto& [k, t] : r.opt->state()) c.tensors["optim." + k] = t;
+  for (size_t l = 0; l < memory.size(); ++l) c.tensors["memory." + std::to_string(l)] = memory[l];
+  try {
+    save_checkpoint(r.out + "/" + name + ".safetensors", c);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(std::string(e.what()) + "; checkpoint " + name + " of step " + std::to_string(r.step) +
+                             " not written, the previous checkpoints in " + r.out + " are intact");
+  }
+}
+
+// step-N and last, then the oldest step-N beyond keep_checkpoints go (last and best stay).
+void checkpoint_step(Run& r) {
+  write_checkpoint(r, "step-" + std::to_string(r.step));
+  write_checkpoint(r, "last");
+  r.saved_step = r.step;
+  if (!DataParallel::world().leader() || r.cfg.keep_checkpoints == 0) return;
+  const auto saved = step_checkpoints(r.out);
+  std::error_code ec;
+  for (size_t i = static_cast<size_t>(r.cfg.keep_checkpoints); i < saved.size(); ++i) {
+    std::filesystem::remove(saved[i].second, ec);
+    std::filesystem::remove(sidecar_of(saved[i].second), ec);
+  }
+}
+
+// What one step measured, for its metrics line.
+struct StepResult {
+  double loss = 0, grad_norm = 0, lr = 0, comm_seconds = 0;
+  bool stop = false;         // a rank was asked to stop
+  std::string failed_ranks;  // " on rank 1, 3": where the loss was not finite
+};
+
+// accum micro-batches forward and backward with the phase's gates and
+// penalty, then the loss and stop request agreed by all ranks and the
+// gradients averaged.
+StepResult forward_backward(Run& r) {
+  const DataParallel& dp = DataParallel::world();
+  PruningMethod& phase = r.phase();
+  StepResult s;
+  double loss_sum = 0;
+  for (int64_t a = 0; a < r.cfg.accum; ++a) {
+    const Batcher::Batch global = r.batcher->next();
+    const Batcher::Batch b{global.inputs.slice_rows(r.first_stream, r.first_stream + r.B_local),
+                           global.targets.slice_rows(r.first_stream, r.first_stream + r.B_local)};
+    const std::vector<Variable> gates = phase.gates(*r.model, r.step, r.rng);
+    const Variable loss = r.model->loss(b.inputs, b.targets, r.mem, /*training=*/true, r.rng, gates);
+    loss_sum += loss.value().item();
+    Variable objective = loss;
+    if (const Variable penalty = phase.penalty(*r.model, r.step); penalty.defined()) objective = add(objective, penalty);
+    scale(objective, 1.0 / static_cast<double>(r.cfg.accum)).backward();
+  }
+  // The global mean loss (each rank's mean weighted by its tokens), the
+  // stop request, and which ranks saw a NaN/Inf loss, agreed in one sum.
+  const double local_loss = loss_sum / static_cast<double>(r.cfg.accum);
+  const double local_tokens = static_cast<double>(r.cfg.accum * r.B_local * r.model->config().seg_len);
+  std::vector<double> agreed(3 + static_cast<size_t>(dp.ranks()), 0.0);
+  agreed[0] = local_loss * local_tokens;
+  agreed[1] = local_tokens;
+  agreed[2] = g_stop ? 1 : 0;
+  agreed[3 + static_cast<size_t>(dp.rank())] = std::isfinite(local_loss) ? 0 : 1;
+  dp.sum(agreed);
+  s.loss = agreed[0] / agreed[1];
+  s.stop = agreed[2] > 0;
+  for (int rank = 0; rank < dp.ranks() && dp.ranks() > 1; ++rank)
+    if (agreed[3 + static_cast<size_t>(rank)] > 0) s.failed_ranks += (s.failed_ranks.empty() ? " on rank " : ", ") + std::to_string(rank);
+  dp.average_gradients(r.params, local_tokens, s.comm_seconds);
+  return s;
+}
+
+// One optimizer step. Returns false (nothing updated) if the loss or the
+// gradient is not finite.
+bool optimizer_step(Run& r, StepResult& s, const std::string& dump_gradients) {
+  if (r.step == 0 && !dump_gradients.empty() && DataParallel::world().leader()) {
+    std::map<std::string, Tensor> grads;
+    for (const Variable& p : r.params) grads[p.name()] = p.grad_buffer().to(Device::CPU);
+    safetensors::save(dump_gradients, grads);
+  }
+  s.grad_norm = clip_grad_norm(r.params, r.cfg.grad_clip);
+  if (!std::isfinite(s.loss) || !std::isfinite(s.grad_norm)) return false;
+  PruningMethod& phase = r.phase();
+  r.opt->set_lr_scale(1, phase.gate_lr_scale());
+  r.opt->step(s.lr);
+  r.opt->zero_grad();
+  ++r.step;
+  phase.after_step(*r.model, r.step);
+  return true;
+}
+
+// The step's metrics line: the loss and the schedule, counters the soak test
+// watches (memory, tensors alive, graph nodes recorded), the phase's gates.
+nlohmann::json step_metrics(Run& r, const StepResult& s, double tokens_per_second, int64_t nodes) {
+  const double held_mib = double(backend(r.cl.device).held_bytes()) / (1024.0 * 1024.0);
+  nlohmann::json m = {{"step", r.step}, {"loss", s.loss}, {"lr", s.lr}, {"grad_norm", s.grad_norm},
+                      {"tok_s", tokens_per_second}, {"rss_mib", resident_mib()},
+                      {"live_tensors", storage_stats().live}, {"held_mib", held_mib}, {"graph_nodes", nodes}};
+  if (DataParallel::world().ranks() > 1) m["allreduce_ms"] = 1e3 * s.comm_seconds;
+  // The phase that ran this step (the selection's last step reports as selection).
+  (r.step <= r.steps ? *r.method : *r.final_shape).report(*r.model, r.step, m);
+  return m;
+}
+
+// Validation every eval_every steps, at the end of the selection and of the
+// run; best.* keeps the lowest.
+void validate(Run& r, Progress& bar, nlohmann::json& m) {
+  if (r.step % r.cfg.eval_every != 0 && r.step != r.steps && r.step != r.total_steps) return;
+  const double valid = evaluate_loss(*r.model, r.data.valid, r.cfg.batch, r.cfg.eval_segments, r.cfg.prune.output_scaling);
+  m["valid_loss"] = valid;
+  if (DataParallel::world().leader()) {
+    bar.finish();
+    std::fprintf(stderr, "step %lld: %s\n", static_cast<long long>(r.step), describe_loss(r.cfg, "valid", valid).c_str());
+  }
+  if (r.best == 0 || valid < r.best) {
+    r.best = valid;
+    write_checkpoint(r, "best");
+  }
+}
+
+// The loop: steps until the end, a stop request or --stop-at. Returns the exit status.
+int train_loop(Run& r) {
+  const DataParallel& dp = DataParallel::world();
+  const bool leader = dp.leader();
   if (leader)
     std::fprintf(stderr, "model: %lld parameters (%lld without the embedding and position table), vocabulary %lld\n",
-               static_cast<long long>(model.parameter_count(true)), static_cast<long long>(model.parameter_count(false)),
-               static_cast<long long>(data.tokenizer.size()));
+                 static_cast<long long>(r.model->parameter_count(true)),
+                 static_cast<long long>(r.model->parameter_count(false)),
+                 static_cast<long long>(r.data.tokenizer.size()));
   // A fresh run starts a fresh metrics file; a resumed one continues it.
   std::ofstream metrics;
-  if (leader) metrics.open(out + "/metrics.jsonl", resume ? std::ios::app : std::ios::trunc);
+  if (leader) metrics.open(r.out + "/metrics.jsonl", r.resume ? std::ios::app : std::ios::trunc);
   g_stop = false;
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  const double tokens_per_step = static_cast<double>(cfg.accum * cfg.batch * mcfg.seg_len);
-  const double local_tokens = static_cast<double>(cfg.accum * B_local * mcfg.seg_len);
-  const std::string dump_gradients = cl.get("dump-gradients", "");
-  Progress bar("train", cfg.steps);
+  const double tokens_per_step = static_cast<double>(r.cfg.accum * r.cfg.batch * r.model->config().seg_len);
+  const std::string dump_gradients = r.cl.get("dump-gradients", "");
+  Progress bar("train", r.total_steps);
   int64_t nodes_before = graph_nodes_created();
-  // Agreed by all ranks each step (a signal may reach them at different times).
-  bool stopping = false;
-  while (step < cfg.steps && !stopping) {
-    const double lr = scheduled_lr(cfg, step);
-    // The warm-up: (t+1)/warmup of the way, then all of it.
-    const double ramp = cfg.l0_warmup > 0 ? std::min(1.0, double(step + 1) / double(cfg.l0_warmup)) : 1.0;
-    const double lambda = target > 0 ? cfg.l0_coefficient : cfg.l0_coefficient * ramp;
-    const double target_now = double(total_heads) - ramp * double(total_heads - target);
-    double loss_sum = 0, l0 = 0, comm_seconds = 0;
-    int64_t closed = 0, gates_drawn = 0;
+  bool stopping = false;  // agreed by all ranks each step (a signal may reach them at different times)
+  while (r.step < r.total_steps && !stopping) {
     const auto t0 = std::chrono::steady_clock::now();
-    for (int64_t a = 0; a < cfg.accum; ++a) {
-      const Batcher::Batch global = batcher.next();
-      const Batcher::Batch b{global.inputs.slice_rows(first_stream, first_stream + B_local),
-                             global.targets.slice_rows(first_stream, first_stream + B_local)};
-      std::vector<Variable> gates;
-      if (cfg.prune_method == "topk") {
-        // Exactly K_t heads on, K_t ramping from all heads down to the target.
-        gates = topk_gates(model.gate_logits(), static_cast<int64_t>(std::llround(target_now)));
-        if (cfg.output_scaling)
-          for (Variable& z : gates) z = with_output_scaling(z);
-      } else {
-        gates = layer_gates(model, rng, /*training=*/true, cfg.output_scaling);
-      }
-      for (const Variable& z : gates)
-        for (double v : z.value().to_vector()) {
-          closed += v == 0.0;
-          ++gates_drawn;
-        }
-      const Variable loss = model.loss(b.inputs, b.targets, mem, /*training=*/true, rng, gates);
-      loss_sum += loss.value().item();
-      Variable objective = loss;
-      if (prune && cfg.prune_method == "l0") {
-        Variable expected_open;  // sum over layers of the expected open heads
-        for (const Variable& log_alpha : model.gate_logits()) {
-          const Variable penalty = l0_penalty(log_alpha);
-          expected_open = expected_open.defined() ? add(expected_open, penalty) : penalty;
-        }
-        l0 += expected_open.value().item() / static_cast<double>(cfg.accum);
-        if (target == 0) {
-          objective = add(objective, scale(expected_open, lambda));
-        } else {
-          const Variable gap = add(expected_open, Variable(Tensor::full({1}, -target_now, expected_open.value().dtype(),
-                                                                        expected_open.value().device())));
-          objective = add(objective, scale(mul(gap, gap), lambda / double(total_heads)));
-        }
-      }
-      scale(objective, 1.0 / static_cast<double>(cfg.accum)).backward();
-    }
-    // The global mean loss (each rank's mean weighted by its tokens), the
-    // stop request, and which ranks saw a NaN/Inf loss, agreed in one sum.
-    const double local_loss = loss_sum / static_cast<double>(cfg.accum);
-    std::vector<double> agreed(3 + static_cast<size_t>(dp.ranks()), 0.0);
-    agreed[0] = local_loss * local_tokens;
-    agreed[1] = local_tokens;
-    agreed[2] = g_stop ? 1 : 0;
-    agreed[3 + static_cast<size_t>(dp.rank())] = std::isfinite(local_loss) ? 0 : 1;
-    dp.sum(agreed);
-    const double loss = agreed[0] / agreed[1];
-    stopping = agreed[2] > 0;
-    dp.average_gradients(params, local_tokens, comm_seconds);
-    if (step == 0 && !dump_gradients.empty() && leader) {
-      std::map<std::string, Tensor> grads;
-      for (const Variable& p : params) grads[p.name()] = p.grad_buffer().to(Device::CPU);
-      safetensors::save(dump_gradients, grads);
-    }
-    const double norm = clip_grad_norm(params, cfg.grad_clip);
-    if (!std::isfinite(loss) || !std::isfinite(norm)) {
-      std::string where;
-      for (int r = 0; r < dp.ranks(); ++r)
-        if (agreed[3 + static_cast<size_t>(r)] > 0) where += (where.empty() ? " on rank " : ", ") + std::to_string(r);
-      if (dp.ranks() == 1) where.clear();
+    StepResult s = forward_backward(r);
+    s.lr = scheduled_lr(r.cfg, r.step, r.total_steps);
+    stopping = s.stop;
+    if (!optimizer_step(r, s, dump_gradients)) {
       if (leader) {
         bar.finish();
         std::fprintf(stderr, "error: the loss became %s%s at step %lld (gradient norm %g); stopping without "
-                     "updating. The last good checkpoint is %s\n", std::isfinite(loss) ? "finite but the gradient not" : "NaN/Inf",
-                     where.c_str(), static_cast<long long>(step + 1), norm, last.c_str());
+                     "updating. The last good checkpoint is %s\n", std::isfinite(s.loss) ? "finite but the gradient not" : "NaN/Inf",
+                     s.failed_ranks.c_str(), static_cast<long long>(r.step + 1), s.grad_norm, r.last.c_str());
       }
       return 1;
     }
-    opt.step(lr);
-    opt.zero_grad();
-    ++step;
-    if (prune && target > 0) {
-      if (step == cfg.steps) {
-        // The exact readout: keep the `target` heads with the largest logits
-        // (open logits raised to at least 0, the others lowered below it).
-        HeadScores logits;
-        for (const Variable& g : model.gate_logits()) logits.push_back(g.value().to_vector());
-        const std::vector<std::vector<bool>> keep = top_heads(logits, target);
-        for (size_t l = 0; l < logits.size(); ++l) {
-          for (size_t h = 0; h < logits[l].size(); ++h)
-            logits[l][h] = keep[l][h] ? std::max(logits[l][h], 0.0) : std::min(logits[l][h], -1e-3);
-          const Variable& g = model.gate_logits()[l];
-          g.value().copy_from(Tensor::from_vector(g.shape(), logits[l], g.value().dtype()));
-        }
-      }
-    }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    // Counters the machine's speed cannot move, for the soak test: tensors
-    // alive after the step, bytes the allocator holds, graph nodes recorded.
     const int64_t nodes_now = graph_nodes_created();
-    nlohmann::json m = {{"step", step}, {"loss", loss}, {"lr", lr}, {"grad_norm", norm},
-                        {"tok_s", tokens_per_step / seconds}, {"rss_mib", resident_mib()},
-                        {"live_tensors", storage_stats().live},
-                        {"held_mib", double(backend(cl.device).held_bytes()) / (1024.0 * 1024.0)},
-                        {"graph_nodes", nodes_now - nodes_before}};
+    nlohmann::json m = step_metrics(r, s, tokens_per_step / seconds, nodes_now - nodes_before);
     nodes_before = nodes_now;
-    if (dp.ranks() > 1) m["allreduce_ms"] = 1e3 * comm_seconds;
-    if (prune) {
-      // Per-head P(open) per layer, the sampled sparsity, and the heads the
-      // deterministic gates keep: what `headcount compact` would keep now.
-      nlohmann::json open = nlohmann::json::array();
-      int64_t kept = 0;
-      for (const Variable& log_alpha : model.gate_logits()) {
-        open.push_back(open_probability(log_alpha.value()));
-        for (double a : log_alpha.value().to_vector()) kept += a >= 0.0;
-      if (cfg.prune_method == "topk" && step < cfg.steps) kept = std::llround(target_now);  // the mask in use
-      }
-      m["l0"] = l0;
-      m["lambda"] = lambda;
-      if (target > 0) m["target_heads"] = target_now;
-      m["sparsity"] = double(closed) / double(std::max<int64_t>(gates_drawn, 1));
-      m["kept_heads"] = kept;
-      m["open_prob"] = open;
-    }
     char text[80];
-    if (prune) std::snprintf(text, sizeof text, "loss %.4f heads %lld", loss, static_cast<long long>(m["kept_heads"].get<int64_t>()));
-    else std::snprintf(text, sizeof text, "loss %.4f", loss);
-    if (leader) bar.update(step, static_cast<double>(step) * tokens_per_step, text);
-
-    if (step % cfg.eval_every == 0 || step == cfg.steps) {
-      const double valid = evaluate_loss(model, data.valid, cfg.batch, cfg.eval_segments, cfg.output_scaling);
-      m["valid_loss"] = valid;
-      if (leader) {
-        bar.finish();
-        std::fprintf(stderr, "step %lld: %s\n", static_cast<long long>(step), describe_loss(cfg, "valid", valid).c_str());
-      }
-      if (best == 0 || valid < best) {
-        best = valid;
-        checkpoint("best");
-      }
-    }
+    std::snprintf(text, sizeof text, "loss %.4f", s.loss);
+    if (m.contains("kept_heads"))
+      std::snprintf(text, sizeof text, "loss %.4f heads %lld", s.loss, static_cast<long long>(m["kept_heads"].get<int64_t>()));
+    if (leader) bar.update(r.step, static_cast<double>(r.step) * tokens_per_step, text);
+    validate(r, bar, m);
     if (leader) {
       metrics << m.dump() << "\n" << std::flush;
-      if (!metrics) throw std::runtime_error(out + "/metrics.jsonl: write failed (disk full?); the last checkpoint is " + last);
+      if (!metrics) throw std::runtime_error(r.out + "/metrics.jsonl: write failed (disk full?); the last checkpoint is " + r.last);
     }
-    if (step == stop_at) stopping = true;
-    if (step % cfg.checkpoint_every == 0 || step == cfg.steps || stopping) {
-      checkpoint("step-" + std::to_string(step));
-      checkpoint("last");
-      saved_step = step;
-      // Only after the new pair is on disk; last and best are never removed.
-      const auto steps_saved = leader ? step_checkpoints(out) : decltype(step_checkpoints(out)){};
-      for (size_t i = static_cast<size_t>(cfg.keep_checkpoints); cfg.keep_checkpoints > 0 && i < steps_saved.size(); ++i) {
-        std::filesystem::remove(steps_saved[i].second, ec);
-        std::filesystem::remove(sidecar_of(steps_saved[i].second), ec);
-      }
-    }
+    if (r.step == r.stop_at) stopping = true;
+    if (r.step % r.cfg.checkpoint_every == 0 || r.step == r.total_steps || stopping) checkpoint_step(r);
   }
   if (leader) bar.finish();
-  if (saved_step != step) {  // stopped between a step's end and the next check
-    checkpoint("step-" + std::to_string(step));
-    checkpoint("last");
-  }
+  if (r.saved_step != r.step) checkpoint_step(r);  // stopped between a step's end and the next check
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   if (stopping) {
     if (leader) std::fprintf(stderr, "interrupted at step %lld: checkpoint %s written; continue with the same command and --resume\n",
-                 static_cast<long long>(step), last.c_str());
+                 static_cast<long long>(r.step), r.last.c_str());
     return 130;
   }
-  if (leader) std::fprintf(stderr, "done: %lld steps, best %s, checkpoints in %s\n", static_cast<long long>(step),
-               describe_loss(cfg, "valid", best).c_str(), out.c_str());
+  if (leader) std::fprintf(stderr, "done: %lld steps, best %s, checkpoints in %s\n", static_cast<long long>(r.step),
+               describe_loss(r.cfg, "valid", r.best).c_str(), r.out.c_str());
   return 0;
+}
+
+// The run's end: a resumed run restores its state, a fresh one starts every
+// rank from rank 0's weights; then the loop.
+int start(Run& r, const Checkpoint& resume_from) {
+  r.total_steps = r.steps + (r.model->gate_logits().empty() ? 0 : r.cfg.prune.finetune_steps);
+  r.final_shape = std::make_unique<FinalShape>(r.cfg.prune.output_scaling);
+  if (r.resume) restore(r, resume_from);
+  else DataParallel::world().broadcast(r.params);
+  return train_loop(r);
 }
 
 }  // namespace
 
-int train_command(const CommandLine& cl) { return run_training(cl, false); }
-int prune_command(const CommandLine& cl) { return run_training(cl, true); }
+int train_command(const CommandLine& cl) {
+  Run r(cl);
+  const Origin o = open_run_dir(r, cl.sets);
+  build_model(r, o);
+  build_optimizer(r);
+  r.method = std::make_unique<DenseTraining>();
+  r.steps = r.cfg.steps;
+  return start(r, o.ckpt);
+}
+
+int prune_command(const CommandLine& cl) {
+  std::vector<std::string> sets = cl.sets;
+  if (cl.has("method")) sets.push_back("prune_method=" + cl.get("method", ""));  // prune --method M
+  Run r(cl);
+  Origin o = open_run_dir(r, sets);
+  if (!r.resume) start_from_dense(cl, sets, o);
+  build_model(r, o);
+  add_gates(r, o);
+  build_optimizer(r);
+  r.steps = r.cfg.steps;
+  const PruneSetup setup = prune_setup(r);
+  r.method = find_method(r.cfg.prune.method).make(setup);
+  if (!r.resume) choose_heads(r, setup);
+  return start(r, o.ckpt);
+}
 
 }  // namespace hc

@@ -18,16 +18,22 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, OptimizerConfig config) : c
   check(config.kind == "adam" || config.kind == "lamb",
         "optimizer: kind must be adam or lamb, got '" + config.kind + "'");
   std::set<std::string> names;
-  for (const ParamGroup& g : groups)
-    for (const Variable& p : g.params) {
+  for (size_t gi = 0; gi < groups.size(); ++gi)
+    for (const Variable& p : groups[gi].params) {
+      const ParamGroup& g = groups[gi];
       check(!p.name().empty() && names.insert(p.name()).second,
             "optimizer: parameters need unique non-empty names ('" + p.name() + "')");
       const Tensor& w = p.value();
       Slot s{p, Tensor::zeros(w.shape(), w.dtype(), w.device()),
-             Tensor::zeros(w.shape(), w.dtype(), w.device()), Tensor(), g.lr_scale, g.weight_decay};
+             Tensor::zeros(w.shape(), w.dtype(), w.device()), Tensor(), g.lr_scale, g.weight_decay, gi};
       if (config.kind == "lamb") s.update = Tensor::empty(w.shape(), w.dtype(), w.device());
       slots_.push_back(std::move(s));
     }
+}
+
+void Optimizer::set_lr_scale(size_t group, double lr_scale) {
+  for (Slot& s : slots_)
+    if (s.group == group) s.lr_scale = lr_scale;
 }
 
 void Optimizer::step(double lr) {

@@ -46,6 +46,9 @@ class Optimizer {
 
   // One update of every parameter that has a gradient.
   void step(double lr);
+  // Change group `group`'s learning-rate factor (a pruning run freezes its
+  // gates for the fine-tuning phase with 0: w - 0 * u leaves w as it is).
+  void set_lr_scale(size_t group, double lr_scale);
   // Set every parameter gradient to zero.
   void zero_grad();
   int64_t steps_taken() const { return steps_; }
@@ -62,6 +65,7 @@ class Optimizer {
     Tensor m, v;
     Tensor update;  // LAMB's scratch for u
     double lr_scale, weight_decay;
+    size_t group;  // index into the constructor's groups
   };
   std::vector<Slot> slots_;
   OptimizerConfig config_;

@@ -60,7 +60,7 @@ Variable AllAttLayer::forward(const Variable& x, const Tensor& mem, const Variab
   profiler::Region part("layernorm");
   // Pre-LayerNorm over [memory ; current]; queries only for the current tokens.
   const Variable cat = concat({Variable(mem), x}, 1);              // (B,S,C)
-  const Variable normed = layernorm(cat, norm_w, norm_b);          // (B,S,C)
+  const Variable normed = layernorm(cat, norm_w, norm_b, shape_.eps);  // (B,S,C)
 
   part.next("qkv");
   const Variable q = reshape(linear(slice(normed, 1, M, S), q_w), {B, T, H, D});

@@ -19,6 +19,7 @@ struct AllAttLayerShape {
   int64_t H = 0;  // heads in this layer (a compacted layer may have fewer, or 0)
   int64_t D = 0;  // head width
   int64_t N = 0;  // persistent vectors per head
+  double eps = 1e-5;  // the LayerNorm's epsilon
 };
 
 struct AllAttDropout {

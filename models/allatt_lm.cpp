@@ -45,6 +45,7 @@ void AllAttConfig::validate() const {
   for (double p : {dropout_word, dropout_embed, dropout_pos, dropout_attn, dropout_residual,
                    dropout_proj, dropout_output})
     check(p >= 0 && p < 1, "config: every dropout must be in [0, 1)");
+  check(layernorm_eps > 0 && layernorm_eps < 1, "config: layernorm_eps must be in (0, 1), got " + std::to_string(layernorm_eps));
   check_adaptive_config(vocab, d_model, adaptive_cutoffs, adaptive_div);
 }
 
@@ -82,11 +83,11 @@ AllAttLM::AllAttLM(const AllAttConfig& c, uint64_t seed, DType dtype, Device dev
   pos = Variable(Tensor::empty({c.max_len, c.d_model}, dtype, device), true, "pos.weight");
   for (int64_t l = 0; l < c.layers; ++l)
     layers_.emplace_back("layers." + std::to_string(l) + ".",
-                         AllAttLayerShape{c.d_model, c.heads_in(l), c.d_head, c.persist}, dtype,
+                         AllAttLayerShape{c.d_model, c.heads_in(l), c.d_head, c.persist, c.layernorm_eps}, dtype,
                          device);
   if (c.d_ffn > 0)
     for (int64_t l = 0; l < c.layers; ++l)
-      ffns_.emplace_back("layers." + std::to_string(l) + ".", c.d_model, c.d_ffn, dtype, device);
+      ffns_.emplace_back("layers." + std::to_string(l) + ".", c.d_model, c.d_ffn, c.layernorm_eps, dtype, device);
 
   // Initialisation of the paper's code: embeddings, the position table and
   // the output projections U(+-1/sqrt(C)); the q/k/v/r projections and the

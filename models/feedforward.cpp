@@ -2,7 +2,7 @@
 
 namespace hc {
 
-FeedForward::FeedForward(const std::string& p, int64_t C, int64_t F, DType dt, Device dev) {
+FeedForward::FeedForward(const std::string& p, int64_t C, int64_t F, double eps_, DType dt, Device dev) : eps(eps_) {
   auto make = [&](const std::string& name, const Shape& shape) {
     return Variable(Tensor::empty(shape, dt, dev), true, p + name);
   };
@@ -15,7 +15,7 @@ FeedForward::FeedForward(const std::string& p, int64_t C, int64_t F, DType dt, D
 }
 
 Variable FeedForward::forward(const Variable& x, double residual_dropout, bool training, RngStream& rng) const {
-  const Variable inner = relu(linear(layernorm(x, norm_w, norm_b), in_w, in_b));  // (B,T,F)
+  const Variable inner = relu(linear(layernorm(x, norm_w, norm_b, eps), in_w, in_b));  // (B,T,F)
   const Variable out = linear(inner, out_w, out_b);                                // (B,T,C)
   return add(x, dropout(out, residual_dropout, rng.per_stream(x.size(0), out.numel() / x.size(0)), training));
 }

@@ -18,8 +18,9 @@ namespace hc {
 
 class FeedForward {
  public:
-  // C model width, F inner width; parameters uninitialised (the LM does it).
-  FeedForward(const std::string& prefix, int64_t C, int64_t F, DType dtype, Device device);
+  // C model width, F inner width, eps the LayerNorm's; parameters
+  // uninitialised (the LM does it).
+  FeedForward(const std::string& prefix, int64_t C, int64_t F, double eps, DType dtype, Device device);
 
   // x (B,T,C) -> (B,T,C); `residual_dropout` on the block's output.
   Variable forward(const Variable& x, double residual_dropout, bool training, RngStream& rng) const;
@@ -28,6 +29,7 @@ class FeedForward {
   std::vector<Variable> parameters() const { return {norm_w, norm_b, in_w, in_b, out_w, out_b}; }
 
   Variable norm_w, norm_b;  // (C), (C)
+  double eps = 1e-5;        // the LayerNorm's epsilon
   Variable in_w, in_b;      // (F, C), (F)
   Variable out_w, out_b;    // (C, F), (C)
 };

@@ -3,25 +3,23 @@
 #include <algorithm>
 #include <cmath>
 
+#include "autograd/op_costs.h"
+
 namespace hc {
 
 namespace {
-// A product (rows x inner) . (inner x cols), `groups` times: FLOPs and float32 bytes.
-PartCost product(const std::string& part, double groups, double rows, double inner, double cols) {
-  const double flops = 2 * groups * rows * inner * cols;
-  return {part, true, flops, 2 * flops, 4 * groups * (rows * inner + inner * cols + rows * cols)};
-}
-
-void add_into(std::vector<PartCost>& parts, const PartCost& p) {
+// Adds an op's cost (float32) into the part of that name, creating it.
+void add_into(std::vector<PartCost>& parts, const std::string& part, bool per_head, const cost::OpCost& c) {
   for (PartCost& q : parts)
-    if (q.part == p.part) {
-      q.forward_flops += p.forward_flops;
-      q.backward_flops += p.backward_flops;
-      q.forward_bytes += p.forward_bytes;
+    if (q.part == part) {
+      q.forward_flops += c.forward_flops;
+      q.backward_flops += c.backward_flops;
+      q.forward_bytes += c.forward_bytes;
       return;
     }
-  parts.push_back(p);
+  parts.push_back({part, per_head, c.forward_flops, c.backward_flops, c.forward_bytes});
 }
+constexpr double kF32 = 4;  // bytes of a float32
 }  // namespace
 
 std::vector<PartCost> layer_cost(const AllAttConfig& c, int64_t l, int64_t B) {
@@ -29,30 +27,23 @@ std::vector<PartCost> layer_cost(const AllAttConfig& c, int64_t l, int64_t B) {
                T = double(c.seg_len), S = double(c.seg_len + c.mem_len), F = double(c.d_ffn), b = double(B);
   std::vector<PartCost> parts;
   if (H > 0) {
-    parts.push_back({"layernorm", false, 8 * b * S * C, 14 * b * S * C, 4 * (2 * b * S * C + 2 * C)});
-    add_into(parts, product("qkv", 1, b * T, C, H * D));
-    add_into(parts, product("qkv", 2, b * S, C, H * D));
-    add_into(parts, product("position", 1, S, C, H * D));
-    add_into(parts, product("position", H, b * T, D, S));
-    add_into(parts, product("content", H * b, T, D, S));
-    if (N > 0) add_into(parts, product("persistent", H, b * T, D, N));
-    const double scores = H * b * T * (S + N);
-    parts.push_back({"softmax", true, 5 * scores, 4 * scores, 4 * 2 * scores});
-    add_into(parts, product("weighted_sum", H * b, T, S, D));
-    if (N > 0) add_into(parts, product("weighted_sum", H, b * T, N, D));
-    add_into(parts, product("output", 1, b * T, H * D, C));
+    // The ops of models/allatt_layer.cpp, region by region.
+    add_into(parts, "layernorm", false, cost::layernorm(b * S, C, kF32));
+    add_into(parts, "qkv", true, cost::linear(b * T, C, H * D, kF32));
+    add_into(parts, "qkv", true, cost::products(2, b * S, C, H * D, kF32));  // k and v
+    add_into(parts, "position", true, cost::linear(S, C, H * D, kF32));
+    add_into(parts, "position", true, cost::head_scores(H, 1, b * T, S, D, kF32));
+    add_into(parts, "content", true, cost::head_scores(H, b, T, S, D, kF32));
+    if (N > 0) add_into(parts, "persistent", true, cost::append_scores(H, b, T, S, N, D, kF32));
+    add_into(parts, "softmax", true, cost::masked_softmax(H * b * T, S + N, c.dropout_attn > 0, kF32));
+    add_into(parts, "weighted_sum", true, cost::weighted_sum(H, b, T, S, N, D, kF32));
+    add_into(parts, "output", true, cost::linear(b * T, H * D, C, kF32));
   }
   if (F > 0) {
-    PartCost ffn = product("ffn", 1, b * T, C, F);
-    const PartCost second = product("ffn", 1, b * T, F, C);
-    ffn.forward_flops += second.forward_flops;
-    ffn.backward_flops += second.backward_flops;
-    ffn.forward_bytes += second.forward_bytes;
-    ffn.forward_flops += 8 * b * T * C;  // its layernorm
-    ffn.backward_flops += 14 * b * T * C;
-    ffn.forward_bytes += 4 * (2 * b * T * C + 2 * C);
-    ffn.per_head = false;
-    parts.push_back(ffn);
+    // models/feedforward.cpp: LN, W1, W2.
+    add_into(parts, "ffn", false, cost::linear(b * T, C, F, kF32));
+    add_into(parts, "ffn", false, cost::linear(b * T, F, C, kF32));
+    add_into(parts, "ffn", false, cost::layernorm(b * T, C, kF32));
   }
   return parts;
 }
@@ -63,10 +54,8 @@ std::vector<PartCost> outside_cost(const AllAttConfig& c, int64_t B) {
   // `rows` hidden states (width `inner`) times a (cols, inner) weight, then a
   // cross-entropy over the `cols` logits.
   auto logits_and_loss = [&](double rows, double inner, double cols) {
-    PartCost p = product("output_layer", 1, rows, inner, cols);
-    p.forward_flops += 4 * rows * cols;
-    p.backward_flops += 4 * rows * cols;
-    add_into(parts, p);
+    add_into(parts, "output_layer", false, cost::linear(rows, inner, cols, kF32));
+    add_into(parts, "output_layer", false, cost::cross_entropy(rows, cols, kF32));
   };
   if (c.adaptive_cutoffs.empty()) {
     logits_and_loss(R, C, V);
@@ -77,16 +66,15 @@ std::vector<PartCost> outside_cost(const AllAttConfig& c, int64_t B) {
     // shortlist words, so the tails cost less than this).
     const std::vector<int64_t>& cut = c.adaptive_cutoffs;
     const int64_t K = static_cast<int64_t>(cut.size());
-    add_into(parts, product("output_layer", 1, R, C, C));
+    add_into(parts, "output_layer", false, cost::linear(R, C, C, kF32));
     logits_and_loss(R, C, double(cut[0] + K));
     for (int64_t i = 1; i <= K; ++i) {
       const double words = double((i == K ? c.vocab : cut[i]) - cut[i - 1]), d = double(cluster_width(c.d_model, c.adaptive_div, i));
       const double rows = R * words / V;
-      add_into(parts, product("output_layer", 1, rows, C, d));
+      add_into(parts, "output_layer", false, cost::linear(rows, C, d, kF32));
       logits_and_loss(rows, d, words);
     }
   }
-  parts[0].per_head = false;
   return parts;
 }
 

@@ -13,7 +13,8 @@
 #include "autograd/optim.h"
 #include "models/allatt_lm.h"
 #include "models/head_cost.h"
-#include "models/pruning.h"
+#include "models/compaction.h"
+#include "models/gates.h"
 #include "tests/op_harness.h"
 #include "tests/test_util.h"
 
@@ -23,20 +24,9 @@ namespace {
 
 // V = 13 words in three clusters: [0,4) width 6, [4,9) width 3, [9,13) width 1.
 AllAttConfig adaptive_config() {
-  AllAttConfig c;
-  c.vocab = 13;
-  c.layers = 2;
-  c.d_model = 6;
-  c.heads = 2;
-  c.d_head = 3;
-  c.persist = 4;
-  c.seg_len = 4;
-  c.mem_len = 2;
-  c.max_len = 12;
+  AllAttConfig c = test::tiny_model({.vocab = 13, .seg_len = 4});
   c.adaptive_cutoffs = {4, 9};
   c.adaptive_div = 2.0;  // widths 6, 3, 1
-  c.dropout_embed = c.dropout_pos = c.dropout_attn = c.dropout_residual = c.dropout_proj =
-      c.dropout_output = 0.0;
   return c;
 }
 

@@ -82,16 +82,8 @@ TEST_CASE("cuda backend") {
   }
 
   SUBCASE("model: one step's loss and gradients, then 20 Adam steps, CUDA against CPU") {
-    AllAttConfig c;
-    c.vocab = 29;
-    c.layers = 2;
-    c.d_model = 32;
-    c.heads = 4;
-    c.d_head = 8;
-    c.persist = 16;
-    c.seg_len = 12;
-    c.mem_len = 8;
-    c.max_len = 32;
+    AllAttConfig c = test::tiny_model({.vocab = 29, .d_model = 32, .heads = 4, .d_head = 8, .persist = 16, .seg_len = 12,
+                                       .mem_len = 8, .max_len = 32, .dropout = true});
     c.dropout_attn = 0.1;  // dropout on: the masks must be the same numbers on both devices
     const int64_t B = 3;
     std::vector<int64_t> ids(B * c.seg_len), next(B * c.seg_len);

@@ -1,8 +1,9 @@
-// The head-importance criteria of `headcount prune --method`: each ends with
-// exactly the budgeted heads, random is seeded, taylor's scores are the
-// finite-difference sensitivities of the loss to each head's gate, magnitude
-// ranks a zeroed head last, and the straight-through top-K gate keeps K heads
-// and passes gradients through sigmoid(s).
+// The pruning methods of `headcount prune --method` (models/pruning_methods.cpp):
+// every registered method ends with exactly the budgeted heads, random is
+// seeded, taylor's scores are the finite-difference sensitivities of the
+// loss to each head's gate, magnitude ranks a zeroed head last, and the
+// straight-through top-K gate keeps K heads and passes gradients through
+// sigmoid(s).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -12,8 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "models/head_importance.h"
-#include "models/pruning.h"
+#include "models/gates.h"
+#include "models/pruning_method.h"
 #include "tests/op_harness.h"
 #include "tests/test_util.h"
 
@@ -21,18 +22,14 @@ using namespace hc;
 
 namespace {
 AllAttConfig importance_config() {
-  AllAttConfig c;
-  c.vocab = 9;
-  c.layers = 2;
-  c.d_model = 8;
-  c.heads = 3;
-  c.d_head = 4;
-  c.persist = 5;
-  c.seg_len = 4;
-  c.mem_len = 3;
-  c.max_len = 16;
-  c.dropout_embed = c.dropout_pos = c.dropout_attn = c.dropout_residual = c.dropout_proj = c.dropout_output = 0.0;
-  return c;
+  return test::tiny_model({.vocab = 9, .d_model = 8, .heads = 3, .d_head = 4, .persist = 5, .seg_len = 4, .mem_len = 3,
+                           .max_len = 16});
+}
+
+// A registered scored method's scores of `model`.
+HeadScores score(const std::string& method, const AllAttLM& model, uint64_t seed = 0,
+                 const std::function<Variable(const std::vector<Variable>&)>& probe_loss = {}) {
+  return find_method(method).score(ScoreInputs{model, seed, 1, probe_loss});
 }
 
 void randomize(const AllAttLM& model, uint64_t seed) {
@@ -52,7 +49,7 @@ TEST_CASE("head importance: taylor scores are |dL/dz| at z = 1 (finite differenc
     Memory mem = model.initial_memory(2);
     return model.loss(x, y, mem, false, rng, gates);
   };
-  const HeadScores scores = taylor_scores(model, loss_of, 1);
+  const HeadScores scores = score("taylor", model, 0, loss_of);
 
   // Central differences of the loss in each head's gate around 1.
   const double eps = 1e-5;
@@ -102,19 +99,17 @@ TEST_CASE("head importance: magnitude ranks a zeroed head last; random is seeded
     for (int64_t d = 0; d < D; ++d) out[r * H * D + 2 * D + d] = 0;
   layer.out_w.value().copy_from(Tensor::from_vector(layer.out_w.shape(), out));
 
-  const HeadScores m = magnitude_scores(model);
+  const HeadScores m = score("magnitude", model);
   CHECK(m[1][2] == 0.0);
-  const auto keep5 = top_heads(m, 5);
-  CHECK_FALSE(keep5[1][2]);
+  const HeadMask keep5 = top_heads(m, 5);
+  CHECK_FALSE(keep5.keep[1][2]);
+  CHECK(keep5.count() == 5);
+  CHECK(keep5.per_layer() == std::vector<int64_t>{3, 2});
+  CHECK(keep5.describe() == "111,110");
 
-  CHECK(random_scores(model, 5) == random_scores(model, 5));
-  CHECK(random_scores(model, 5) != random_scores(model, 6));
-  for (int64_t K = 0; K <= 6; ++K) {
-    int64_t kept = 0;
-    for (const auto& layer_keep : top_heads(random_scores(model, 9), K))
-      for (bool k : layer_keep) kept += k;
-    CHECK(kept == K);
-  }
+  CHECK(score("random", model, 5) == score("random", model, 5));
+  CHECK(score("random", model, 5) != score("random", model, 6));
+  for (int64_t K = 0; K <= 6; ++K) CHECK(top_heads(score("random", model, 9), K).count() == K);
   CHECK_THROWS_AS(top_heads(m, 7), std::invalid_argument);
 }
 
@@ -142,7 +137,8 @@ TEST_CASE("head importance: every prune --method ends with exactly the budgeted 
   const std::string corpus = test::write_tiny_corpus(dir);
   std::string log;
   REQUIRE(test::run_headcount("train " + test::tiny_training(corpus, dir.file("dense"), 8), log) == 0);
-  for (const std::string method : {"l0", "topk", "taylor", "magnitude", "random"}) {
+  for (const MethodInfo& info : pruning_methods()) {
+    const std::string method = info.name;
     CAPTURE(method);
     const std::string out = dir.file(method);
     // moby-char-tiny: 2 layers x 2 heads; keep 3.
@@ -167,45 +163,64 @@ TEST_CASE("head importance: every prune --method ends with exactly the budgeted 
   CHECK(log.find("needs a budget") != std::string::npos);
 }
 
-TEST_CASE("head importance: compare runs the grid, writes the table and plots, and reuses finished cells") {
+TEST_CASE("head importance: compare runs the grid over seeds, pairs dense seeds, writes ranges, reuses finished cells") {
   test::TempDir dir;
   const std::string corpus = test::write_tiny_corpus(dir);
   std::string log;
-  REQUIRE(test::run_headcount("train " + test::tiny_training(corpus, dir.file("a"), 8), log) == 0);
+  // Two seeds of the All-attention model, one Transformer-XL baseline.
+  for (const char* seed : {"1", "2"})
+    REQUIRE(test::run_headcount("train " + test::tiny_training(corpus, dir.file(std::string("a") + seed), 8) +
+                                    " --set seed=" + seed,
+                                log) == 0);
   REQUIRE(test::run_headcount("train " + test::tiny_training(corpus, dir.file("t"), 8) + " --set persist=0 --set d_ffn=16",
                               log) == 0);
-  const std::string cmd = "compare --dense " + dir.file("a/last.safetensors") + "," + dir.file("t/last.safetensors") +
-                          " --config " HEADCOUNT_SOURCE_DIR "/configs/moby-char-small-prune.json" +
+  const std::string dense = dir.file("a1/last.safetensors") + "," + dir.file("a2/last.safetensors") + "," +
+                            dir.file("t/last.safetensors");
+  const std::string cmd = "compare --dense " + dense + " --config " HEADCOUNT_SOURCE_DIR "/configs/moby-char-small-prune.json" +
                           " --set steps=4 --set eval_every=4 --set eval_segments=2 --set l0_warmup=2 --threads 2" +
-                          " --methods magnitude,random --budgets 0.5 --out " + dir.file("grid");
+                          " --methods magnitude,random --budgets 0.5 --seeds 1,2 --out " + dir.file("grid");
   REQUIRE(test::run_headcount(cmd, log) == 0);
   CAPTURE(log);
   std::ifstream csv(dir.file("grid/results.csv"));
   std::string line;
   std::getline(csv, line);
-  CHECK(line == "model,method,budget,heads,parameters,valid_loss,valid_bits,tok_s");
-  std::map<std::string, std::vector<std::string>> rows;
+  CHECK(line == "model,method,budget,seed,heads,parameters,valid_loss,valid_bits,valid_bits_min,valid_bits_max,tok_s");
+  std::map<std::string, std::vector<std::string>> rows;  // "model method seed"
   while (std::getline(csv, line)) {
     std::vector<std::string> f;
     std::stringstream in(line);
     std::string cell;
     while (std::getline(in, cell, ',')) f.push_back(cell);
-    REQUIRE(f.size() == 8);
-    rows[f[0] + " " + f[1]] = f;
+    REQUIRE(f.size() == 11);
+    rows[f[0] + " " + f[1] + " " + f[3]] = f;
   }
-  REQUIRE(rows.size() == 6);
-  CHECK(rows["allatt dense"][3] == "4");
+  // Per seed: 2 allatt dense + 1 txl dense + 2 models x 2 methods x 2 seeds; a summary row per cell: 6.
+  REQUIRE(rows.size() == 3 + 8 + 6);
+  CHECK(rows["allatt dense mean"][4] == "4.00");
   for (const char* key : {"allatt magnitude", "allatt random", "txl magnitude", "txl random"}) {
     CAPTURE(key);
-    CHECK(rows[key][3] == "2");  // half of 2 layers x 2 heads
-    CHECK(std::stod(rows[key][7]) > 0);
+    for (const char* seed : {" 1", " 2"}) CHECK(rows[key + std::string(seed)][4] == "2");  // half of 2 layers x 2 heads
+    const std::vector<std::string>& mean = rows[key + std::string(" mean")];
+    CHECK(std::stod(mean[8]) <= std::stod(mean[7]));
+    CHECK(std::stod(mean[7]) <= std::stod(mean[9]));
+    CHECK(std::stod(mean[10]) > 0);
+  }
+  // The two dense seeds differ, so the allatt dense summary has a range.
+  CHECK(std::stod(rows["allatt dense mean"][8]) < std::stod(rows["allatt dense mean"][9]));
+  // Pairing: pruning seed i starts from dense checkpoint i; one baseline checkpoint serves both seeds.
+  for (const char* seed : {"1", "2"}) {
+    const nlohmann::json a = nlohmann::json::parse(std::ifstream(dir.file(std::string("grid/allatt-magnitude-0.50-s") + seed + "/result.json")));
+    CHECK(a["dense"] == dir.file(std::string("a") + seed + "/last.safetensors"));
+    const nlohmann::json t = nlohmann::json::parse(std::ifstream(dir.file(std::string("grid/txl-random-0.50-s") + seed + "/result.json")));
+    CHECK(t["dense"] == dir.file("t/last.safetensors"));
+    CHECK(t["seed"] == std::stoi(seed));
   }
   // All-attention sheds half of what its heads own with half its heads (the
   // per-layer LayerNorm and output bias, 3C = 96 per layer, stay); the
   // baseline keeps its feed-forward blocks too.
-  CHECK(std::stoll(rows["allatt magnitude"][4]) * 2 <= std::stoll(rows["allatt dense"][4]) + 2 * 96);
-  CHECK(std::stoll(rows["txl magnitude"][4]) * 2 > std::stoll(rows["txl dense"][4]));
-  // Each plot: one series per model and method, each with its dense point and the pruned one.
+  CHECK(std::stoll(rows["allatt magnitude 1"][5]) * 2 <= std::stoll(rows["allatt dense 1"][5]) + 2 * 96);
+  CHECK(std::stoll(rows["txl magnitude 1"][5]) * 2 > std::stoll(rows["txl dense 1"][5]));
+  // Each plot: one series per model and method, each with its dense point and the pruned one; error bars where seeds differ.
   for (const char* svg : {"grid/loss_vs_parameters.svg", "grid/loss_vs_time.svg"}) {
     std::ifstream in(dir.file(svg));
     const std::string text((std::istreambuf_iterator<char>(in)), {});
@@ -213,13 +228,20 @@ TEST_CASE("head importance: compare runs the grid, writes the table and plots, a
     for (size_t at = text.find("<circle"); at != std::string::npos; at = text.find("<circle", at + 1)) ++circles;
     CHECK(circles == 8);
     CHECK(text.find("data-series=\"txl random\"") != std::string::npos);
+    CHECK(text.find("data-lo=") != std::string::npos);
   }
   // Again: every cell is finished, so nothing is pruned anew.
-  const auto before = std::filesystem::last_write_time(dir.file("grid/txl-random-0.50/metrics.jsonl"));
+  const auto before = std::filesystem::last_write_time(dir.file("grid/txl-random-0.50-s2/metrics.jsonl"));
   REQUIRE(test::run_headcount(cmd, log) == 0);
-  CHECK(std::filesystem::last_write_time(dir.file("grid/txl-random-0.50/metrics.jsonl")) == before);
-  CHECK(test::run_headcount("compare --dense " + dir.file("a/last.safetensors") + " --config x.json --out " +
-                                dir.file("g2") + " --budgets 1.5",
-                            log) == 2);
-  CHECK(log.find("--budgets") != std::string::npos);
+  CHECK(std::filesystem::last_write_time(dir.file("grid/txl-random-0.50-s2/metrics.jsonl")) == before);
+  // Bad input: a budget outside (0, 1], two dense seeds for three pruning seeds, an unknown method, a repeated seed.
+  auto refused = [&](const std::string& flags, const std::string& words) {
+    CAPTURE(flags);
+    CHECK(test::run_headcount("compare --dense " + dense + " --config x.json --out " + dir.file("g2") + " " + flags, log) == 2);
+    CHECK(log.find(words) != std::string::npos);
+  };
+  refused("--budgets 1.5", "--budgets");
+  refused("--seeds 1,2,3", "has 2 dense checkpoints for 3 seeds");
+  refused("--methods l0,nope", "unknown pruning method 'nope' (known: l0, topk");
+  refused("--seeds 1,1", "seed 1 is given twice");
 }

@@ -10,25 +10,14 @@
 #include "engine/rng.h"
 #include "models/allatt_lm.h"
 #include "tests/op_harness.h"
+#include "tests/test_util.h"
 
 using namespace hc;
 
 namespace {
 
 AllAttConfig tiny_config() {
-  AllAttConfig c;
-  c.vocab = 7;
-  c.layers = 2;
-  c.d_model = 6;
-  c.heads = 2;
-  c.d_head = 3;
-  c.persist = 4;
-  c.seg_len = 3;
-  c.mem_len = 2;
-  c.max_len = 12;
-  c.dropout_embed = c.dropout_pos = c.dropout_attn = c.dropout_residual = c.dropout_proj =
-      c.dropout_output = 0.0;
-  return c;
+  return test::tiny_model();
 }
 
 Tensor tokens_of(const std::vector<int64_t>& ids, int64_t B) {

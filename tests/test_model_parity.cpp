@@ -21,19 +21,9 @@ using nlohmann::json;
 namespace {
 
 AllAttConfig parity_config() {
-  AllAttConfig c;
-  c.vocab = 23;
-  c.layers = 2;
-  c.d_model = 16;
-  c.heads = 4;
-  c.d_head = 5;  // H*D != C on purpose
-  c.persist = 7;
-  c.seg_len = 6;
-  c.mem_len = 4;
-  c.max_len = 24;
-  c.dropout_embed = c.dropout_pos = c.dropout_attn = c.dropout_residual = c.dropout_proj =
-      c.dropout_output = 0.0;
-  return c;
+  // H*D != C on purpose.
+  return test::tiny_model({.vocab = 23, .d_model = 16, .heads = 4, .d_head = 5, .persist = 7, .seg_len = 6, .mem_len = 4,
+                           .max_len = 24});
 }
 
 std::vector<int64_t> tokens(int64_t n, int64_t salt, int64_t V) {
@@ -87,7 +77,7 @@ static void check_parity_with_torch(const AllAttConfig& c) {
                                                             {"heads", c.heads}, {"d_head", c.d_head},
                                                             {"persist", c.persist}, {"d_ffn", c.d_ffn}, {"mem_len", c.mem_len},
                                                             {"max_len", c.max_len}, {"adaptive_cutoffs", c.adaptive_cutoffs},
-                                                            {"adaptive_div", c.adaptive_div}}},
+                                                            {"adaptive_div", c.adaptive_div}, {"layernorm_eps", c.layernorm_eps}}},
                                                 {"x1", rows(x1)}, {"y1", rows(y1)}, {"x2", rows(x2)},
                                                 {"y2", rows(y2)}, {"lr", lr},
                                                 {"gates", gate_values}}.dump();
@@ -193,6 +183,7 @@ TEST_CASE("model parity with PyTorch: the Transformer-XL baseline (feed-forward 
   AllAttConfig c = parity_config();
   c.persist = 0;
   c.d_ffn = 9;
+  c.layernorm_eps = 1e-3;  // a non-default epsilon reaches both LayerNorms of a layer
   check_parity_with_torch(c);
 }
 

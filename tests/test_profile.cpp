@@ -19,17 +19,7 @@ using namespace hc;
 
 namespace {
 AllAttConfig cost_config() {
-  AllAttConfig c;
-  c.vocab = 7;
-  c.layers = 2;
-  c.d_model = 4;
-  c.heads = 2;
-  c.d_head = 3;
-  c.persist = 4;
-  c.seg_len = 3;
-  c.mem_len = 2;
-  c.max_len = 8;
-  return c;
+  return test::tiny_model({.d_model = 4, .max_len = 8, .dropout = true});
 }
 
 double forward_of(const std::vector<PartCost>& parts, const std::string& name) {
@@ -78,7 +68,7 @@ TEST_CASE("profile: a FLOP budget becomes the most heads that fit in it") {
   CHECK(heads_within_flops(c, 0.0) == 0);
 }
 
-TEST_CASE("profile: the analytic parts equal the FLOPs the profiler records in each region, forward and backward") {
+TEST_CASE("profile: the analytic parts equal the FLOPs and bytes the profiler records in each region") {
   for (bool txl : {false, true}) {
     CAPTURE(txl);
     AllAttConfig c = cost_config();
@@ -98,11 +88,13 @@ TEST_CASE("profile: the analytic parts equal the FLOPs the profiler records in e
     const std::set<std::string> counted{"linear", "bmm", "matmul", "head_scores", "append_scores", "weighted_sum",
                                         "masked_softmax", "layernorm", "cross_entropy"};
     std::map<std::string, std::pair<double, double>> recorded;  // region -> forward, backward FLOPs
+    std::map<std::string, double> bytes;                          // region -> forward bytes
     for (const profiler::Event& e : profiler::events()) {
       const bool backward = e.name.find(".backward") != std::string::npos;
       const std::string op = backward ? e.name.substr(0, e.name.find(".backward")) : e.name;
       if (!counted.count(op)) continue;
       (backward ? recorded[e.region].second : recorded[e.region].first) += e.cost.flops;
+      if (!backward) bytes[e.region] += e.cost.bytes;
     }
     profiler::clear();
     for (int64_t l = 0; l < c.layers; ++l)
@@ -111,10 +103,12 @@ TEST_CASE("profile: the analytic parts equal the FLOPs the profiler records in e
         CAPTURE(region);
         CHECK(recorded[region].first == p.forward_flops);
         CHECK(recorded[region].second == p.backward_flops);
+        CHECK(bytes[region] == p.forward_bytes);
       }
     for (const PartCost& p : outside_cost(c, B)) {
       CHECK(recorded[p.part].first == p.forward_flops);
       CHECK(recorded[p.part].second == p.backward_flops);
+      CHECK(bytes[p.part] == p.forward_bytes);
     }
   }
 }
@@ -153,7 +147,7 @@ TEST_CASE("profile: the report on a tiny model has every table and chart; bad in
   const std::string corpus = test::write_tiny_corpus(dir);
   std::string log;
   const std::string config = "--config " HEADCOUNT_SOURCE_DIR "/configs/moby-char-tiny.json --set corpus=" + corpus;
-  REQUIRE(test::run_headcount("profile " + config + " --out " + dir.file("p") + " --reps 2 --mask 1,2", log) == 0);
+  REQUIRE(test::run_headcount("profile " + config + " --out " + dir.file("p") + " --reps 2 --heads-per-layer 1,2", log) == 0);
   CAPTURE(log);
   std::ifstream md_in(dir.file("p/report.md"));
   const std::string md((std::istreambuf_iterator<char>(md_in)), {});
@@ -174,7 +168,7 @@ TEST_CASE("profile: the report on a tiny model has every table and chart; bad in
   const nlohmann::json costs = nlohmann::json::parse(std::ifstream(dir.file("p/costs.json")));
   CHECK(costs["sweep"].size() == 2);
   CHECK(costs["sweep"][0]["heads"].size() == 3);
-  CHECK(costs["prediction"]["mask"] == std::vector<int64_t>{1, 2});
+  CHECK(costs["prediction"]["heads_per_layer"] == std::vector<int64_t>{1, 2});
   // The joint sweep: both layers at 0, 1, 2 heads together.
   CHECK(costs["joint_sweep"]["total_heads"] == std::vector<double>{0, 2, 4});
   CHECK(costs["prediction"]["train_predicted_joint_s"].get<double>() > 0);
@@ -214,11 +208,11 @@ TEST_CASE("profile: the report on a tiny model has every table and chart; bad in
   CHECK(count(gates, "<rect") == 4);
   CHECK(count(cost, ">x</text>") == 1);
   const nlohmann::json gated = nlohmann::json::parse(std::ifstream(dir.file("g/costs.json")));
-  const std::vector<int64_t> mask = gated["prediction"]["mask"];
-  CHECK(mask[0] + mask[1] == 3);
+  const std::vector<int64_t> counts = gated["prediction"]["heads_per_layer"];
+  CHECK(counts[0] + counts[1] == 3);
 
-  CHECK(test::run_headcount("profile " + config + " --out " + dir.file("q") + " --mask 1,2,3", log) == 2);
-  CHECK(log.find("--mask has 3 entries for a model of 2 layers") != std::string::npos);
+  CHECK(test::run_headcount("profile " + config + " --out " + dir.file("q") + " --heads-per-layer 1,2,3", log) == 2);
+  CHECK(log.find("--heads-per-layer has 3 entries for a model of 2 layers") != std::string::npos);
   CHECK(test::run_headcount("profile --from " + dir.file("none.safetensors") + " --out " + dir.file("q"), log) == 2);
   CHECK(log.find("cannot open") != std::string::npos);
   CHECK(test::run_headcount("profile " + config, log) == 2);

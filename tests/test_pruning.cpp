@@ -5,24 +5,17 @@
 
 #include <cmath>
 
-#include "models/pruning.h"
+#include "models/compaction.h"
+#include "models/gates.h"
 #include "tests/op_harness.h"
+#include "tests/test_util.h"
 
 using namespace hc;
 
 namespace {
 AllAttConfig pruning_config() {
-  AllAttConfig c;
-  c.vocab = 11;
-  c.layers = 3;
-  c.d_model = 8;
-  c.heads = 3;
-  c.d_head = 4;
-  c.persist = 5;
-  c.seg_len = 4;
-  c.mem_len = 3;
-  c.max_len = 16;
-  return c;
+  return test::tiny_model({.vocab = 11, .layers = 3, .d_model = 8, .heads = 3, .d_head = 4, .persist = 5, .seg_len = 4,
+                           .mem_len = 3, .max_len = 16, .dropout = true});
 }
 }  // namespace
 

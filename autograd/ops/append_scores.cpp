@@ -32,7 +32,8 @@ Variable append_scores(const Variable& ctx, const Variable& q, const Variable& k
   profiler::Scope prof("append_scores", [&] {
     return profiler::Cost{detail::shape_of("ctx", ctx) + " " + detail::shape_of("q", q) + " " +
                               detail::shape_of("keys", keys),
-                          2.0 * H * R * N * D, detail::bytes_of(q.value(), 2.0 * G * T * S + H * (R + N) * D + G * T * N)};
+                          cost::append_scores(H, G / H, T, S, N, D, detail::elem_of(q.value())).forward_flops,
+                          cost::append_scores(H, G / H, T, S, N, D, detail::elem_of(q.value())).forward_bytes};
   });
   Tensor y = Tensor::empty({G, T, W}, ctx.value().dtype(), ctx.value().device());
   Backend& be = backend_of(y);
@@ -41,8 +42,9 @@ Variable append_scores(const Variable& ctx, const Variable& q, const Variable& k
 
   return make_result(y, "append_scores", {ctx, q, keys}, [ctx, q, keys, G, T, S, H, R, D, HD, N, W](const Tensor& dy) {
     profiler::Scope prof("append_scores.backward", [&] {
-      return profiler::Cost{detail::shape_of("q", q) + " " + detail::shape_of("keys", keys), 4.0 * H * R * N * D,
-                            detail::bytes_of(dy, 2.0 * G * T * S + 2.0 * (H * (R + N) * D + G * T * N))};
+      return profiler::Cost{detail::shape_of("q", q) + " " + detail::shape_of("keys", keys), 
+                            cost::append_scores(H, G / H, T, S, N, D, detail::elem_of(dy)).backward_flops,
+                            cost::append_scores(H, G / H, T, S, N, D, detail::elem_of(dy)).backward_bytes};
     });
     Backend& be = backend_of(dy);
     bool acc = false;  // a first gradient is written, later ones added

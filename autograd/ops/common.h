@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "autograd/op_costs.h"
 #include "autograd/ops.h"
 #include "engine/profiler.h"
 
@@ -36,6 +37,9 @@ inline std::string shape_of(const char* name, const Variable& v) {
 // Host values as a tensor of `like`'s dtype and device, in `shape`: the
 // gate ops compute their few dozen numbers on the host and copy them over.
 Tensor on_device_of(const Tensor& like, const Shape& shape, const std::vector<double>& values);
+
+// Bytes of one element of the tensor's dtype (the `elem` of autograd/op_costs.h).
+inline double elem_of(const Tensor& t) { return static_cast<double>(dtype_size(t.dtype())); }
 
 // Bytes of n float elements of the tensor's dtype.
 inline double bytes_of(const Tensor& t, double elements) {

@@ -34,8 +34,8 @@ Variable cross_entropy(const Variable& logits, const Tensor& targets, int64_t ig
   }
   check(count > 0, "cross_entropy: every target is ignore_index, the mean is undefined");
   profiler::Scope prof("cross_entropy", [&] {
-    return profiler::Cost{detail::shape_of("logits", logits), 4.0 * R * V,
-                          detail::bytes_of(logits.value(), double(R * V))};
+    const cost::OpCost c = cost::cross_entropy(R, V, detail::elem_of(logits.value()));
+    return profiler::Cost{detail::shape_of("logits", logits), c.forward_flops, c.forward_bytes};
   });
   const Device dev = logits.value().device();
   const DType dt = logits.value().dtype();
@@ -51,8 +51,8 @@ Variable cross_entropy(const Variable& logits, const Tensor& targets, int64_t ig
   return make_result(loss, "cross_entropy", {logits},
                      [logits, tgt, lse, ignore_index, count, R, V, in_place](const Tensor& dy) {
     profiler::Scope prof("cross_entropy.backward", [&] {
-      return profiler::Cost{detail::shape_of("logits", logits), 4.0 * R * V,
-                            detail::bytes_of(dy, 3.0 * R * V)};
+      const cost::OpCost c = cost::cross_entropy(R, V, detail::elem_of(dy));
+      return profiler::Cost{detail::shape_of("logits", logits), c.backward_flops, c.backward_bytes};
     });
     Backend& be = backend_of(dy);
     const double scale = 1.0 / double(count);

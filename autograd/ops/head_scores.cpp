@@ -29,8 +29,9 @@ Variable head_scores(const Variable& a, const Variable& b, int64_t H, double alp
             shape_str(a.shape()) + " and " + shape_str(b.shape()));
   const int64_t G = a.size(0), I = a.size(1), J = b.size(1), HD = a.size(2), D = HD / H;
   profiler::Scope prof("head_scores", [&] {
-    return profiler::Cost{detail::shape_of("a", a) + " " + detail::shape_of("b", b), 2.0 * H * G * I * J * D,
-                          detail::bytes_of(a.value(), G * (I + J) * HD + H * G * I * J)};
+    return profiler::Cost{detail::shape_of("a", a) + " " + detail::shape_of("b", b), 
+                          cost::head_scores(H, G, I, J, D, detail::elem_of(a.value())).forward_flops,
+                          cost::head_scores(H, G, I, J, D, detail::elem_of(a.value())).forward_bytes};
   });
   Tensor y = Tensor::empty({H * G, I, J}, a.value().dtype(), a.value().device());
   Backend& be = backend_of(y);
@@ -40,8 +41,9 @@ Variable head_scores(const Variable& a, const Variable& b, int64_t H, double alp
 
   return make_result(y, "head_scores", {a, b}, [a, b, H, alpha, G, I, J, HD, D](const Tensor& dy) {
     profiler::Scope prof("head_scores.backward", [&] {
-      return profiler::Cost{detail::shape_of("a", a) + " " + detail::shape_of("b", b), 4.0 * H * G * I * J * D,
-                            detail::bytes_of(dy, 2.0 * (G * (I + J) * HD + H * G * I * J))};
+      return profiler::Cost{detail::shape_of("a", a) + " " + detail::shape_of("b", b), 
+                            cost::head_scores(H, G, I, J, D, detail::elem_of(dy)).backward_flops,
+                            cost::head_scores(H, G, I, J, D, detail::elem_of(dy)).backward_bytes};
     });
     Backend& be = backend_of(dy);
     bool acc = false;  // a first gradient is written (beta = 0), later ones added

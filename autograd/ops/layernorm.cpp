@@ -18,8 +18,8 @@ Variable layernorm(const Variable& x, const Variable& w, const Variable& b, doub
         "layernorm: weight and bias need " + std::to_string(C) + " elements for input " +
             shape_str(x.shape()));
   profiler::Scope prof("layernorm", [&] {
-    return profiler::Cost{detail::shape_of("x", x), 8.0 * R * C,
-                          detail::bytes_of(x.value(), 2.0 * R * C + 2.0 * C)};
+    const cost::OpCost c = cost::layernorm(R, C, detail::elem_of(x.value()));
+    return profiler::Cost{detail::shape_of("x", x), c.forward_flops, c.forward_bytes};
   });
   const Tensor& xv = x.value();
   Tensor y = Tensor::empty(x.shape(), xv.dtype(), xv.device());
@@ -28,8 +28,8 @@ Variable layernorm(const Variable& x, const Variable& w, const Variable& b, doub
   backend_of(y).layernorm_forward(xv, w.value(), b.value(), eps, y, mean, rstd);
   return make_result(y, "layernorm", {x, w, b}, [x, w, b, mean, rstd, R, C](const Tensor& dy) {
     profiler::Scope prof("layernorm.backward", [&] {
-      return profiler::Cost{detail::shape_of("x", x), 14.0 * R * C,
-                            detail::bytes_of(dy, 4.0 * R * C + 4.0 * C)};
+      const cost::OpCost c = cost::layernorm(R, C, detail::elem_of(dy));
+      return profiler::Cost{detail::shape_of("x", x), c.backward_flops, c.backward_bytes};
     });
     // The backend fills all three; a gradient nobody wants goes to scratch.
     auto target = [&](const Variable& v) {

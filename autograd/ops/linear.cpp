@@ -19,7 +19,8 @@ Variable linear(const Variable& x, const Variable& w, const Variable& b) {
   check(!b.defined() || b.numel() == OC, "linear: bias must have " + std::to_string(OC) + " elements");
   profiler::Scope prof("linear", [&] {
     return profiler::Cost{detail::shape_of("x", x) + " " + detail::shape_of("w", w),
-                          2.0 * R * C * OC, detail::bytes_of(x.value(), R * C + C * OC + R * OC)};
+                          cost::linear(R, C, OC, detail::elem_of(x.value())).forward_flops,
+                          cost::linear(R, C, OC, detail::elem_of(x.value())).forward_bytes};
   });
   Shape out_shape = x.shape();
   out_shape.back() = OC;
@@ -35,7 +36,8 @@ Variable linear(const Variable& x, const Variable& w, const Variable& b) {
   return make_result(y, "linear", {x, w, b}, [x, w, b, R, C, OC](const Tensor& dy) {
     profiler::Scope prof("linear.backward", [&] {
       return profiler::Cost{detail::shape_of("x", x) + " " + detail::shape_of("w", w),
-                            4.0 * R * C * OC, detail::bytes_of(dy, 2.0 * (R * C + C * OC + R * OC))};
+                            cost::linear(R, C, OC, detail::elem_of(dy)).backward_flops,
+                            cost::linear(R, C, OC, detail::elem_of(dy)).backward_bytes};
     });
     Backend& be = backend_of(dy);
     bool acc = false;  // a first gradient is written (beta = 0), later ones added (beta = 1)

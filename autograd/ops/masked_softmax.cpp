@@ -22,8 +22,8 @@ Variable masked_softmax(const Variable& x, BandMask mask, double dropout_p, Rand
   profiler::Scope prof("masked_softmax", [&] {
     // FLOPs: the softmax's; the dropout's multiply is element-wise work,
     // left out as models/head_cost.h leaves it out. Bytes: x in, y (and z) out.
-    return profiler::Cost{detail::shape_of("x", x), 5.0 * R * W,
-                          detail::bytes_of(x.value(), (drop ? 3.0 : 2.0) * R * W)};
+    const cost::OpCost c = cost::masked_softmax(R, W, drop, detail::elem_of(x.value()));
+    return profiler::Cost{detail::shape_of("x", x), c.forward_flops, c.forward_bytes};
   });
   Tensor y = Tensor::empty(x.shape(), x.value().dtype(), x.value().device());
   Backend& be = backend_of(y);
@@ -31,7 +31,8 @@ Variable masked_softmax(const Variable& x, BandMask mask, double dropout_p, Rand
   if (!drop) {
     return make_result(y, "masked_softmax", {x}, [x, y, R, W](const Tensor& dy) {
       profiler::Scope prof("masked_softmax.backward", [&] {
-        return profiler::Cost{detail::shape_of("x", x), 4.0 * R * W, detail::bytes_of(dy, 3.0 * R * W)};
+        const cost::OpCost c = cost::masked_softmax(R, W, false, detail::elem_of(dy));
+        return profiler::Cost{detail::shape_of("x", x), c.backward_flops, c.backward_bytes};
       });
       bool acc = false;
       const Tensor& dx = x.grad_target(acc);
@@ -42,7 +43,8 @@ Variable masked_softmax(const Variable& x, BandMask mask, double dropout_p, Rand
   const Tensor kept = be.dropout_forward(y, z, dropout_p, key);
   return make_result(z, "masked_softmax", {x}, [x, y, kept, dropout_p, key, R, W](const Tensor& dz) {
     profiler::Scope prof("masked_softmax.backward", [&] {
-      return profiler::Cost{detail::shape_of("x", x), 4.0 * R * W, detail::bytes_of(dz, 3.0 * R * W)};
+      const cost::OpCost c = cost::masked_softmax(R, W, true, detail::elem_of(dz));
+      return profiler::Cost{detail::shape_of("x", x), c.backward_flops, c.backward_bytes};
     });
     bool acc = false;
     const Tensor& dx = x.grad_target(acc);

@@ -23,8 +23,8 @@ Variable batched_product(const char* op, const Variable& a, const Variable& b, b
                      (ta ? "^T" : "") + " x " + shape_str(sb) + (tb ? "^T" : ""));
   profiler::Scope prof(op, [&] {
     return profiler::Cost{detail::shape_of("a", a) + " " + detail::shape_of("b", b),
-                          2.0 * G * M * N * K,
-                          detail::bytes_of(a.value(), G * (M * K + K * N + M * N))};
+                          cost::products(G, M, K, N, detail::elem_of(a.value())).forward_flops,
+                          cost::products(G, M, K, N, detail::elem_of(a.value())).forward_bytes};
   });
   Shape out = r == 2 ? Shape{M, N} : Shape{G, M, N};
   Tensor c = Tensor::empty(out, a.value().dtype(), a.value().device());
@@ -35,8 +35,8 @@ Variable batched_product(const char* op, const Variable& a, const Variable& b, b
   return make_result(c, op, {a, b}, [a, b, ta, tb, M, N, K, G, lda, ldb, alpha](const Tensor& dc) {
     profiler::Scope prof("matmul.backward", [&] {
       return profiler::Cost{detail::shape_of("a", a) + " " + detail::shape_of("b", b),
-                            4.0 * G * M * N * K,
-                            detail::bytes_of(dc, 2.0 * G * (M * K + K * N + M * N))};
+                            cost::products(G, M, K, N, detail::elem_of(dc)).backward_flops,
+                            cost::products(G, M, K, N, detail::elem_of(dc)).backward_bytes};
     });
     const Matrix dC{dc, 0, N, M * N};
     const Matrix A{a.value(), 0, lda, M * K}, B{b.value(), 0, ldb, K * N};

@@ -41,8 +41,8 @@ Variable weighted_sum(const Variable& probs, const Variable& v, const Variable& 
             std::to_string(D) + "), got " + (pv.defined() ? shape_str(pv.shape()) : "none"));
   profiler::Scope prof("weighted_sum", [&] {
     return profiler::Cost{detail::shape_of("probs", probs) + " " + detail::shape_of("v", v),
-                          2.0 * G * T * W * D,
-                          detail::bytes_of(v.value(), G * T * W + B * S * HD + H * N * D + B * T * HD)};
+                          cost::weighted_sum(H, B, T, S, N, D, detail::elem_of(v.value())).forward_flops,
+                          cost::weighted_sum(H, B, T, S, N, D, detail::elem_of(v.value())).forward_bytes};
   });
   Tensor out = Tensor::empty({B, T, HD}, v.value().dtype(), v.value().device());
   const Tensor& P = probs.value();
@@ -57,8 +57,8 @@ Variable weighted_sum(const Variable& probs, const Variable& v, const Variable& 
                      [probs, v, pv, pv_scale, G, T, S, D, HD, N, W, H, B](const Tensor& dout) {
     profiler::Scope prof("weighted_sum.backward", [&] {
       return profiler::Cost{detail::shape_of("probs", probs) + " " + detail::shape_of("v", v),
-                            4.0 * G * T * W * D,
-                            detail::bytes_of(dout, 2.0 * (G * T * W + B * S * HD + H * N * D + B * T * HD))};
+                            cost::weighted_sum(H, B, T, S, N, D, detail::elem_of(dout)).backward_flops,
+                            cost::weighted_sum(H, B, T, S, N, D, detail::elem_of(dout)).backward_bytes};
     });
     Backend& be = backend_of(dout);
     const Tensor& P = probs.value();

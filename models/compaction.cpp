@@ -1,59 +1,15 @@
-#include "models/pruning.h"
+#include "models/compaction.h"
 
-#include <algorithm>
+#include "models/gates.h"
 
 namespace hc {
 
-namespace {
-double output_scale(int64_t H, int64_t closed) {
-  return std::clamp(double(H) / (double(H - closed) + 1e-3), 1.0, double(H));
-}
-}  // namespace
-
-Variable with_output_scaling(const Variable& z) {
-  int64_t closed = 0;
-  for (double v : z.value().to_vector()) closed += v == 0.0;
-  return scale(z, output_scale(z.numel(), closed));
-}
-
-std::vector<Variable> layer_gates(const AllAttLM& model, RngStream& rng, bool training, bool output_scaling) {
-  std::vector<Variable> gates;
-  for (const Variable& log_alpha : model.gate_logits()) {
-    // One draw per head and step (advancing the stream even in evaluation
-    // keeps the dropout masks that follow where training puts them).
-    const Variable z = hard_concrete_gate(log_alpha, rng.next(log_alpha.numel()), training);
-    gates.push_back(output_scaling ? with_output_scaling(z) : z);
-  }
-  return gates;
-}
-
-void set_gate_logits(const AllAttLM& model, const std::vector<std::vector<bool>>& keep, double magnitude) {
-  check(keep.size() == model.gate_logits().size(), "set_gate_logits: one keep list per layer");
-  for (size_t l = 0; l < keep.size(); ++l) {
-    const Variable& g = model.gate_logits()[l];
-    check(static_cast<int64_t>(keep[l].size()) == g.numel(), "set_gate_logits: one keep flag per head");
-    std::vector<double> la(keep[l].size());
-    for (size_t h = 0; h < la.size(); ++h) la[h] = keep[l][h] ? magnitude : -magnitude;
-    g.value().copy_from(Tensor::from_vector(g.shape(), la, g.value().dtype()));
-  }
-}
-
-std::vector<std::vector<bool>> kept_heads(const AllAttLM& model) {
-  std::vector<std::vector<bool>> kept;
-  for (const Variable& log_alpha : model.gate_logits()) {
-    std::vector<bool> k;
-    for (double a : log_alpha.value().to_vector()) k.push_back(a >= 0.0);
-    kept.push_back(k);
-  }
-  return kept;
-}
-
 std::unique_ptr<AllAttLM> compact(const AllAttLM& gated, bool output_scaling) {
   check(!gated.gate_logits().empty(), "compact: the model has no gates (prune it first)");
-  const std::vector<std::vector<bool>> kept = kept_heads(gated);
+  const HeadMask kept = kept_heads(gated);
   AllAttConfig c = gated.config();
   c.heads_per_layer.clear();
-  for (const auto& k : kept) c.heads_per_layer.push_back(std::count(k.begin(), k.end(), true));
+  c.heads_per_layer = kept.per_layer();
   auto small = std::make_unique<AllAttLM>(c, 0, gated.pos.value().dtype(), gated.pos.value().device());
   // The embedding side (tied table or adaptive input/softmax, and the position table) is copied whole.
   const std::vector<Variable> outer = gated.embedding_parameters(), small_outer = small->embedding_parameters();
@@ -72,7 +28,7 @@ std::unique_ptr<AllAttLM> compact(const AllAttLM& gated, bool output_scaling) {
     auto gather_heads = [&](const Variable& src, const Variable& dst, int64_t per_head) {
       int64_t j = 0;
       for (int64_t h = 0; h < H; ++h)
-        if (kept[l][h]) dst.value().reshape({kept_count, per_head}).row(j++).copy_from(src.value().reshape({H, per_head}).row(h));
+        if (kept.keep[l][h]) dst.value().reshape({kept_count, per_head}).row(j++).copy_from(src.value().reshape({H, per_head}).row(h));
     };
     to.out_b.value().copy_from(from.out_b.value());
     if (kept_count == 0) continue;
@@ -94,7 +50,7 @@ std::unique_ptr<AllAttLM> compact(const AllAttLM& gated, bool output_scaling) {
     std::vector<double> out(C * kept_count * D);
     int64_t j = 0;
     for (int64_t h = 0; h < H; ++h) {
-      if (!kept[l][h]) continue;
+      if (!kept.keep[l][h]) continue;
       for (int64_t r = 0; r < C; ++r)
         for (int64_t d = 0; d < D; ++d)
           out[r * kept_count * D + j * D + d] = w[r * H * D + h * D + d] * scale_by;

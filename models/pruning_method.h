@@ -1,0 +1,156 @@
+// A pruning method, as the training loop sees it, and the registry of every
+// method headcount has.
+//
+// A pruning run is a training run of a model with one gate per head
+// (models/gates.h). It has two phases:
+//   selection    `steps` optimizer steps in which the method decides which
+//                heads stay: it chooses the gates of every forward pass, may
+//                add a penalty to the loss, may learn the gate logits, and
+//                may rewrite them (a scored method fixes them before the
+//                first step; a method with a budget reads them out exactly
+//                after the last);
+//   fine-tuning  `finetune_steps` more steps at the final shape, the same for
+//                every method: the gates fixed to the chosen heads, no
+//                penalty, only the weights learn.
+// Dense training is the run with no method (DenseTraining below).
+//
+// To add a method: write models/methods/NAME.cpp (a scored method is one
+// function that scores every head), add its line to the table in
+// models/pruning_methods.cpp, and a test of its defining property. Config
+// validation, `headcount prune --help`, `headcount compare` and the docs read
+// the names from the table.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "models/allatt_lm.h"
+#include "models/head_mask.h"
+#include "models/rng_stream.h"
+
+namespace hc {
+
+// The pruning keys of a run's config (app/config.cpp lists and documents them).
+struct PruneConfig {
+  std::string method = "l0";     // a name in pruning_methods()
+  double l0_coefficient = 0.02;  // L0: weight of the expected-open-gates penalty
+  int64_t l0_warmup = 1000;      // steps of the warm-up (of the coefficient, or of the target)
+  double gate_init = 2.0;        // initial log_alpha of every gate
+  double gate_lr_scale = 10.0;   // learned gates learn this many times faster (no weight decay)
+  bool output_scaling = true;    // scale each layer's output by H / open heads
+  int64_t target_heads = 0;      // > 0: end with exactly this many heads
+  double target_fraction = 0;    // > 0: the same, as a fraction of all heads
+  double target_flops = 0;       // > 0: the most heads within this fraction of the dense forward FLOPs
+  int64_t importance_batches = 32;  // scored methods that look at data: batches averaged
+  int64_t finetune_steps = 0;    // steps at the final shape after the selection
+
+  // Ranges, the method's name, and a budget for the methods that need one;
+  // throws std::invalid_argument naming the key.
+  void validate() const;
+};
+
+// The budget as a number of heads to end with (0: none, L0's coefficient
+// mode): target_heads, or a fraction of the model's heads, or the most heads
+// within target_flops of its forward FLOPs (models/head_cost.h). Throws if
+// the budget exceeds the model's heads or leaves none.
+int64_t budget_heads(const AllAttConfig& model, const PruneConfig& prune);
+
+// What a method knows about its run when it is made.
+struct PruneSetup {
+  PruneConfig config;
+  int64_t heads = 0;   // all heads of the model
+  int64_t budget = 0;  // budget_heads(); 0 = none
+  int64_t steps = 0;   // the selection phase
+  int64_t accum = 1;   // micro-batches per optimizer step
+  uint64_t seed = 0;
+};
+
+// What a scored method may look at: the model and, for the methods that
+// need data, the loss of the next probe batch with given gates (one (H_l)
+// vector per layer; every call reads a new batch).
+struct ScoreInputs {
+  const AllAttLM& model;
+  uint64_t seed;
+  int64_t batches;  // probe batches to average over
+  std::function<Variable(const std::vector<Variable>&)> probe_loss;
+};
+using ScoreFunction = HeadScores (*)(const ScoreInputs&);
+
+class PruningMethod {
+ public:
+  virtual ~PruningMethod() = default;
+
+  // How fast the gate logits learn, as a multiple of the learning rate
+  // (0: they stay as the method sets them).
+  virtual double gate_lr_scale() const { return 0.0; }
+  // A fresh run, before its first step: a scored method chooses here.
+  virtual void choose(AllAttLM& /*model*/, const ScoreInputs& /*probe*/) {}
+  // The gates of one forward pass in step `step` (0-based), one (H_l)
+  // variable per layer; empty for none.
+  std::vector<Variable> gates(const AllAttLM& model, int64_t step, RngStream& rng);
+  // What one micro-batch of step `step` adds to the loss (undefined: nothing).
+  virtual Variable penalty(const AllAttLM& /*model*/, int64_t /*step*/) { return {}; }
+  // After the optimizer has taken its `done`-th step.
+  virtual void after_step(AllAttLM& /*model*/, int64_t /*done*/) {}
+  // This step's numbers for metrics.jsonl (after its `done`-th step): the
+  // sampled sparsity, the heads in use, P(open) per head, and the method's own.
+  void report(const AllAttLM& model, int64_t done, nlohmann::json& metrics);
+  // The heads the model runs with now, for the log: by default what the
+  // deterministic gates keep (what compaction would keep).
+  virtual int64_t heads_in_use(const AllAttLM& model, int64_t done) const;
+
+ protected:
+  virtual std::vector<Variable> draw_gates(const AllAttLM& model, int64_t step, RngStream& rng) = 0;
+  virtual void report_own(int64_t /*done*/, nlohmann::json& /*metrics*/) const {}
+
+ private:
+  int64_t closed_ = 0, drawn_ = 0;  // sampled gates of the current step
+  int64_t counted_step_ = -1;
+};
+
+// Training without gates: what `headcount train` runs.
+class DenseTraining final : public PruningMethod {
+ protected:
+  std::vector<Variable> draw_gates(const AllAttLM&, int64_t, RngStream&) override { return {}; }
+};
+
+// The fine-tuning phase shared by every method: the deterministic gates
+// (the chosen heads, with output scaling as configured), nothing learned by
+// the gates, no penalty. What the compacted model would compute, with its
+// dropout drawn as the gated model draws it.
+class FinalShape final : public PruningMethod {
+ public:
+  explicit FinalShape(bool output_scaling) : output_scaling_(output_scaling) {}
+
+ protected:
+  std::vector<Variable> draw_gates(const AllAttLM& model, int64_t step, RngStream& rng) override;
+
+ private:
+  bool output_scaling_;
+};
+
+// ---- the registry ----
+enum class MethodKind { Learned, Scored };
+
+struct MethodInfo {
+  const char* name;
+  MethodKind kind;
+  bool needs_budget;  // ends with a head count given by target_heads, _fraction or _flops
+  const char* help;   // one line for `headcount prune --help`
+  const char* paper;  // where the method comes from
+  const char* details;  // more for `headcount prune --help` (indented lines), or ""
+  std::function<std::unique_ptr<PruningMethod>(const PruneSetup&)> make;
+  ScoreFunction score = nullptr;  // scored methods: their criterion, for tests and tools
+};
+
+// Every method, in the order `--help` lists them.
+const std::vector<MethodInfo>& pruning_methods();
+// The method of this name; throws std::invalid_argument listing the names.
+const MethodInfo& find_method(const std::string& name);
+// "l0, topk, ..." for messages.
+std::string method_names();
+
+}  // namespace hc

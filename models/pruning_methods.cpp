@@ -1,0 +1,67 @@
+// The registry: every pruning method headcount has, one line each. The
+// methods live in models/methods/; config validation, `headcount prune
+// --help`, `headcount compare` and the docs read the names from here.
+#include "models/pruning_method.h"
+
+namespace hc {
+
+// Learned methods (models/methods/NAME.cpp).
+std::unique_ptr<PruningMethod> make_l0(const PruneSetup&);
+std::unique_ptr<PruningMethod> make_topk(const PruneSetup&);
+// Scored methods: a criterion each, fixed once by models/methods/scored.cpp.
+std::unique_ptr<PruningMethod> make_scored(ScoreFunction score, const PruneSetup&);
+HeadScores taylor_scores(const ScoreInputs&);
+HeadScores magnitude_scores(const ScoreInputs&);
+HeadScores random_scores(const ScoreInputs&);
+
+namespace {
+
+MethodInfo learned(const char* name, bool needs_budget, const char* help, const char* paper, const char* details,
+                   std::unique_ptr<PruningMethod> (*make)(const PruneSetup&)) {
+  return {name, MethodKind::Learned, needs_budget, help, paper, details, make};
+}
+
+MethodInfo scored(const char* name, const char* help, const char* paper, ScoreFunction score) {
+  return {name, MethodKind::Scored, true, help, paper, "",
+          [score](const PruneSetup& s) { return make_scored(score, s); }, score};
+}
+
+// L0's modes, for `headcount prune --help`.
+const char* kL0Details = R"(             Without a budget the loss gains l0_coefficient x E[open heads], the
+             coefficient ramping up over l0_warmup steps; with one, l0_coefficient x
+             (E[open] - K_t)^2 / H, K_t ramping down to the budget over l0_warmup, and
+             the last selection step keeps exactly the budget. Logs l0 (E[open]),
+             lambda and target_heads.)";
+
+}  // namespace
+
+const std::vector<MethodInfo>& pruning_methods() {
+  static const std::vector<MethodInfo> methods = {
+      learned("l0", false,
+              "hard-concrete gates and an L0 penalty (to a coefficient, or to a budget with an exact readout)",
+              "Louizos et al. 2018; Shim et al. 2021", kL0Details, make_l0),
+      learned("topk", true,
+              "straight-through top-K over learned head logits: exactly K_t heads on, K_t ramping to the budget "
+              "(no Gumbel noise or annealing, unlike DSP)",
+              "Li et al. 2021 (DSP), straight-through form", "             Logs target_heads (K_t).", make_topk),
+      scored("taylor", "|dL/d head gate| averaged over importance_batches batches, normalised per layer",
+             "Michel et al. 2019", taylor_scores),
+      scored("magnitude", "L2 norm of each head's weights", "Han et al. 2015, per head", magnitude_scores),
+      scored("random", "a seeded random choice (the baseline)", "-", random_scores),
+  };
+  return methods;
+}
+
+const MethodInfo& find_method(const std::string& name) {
+  for (const MethodInfo& m : pruning_methods())
+    if (name == m.name) return m;
+  throw std::invalid_argument("unknown pruning method '" + name + "' (known: " + method_names() + ")");
+}
+
+std::string method_names() {
+  std::string names;
+  for (const MethodInfo& m : pruning_methods()) names += (names.empty() ? "" : ", ") + std::string(m.name);
+  return names;
+}
+
+}  // namespace hc
