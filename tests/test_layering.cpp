@@ -6,8 +6,9 @@
 //
 // A directory may include its own files and those of the layers below it;
 // tests/ and bench/ may include anything. In particular nothing in engine/
-// includes cuda/: the CUDA backend registers itself with the engine
-// (register_device_backend, engine/backend.h) instead.
+// includes cuda/, or declares for itself a function that cuda/ defines: the
+// CUDA backend registers itself with the engine (register_device_backend,
+// engine/backend.h) instead.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -101,6 +102,44 @@ std::string read_all(const fs::path& path) {
   return text.str();
 }
 
+// The names of the functions that cuda/'s headers declare at namespace scope
+// (a line "Type name(...);"), e.g. cuda_backend.
+std::set<std::string> cuda_function_names(const fs::path& root) {
+  static const std::regex declaration(R"(^[A-Za-z_][\w:<>&\* ]*[\s&\*](\w+)\s*\([^;{]*\)\s*;)");
+  std::set<std::string> names;
+  if (!fs::is_directory(root / "cuda")) return names;
+  for (const auto& entry : fs::directory_iterator(root / "cuda")) {
+    if (entry.path().extension() != ".h") continue;
+    std::istringstream lines(read_all(entry.path()));
+    std::string line;
+    std::smatch m;
+    while (std::getline(lines, line))
+      if (std::regex_search(line, m, declaration)) names.insert(m[1].str());
+  }
+  return names;
+}
+
+// One line per line of `text` (a file of engine/) whose code, comments left
+// out, names one of `names`: "file:line: engine/ names cuda_backend, which
+// cuda/ defines". Preprocessor lines are left to the include check.
+std::vector<std::string> names_from_cuda(const fs::path& file, const std::string& text,
+                                         const std::set<std::string>& names) {
+  static const std::regex identifier(R"(\w+)");
+  std::vector<std::string> offences;
+  std::istringstream lines(text);
+  std::string line;
+  for (int number = 1; std::getline(lines, line); ++number) {
+    line = line.substr(0, line.find("//"));
+    const size_t first = line.find_first_not_of(" \t");
+    if (first != std::string::npos && line[first] == '#') continue;
+    for (auto it = std::sregex_iterator(line.begin(), line.end(), identifier); it != std::sregex_iterator(); ++it)
+      if (names.count(it->str()))
+        offences.push_back(file.string() + ":" + std::to_string(number) + ": engine/ names " + it->str() +
+                           ", which cuda/ defines");
+  }
+  return offences;
+}
+
 }  // namespace
 
 TEST_CASE("layering: includes run down the layers (app -> models -> autograd -> engine, data -> engine, "
@@ -115,6 +154,18 @@ TEST_CASE("layering: includes run down the layers (app -> models -> autograd -> 
       ++offences;
     }
   MESSAGE(files.size() << " files scanned, " << offences << " includes against the layering");
+}
+
+TEST_CASE("layering: engine/ names no function that cuda/ declares (the CUDA backend registers itself)") {
+  const fs::path root = HEADCOUNT_SOURCE_DIR;
+  const std::set<std::string> names = cuda_function_names(root);
+  REQUIRE_MESSAGE(names.count("cuda_backend") == 1, "the scan of cuda/'s headers found no cuda_backend");
+  // The scan itself: a declaration is named, a plain function and a comment are not.
+  CHECK(names_from_cuda("engine/x.cpp", "Backend& cuda_backend();\nBackend& backend();  // cf. cuda/cuda_backend.cu\n",
+                        names) == std::vector<std::string>{"engine/x.cpp:1: engine/ names cuda_backend, which cuda/ defines"});
+  for (const fs::path& file : layered_sources(root))
+    if (top_dir(file) == "engine")
+      for (const std::string& offence : names_from_cuda(file, read_all(root / file), names)) FAIL_CHECK(offence);
 }
 
 TEST_CASE("layering: the scan names each include against the layering by file and line, and passes the rest") {
