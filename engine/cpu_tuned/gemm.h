@@ -36,8 +36,9 @@ bool gemm_heads(const Backend::GemmCall& g, int64_t heads, Backend::HeadStrides 
 
 // Backend::gemm_pair, the two products side by side, each on its share of
 // the threads. Returns false, having done nothing, when there is only one
-// thread, either product is batched, or one writes a tensor the other
-// touches (then they must run in turn).
+// free thread, either product is batched, neither has any FLOPs, their
+// dtypes differ, or one writes a tensor the other touches (then they must
+// run in turn).
 bool gemm_pair(const Backend::GemmCall& p, const Backend::GemmCall& q);
 
 }  // namespace hc::cpu::tuned
