@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cuda/cuda_backend.h"
 #include "engine/backend.h"
 #include "engine/rng.h"
 

@@ -1,33 +1,45 @@
-// Which backend runs which device. The CPU backend is always here; the CUDA
-// backend is linked in only when the build found nvcc (HEADCOUNT_HAVE_CUDA).
+// Which backend runs which device: the CPU backend (engine/cpu_backend.cpp)
+// always; any other, such as the CUDA backend, when it has registered (see
+// register_device_backend in engine/backend.h).
 #include <stdexcept>
 
-#include "engine/backend.h"
+#include "engine/cpu_backend.h"
 
 namespace hc {
 
-Backend& cpu_backend();  // engine/cpu_backend.cpp
-#ifdef HEADCOUNT_HAVE_CUDA
-Backend& cuda_backend();     // cuda/cuda_backend.cu; throws when no GPU is visible
-bool cuda_device_visible();  // cuda/cuda_backend.cu
-void cuda_set_tf32(bool on);  // cuda/cuda_backend.cu
-#endif
+namespace {
+// The registered backend of each device other than the CPU, by Device value.
+// A function's static, not a global: registrations run from other files'
+// static initialisers, which may come before this file's.
+DeviceBackend& registered(Device device) {
+  static DeviceBackend table[static_cast<int>(Device::CUDA) + 1];
+  return table[static_cast<int>(device)];
+}
+}  // namespace
+
+bool register_device_backend(Device device, DeviceBackend entry) {
+  check(device != Device::CPU && entry.get && entry.available && entry.set_tf32,
+        "register_device_backend: a device other than the CPU, with all three functions");
+  registered(device) = entry;
+  return true;
+}
 
 Backend& backend(Device device) {
   if (device == Device::CPU) return cpu_backend();
-#ifdef HEADCOUNT_HAVE_CUDA
-  return cuda_backend();
-#else
-  throw std::runtime_error("this build of headcount has no CUDA backend (nvcc was not found)");
-#endif
+  const DeviceBackend& entry = registered(device);
+  if (!entry.get) throw std::runtime_error("this build of headcount has no CUDA backend (nvcc was not found)");
+  return entry.get();
 }
 
 void set_tf32(bool on) {
-#ifdef HEADCOUNT_HAVE_CUDA
-  cuda_set_tf32(on);
-#else
-  if (on) throw std::runtime_error("--tf32: this build of headcount has no CUDA backend");
-#endif
+  const DeviceBackend& entry = registered(Device::CUDA);
+  if (entry.set_tf32) entry.set_tf32(on);
+  else if (on) throw std::runtime_error("--tf32: this build of headcount has no CUDA backend");
+}
+
+bool cuda_available() {
+  const DeviceBackend& entry = registered(Device::CUDA);
+  return entry.available && entry.available();
 }
 
 void Backend::gemm_pair(const GemmCall& first, const GemmCall& second) {
@@ -71,14 +83,6 @@ void Backend::softmax_dropout_backward(const Tensor& y, const Tensor& dout, cons
   Tensor g = Tensor::empty(dout.shape(), dout.dtype(), dout.device());
   dropout_backward(dout, kept, p, key, g, false);
   softmax_backward(y, g, dx, accumulate);
-}
-
-bool cuda_available() {
-#ifdef HEADCOUNT_HAVE_CUDA
-  return cuda_device_visible();
-#else
-  return false;
-#endif
 }
 
 }  // namespace hc

@@ -257,4 +257,19 @@ bool cuda_available();  // built with CUDA and a GPU is visible
 // 10-bit mantissa products, about 1e-3 relative difference from fp32).
 void set_tf32(bool on);
 
+// ---- backends that live outside engine/ ----
+// The engine names the CPU backend only. A GPU backend (cuda/) registers
+// itself here, so that nothing in engine/ names a CUDA function and the
+// engine links without cuda/: engine/ depends on nothing above it, and cuda/
+// on engine/'s headers only. cuda/register.cpp registers the CUDA backend as
+// the program starts; CMakeLists.txt says how that file is kept in the link.
+struct DeviceBackend {
+  Backend& (*get)() = nullptr;       // the backend; throws when no device is visible
+  bool (*available)() = nullptr;     // whether a device is visible
+  void (*set_tf32)(bool) = nullptr;  // TF32 tensor cores for float32 GEMMs on or off
+};
+// Makes `entry` the backend of `device` (not Device::CPU). Returns true, so
+// that a file can register from a namespace-scope initialiser.
+bool register_device_backend(Device device, DeviceBackend entry);
+
 }  // namespace hc

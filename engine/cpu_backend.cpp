@@ -1,64 +1,47 @@
-// The CPU backend: the primitive list of engine/backend.h with Eigen (GEMM)
-// and OpenMP (everything else). Every primitive exists for float32 and, for
-// gradient checks, float64.
+// The CPU backend: the primitive list of engine/backend.h as plain loops,
+// with Eigen for the GEMM and OpenMP for the threads. Every primitive exists
+// for float32 and, for gradient checks, float64.
+//
+// This file is where each primitive's CPU definition is read: a few lines of
+// loops, with their math. Where a tuned path runs instead, the call here is
+// one short branch into engine/cpu_tuned/:
+// - the GEMMs (which kernel runs a product, on how many threads):
+//   engine/cpu_tuned/gemm.cpp, with its kernels packed_gemm.h and small_gemm.h;
+// - Philox blocks sixteen at a time in AVX-512 registers:
+//   engine/cpu_tuned/philox_avx512.h;
+// - e^x in a form that vectorises, for the softmax and the cross-entropy:
+//   engine/cpu_tuned/exp_nonpositive.h.
+// The plain twins of the first two (cpu::plain::gemm, cpu::plain::philox_16)
+// are defined here and declared in engine/cpu_backend.h, for the tests that
+// check the tuned paths against them (tests/test_cpu_kernels.cpp).
+// docs/cpu-kernels.md says what each tuned path does and what it gained.
 //
 // Determinism: every sum that crosses threads is split into a fixed number of
 // chunks that does not depend on the thread count, the chunks are summed in
 // order, so results are bit-identical from run to run and across --threads.
+#include "engine/cpu_backend.h"
+
 #include <Eigen/Core>
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 #include <algorithm>
 #include <atomic>
-#include <limits>
-#include <mutex>
-#include <unordered_map>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
+#include <mutex>
 #include <stdexcept>
-#include <type_traits>
+#include <unordered_map>
 #include <vector>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
-#include "engine/backend.h"
-#include "engine/exp_nonpositive.h"
+#include "engine/cpu_tuned/exp_nonpositive.h"
+#include "engine/cpu_tuned/gemm.h"
+#include "engine/cpu_tuned/philox_avx512.h"
+#include "engine/cpu_util.h"
 #include "engine/rng.h"
-#include "engine/packed_gemm.h"
-#include "engine/small_gemm.h"
 
 namespace hc {
-namespace {
 
-// Run f(T{}) with T = float or double according to the tensor's dtype.
-template <typename F>
-void by_float_type(DType t, const char* what, F&& f) {
-  if (t == DType::F32) {
-    f(float{});
-  } else if (t == DType::F64) {
-    f(double{});
-  } else {
-    throw std::invalid_argument(std::string(what) + ": needs F32 or F64, got " + dtype_name(t));
-  }
-}
-
-// Every primitive works in one dtype, chosen from its first operand; an
-// operand of another dtype (an op mixing float32 and float64) would be read
-// as the wrong type, and past its end, so it is refused here.
-template <typename T> T* ptr(const Tensor& t) {
-  constexpr DType expected = std::is_same_v<T, float> ? DType::F32 : std::is_same_v<T, double> ? DType::F64 : DType::I64;
-  if (t.dtype() != expected)
-    throw std::invalid_argument("cpu backend: an operand is " + t.describe() + ", the operation works in " +
-                                dtype_name(expected));
-  return t.data<T>();
-}
-
-// Sums are done in fixed chunks (independent of the thread count) so they
-// come out the same whatever --threads says.
-constexpr int64_t kSumChunks = 64;
+namespace cpu::plain {
 
 template <typename T>
 using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -67,112 +50,58 @@ using MatMap = Eigen::Map<RowMat<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
 template <typename T>
 using ConstMatMap = Eigen::Map<const RowMat<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
 
-int free_threads() {
-#ifdef _OPENMP
-  if (!omp_in_parallel()) return omp_get_max_threads();
-#endif
-  return 1;
-}
-
-// A single-threaded product summed over a long K with a small C (a weight
-// gradient: C x C summed over the R = B*T rows) runs as a sum of products
-// over slices of kKSlice terms, each added onto C. Eigen blocks K deeper
-// (520-824) for such shapes; one thread on the Xeon ran dW = dy^T x 8-9%
-// faster in slices of 128 at C = 256 and 512 (R = 4096), and 32-43% faster
-// at C = 128 (R = 1024, 2048). Products on Eigen's own threads keep its choice.
-constexpr int64_t kKSlice = 128;
-
+// C (M,N) = alpha op(A) op(B) + beta C (see engine/cpu_backend.h).
 template <typename T>
-void gemm_one(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* a, int64_t lda,
-              const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
-#ifdef __AVX512F__
-  // On one thread, a large float32 product goes to engine/packed_gemm.h.
-  // At C = 128-512, R = 4096, in one process: the linear layers' forward and
-  // input gradient (A row-major) 8-20% faster than Eigen; the weight
-  // gradient (A transposed) 1-10% faster than Eigen in slices of 128 (below),
-  // which still serves float64 and small shapes.
-  if constexpr (std::is_same_v<T, float>) {
-    if (M >= 64 && N >= 64 && K >= 64 && free_threads() == 1) {
-      packed_gemm::gemm(ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
-      return;
-    }
-  }
-#endif
+void gemm(const Product<T>& p) {
   // op(A) is (M,K): stored (M,K) or, transposed, (K,M). Same for B.
-  ConstMatMap<T> A(a, ta ? K : M, ta ? M : K, Eigen::OuterStride<>(lda));
-  ConstMatMap<T> B(b, tb ? N : K, tb ? K : N, Eigen::OuterStride<>(ldb));
-  MatMap<T> C(c, M, N, Eigen::OuterStride<>(ldc));
-  if (beta == T(0)) {
+  ConstMatMap<T> A(p.a, p.ta ? p.K : p.M, p.ta ? p.M : p.K, Eigen::OuterStride<>(p.lda));
+  ConstMatMap<T> B(p.b, p.tb ? p.N : p.K, p.tb ? p.K : p.N, Eigen::OuterStride<>(p.ldb));
+  MatMap<T> C(p.c, p.M, p.N, Eigen::OuterStride<>(p.ldc));
+  if (p.beta == T(0)) {
     C.setZero();  // so that NaN/garbage in C never leaks through 0 * C
-  } else if (beta != T(1)) {
-    C *= beta;
+  } else if (p.beta != T(1)) {
+    C *= p.beta;
   }
-  if (K == 0) return;
-  const bool sliced = K >= 4 * kKSlice && K >= 2 * std::max(M, N) && free_threads() == 1;
-  auto product = [&](const auto& op_a, const auto& op_b) {
-    if (!sliced) {
-      C.noalias() += alpha * op_a * op_b;
-      return;
-    }
-    for (int64_t k = 0; k < K; k += kKSlice) {
-      const int64_t n = std::min(kKSlice, K - k);
-      C.noalias() += alpha * op_a.middleCols(k, n) * op_b.middleRows(k, n);
-    }
-  };
-  if (!ta && !tb) product(A, B);
-  else if (ta && !tb) product(A.transpose(), B);
-  else if (!ta && tb) product(A, B.transpose());
-  else product(A.transpose(), B.transpose());
+  if (p.K == 0) return;
+  if (!p.ta && !p.tb) C.noalias() += p.alpha * A * B;
+  else if (p.ta && !p.tb) C.noalias() += p.alpha * A.transpose() * B;
+  else if (!p.ta && p.tb) C.noalias() += p.alpha * A * B.transpose();
+  else C.noalias() += p.alpha * A.transpose() * B.transpose();
+}
+template void gemm<float>(const Product<float>&);
+template void gemm<double>(const Product<double>&);
+
+// words[4l + j] = word j of Philox block base + l (see engine/cpu_backend.h).
+void philox_16(uint64_t base, uint32_t stream, uint32_t slice, uint32_t key0, uint32_t key1, uint32_t* words) {
+  for (int l = 0; l < 16; ++l) {
+    const uint64_t block = base + static_cast<uint64_t>(l);
+    const philox::Block b = philox::philox4x32_10(static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32),
+                                                  stream, slice, key0, key1);
+    for (int j = 0; j < 4; ++j) words[4 * l + j] = b.v[j];
+  }
 }
 
-// Rows [M part / parts, M (part+1) / parts) of C = alpha op(A) op(B) + beta C:
-// one single-threaded product (gemm_one sees the enclosing parallel region).
-template <typename T>
-void gemm_row_block(int part, int parts, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha,
-                    const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
-  const int64_t lo = M * part / parts, hi = M * (part + 1) / parts;
-  // Row offset lo of op(A): row lo of A, or column lo when A is stored transposed.
-  gemm_one<T>(ta, tb, hi - lo, N, K, alpha, ta ? a + lo : a + lo * lda, lda, b, ldb, beta, c + lo * ldc, ldc);
-}
+}  // namespace cpu::plain
 
-int thread_index() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
+namespace {
 
+using cpu::by_float_type;
+using cpu::free_threads;
+using cpu::ptr;
+
+// Sums are done in fixed chunks (independent of the thread count) so they
+// come out the same whatever --threads says.
+constexpr int64_t kSumChunks = 64;
+
+// The 64 numbers of Philox blocks base..base+15 (cpu::plain::philox_16's
+// layout), eight blocks per 512-bit register where the CPU has them.
+void philox_16(uint64_t base, uint32_t stream, uint32_t slice, uint32_t key0, uint32_t key1, uint32_t* words) {
 #ifdef __AVX512F__
-// Batched float32 products with a small B, one item per thread, through the
-// register-blocked kernel of engine/small_gemm.h; with `heads`, the items of
-// a two-level batch (Backend::gemm_heads), head-major. A B stored transposed is
-// first copied into a per-thread (K,N) buffer: K N moves against the
-// product's 2 M N K flops.
-void small_products(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
-                    int64_t a_stride, const float* b, int64_t ldb, int64_t b_stride, float beta, float* c,
-                    int64_t ldc, int64_t c_stride, int64_t batch, int64_t heads = 1,
-                    Backend::HeadStrides head_strides = {}) {
-#pragma omp parallel
-  {
-    thread_local std::vector<float> b_rows;  // B as (K,N), when stored (N,K)
-    if (tb) b_rows.resize(K * N);
-#pragma omp for schedule(static)
-    for (int64_t item = 0; item < heads * batch; ++item) {
-      const int64_t h = item / batch, g = item % batch;
-      const float* bg = b + h * head_strides.b + g * b_stride;
-      int64_t ld = ldb;
-      if (tb) {
-        small_gemm::transpose(bg, ldb, N, K, b_rows.data());
-        bg = b_rows.data();
-        ld = N;
-      }
-      small_gemm::gemm(ta, M, N, K, alpha, a + h * head_strides.a + g * a_stride, lda, bg, ld, beta,
-                       c + h * head_strides.c + g * c_stride, ldc);
-    }
-  }
-}
+  cpu::tuned::philox_16(base, stream, slice, key0, key1, words);
+#else
+  cpu::plain::philox_16(base, stream, slice, key0, key1, words);
 #endif
+}
 
 // Dropout on one group of count <= 64 elements whose Philox words are
 // `words`: y_e = x_e * (keep if element e is kept, else 0), kept when its
@@ -199,42 +128,18 @@ void dropout_group_backward(const T* dy, T* dx, int64_t count, uint64_t bits, T 
   }
 }
 
-// Whether product p writes a storage that product q reads or writes.
-bool writes_into(const Backend::GemmCall& p, const Backend::GemmCall& q) {
-  const Storage* out = p.C.tensor.storage().get();
-  return out == q.A.tensor.storage().get() || out == q.B.tensor.storage().get() ||
-         out == q.C.tensor.storage().get();
-}
-
-// One product on all threads. A tall C (M >= 4N: the linear layers'
-// forward and input gradient, R rows by C features) is cut into one block of
-// rows per thread. On the 2-core Xeon the linear layer's forward + backward
-// ran 0.5-6% faster than with Eigen's own threading (which shares packed
-// panels and synchronises), timed alternately in one process, when each
-// block was an Eigen product (each is now the packed kernel). Other shapes
-// (the weight gradient, C x C summed over R) are left to Eigen's threading,
-// which did better there in a stand-alone test.
-template <typename T>
-void gemm_rows_split(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* a, int64_t lda,
-                     const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
-  const int threads = free_threads();
-  if (threads == 1 || M < 4 * N || M < 64 * threads) {
-    gemm_one<T>(ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
-    return;
-  }
-#pragma omp parallel num_threads(threads)
-  gemm_row_block<T>(thread_index(), threads, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-
+// gelu(x) = x Phi(x), Phi the standard normal CDF = (1 + erf(x / sqrt 2)) / 2.
 inline double gelu(double x) { return 0.5 * x * (1.0 + std::erf(x * M_SQRT1_2)); }
+// d gelu / dx = Phi(x) + x phi(x), phi the standard normal density.
 inline double gelu_grad(double x) {
   const double cdf = 0.5 * (1.0 + std::erf(x * M_SQRT1_2));
   const double pdf = std::exp(-0.5 * x * x) * 0.3989422804014327;  // 1/sqrt(2 pi)
   return cdf + x * pdf;
 }
 
-
-// y_j = e^(x_j - shift) for j in [begin, end); returns their sum.
+// y_j = e^(x_j - shift) for j in [begin, end); returns their sum. shift is
+// at least every x_j, so each exponent is <= 0: exp_nonpositive, the e^x of
+// engine/cpu_tuned/exp_nonpositive.h, which vectorises where libm's does not.
 template <typename T>
 T exp_and_sum(const T* x, T* y, int64_t begin, int64_t end, T shift) {
   T sum = 0;
@@ -248,8 +153,7 @@ T exp_and_sum(const T* x, T* y, int64_t begin, int64_t end, T shift) {
 
 // max(init, x_j for j in [begin, end)), in vector instructions. Written with
 // a comparison, not std::max, whose argument order under NaN keeps compilers
-// from reordering the loop: the std::max version ran scalar, 7x slower, and
-// was most of the cross-entropy's forward time.
+// from reordering the loop: with std::max the loop ran scalar.
 template <typename T>
 T max_of(const T* x, int64_t begin, int64_t end, T init) {
   T mx = init;
@@ -258,11 +162,11 @@ T max_of(const T* x, int64_t begin, int64_t end, T init) {
   return mx;
 }
 
-// sum_j e^(x_j - shift) for j in [0, n), shift >= every x_j. In T: for
-// float32 a vectorised sum (lanes of partial sums, in a fixed order) of the
-// vectorisable exp (summing libm's exp in double made the cross-entropy's
-// forward 4.6x slower); the relative error of a sum of positive terms stays
-// near float epsilon.
+// sum_j e^(x_j - shift) for j in [0, n), shift >= every x_j. In T, not in
+// double: for float32 a vectorised sum (lanes of partial sums, in a fixed
+// order) of the vectorisable exp, where libm's exp summed in double runs
+// scalar; the relative error of a sum of positive terms stays near float
+// epsilon.
 template <typename T>
 T sum_exp(const T* x, int64_t n, T shift) {
   T sum = 0;
@@ -314,12 +218,12 @@ class CpuBackend final : public Backend {
  public:
   Device device() const override { return Device::CPU; }
 
+  // ---- memory ----
   // A caching allocator. A training step allocates the same sizes every
   // time; handing freed blocks back out avoids asking the kernel for fresh
-  // pages (and paying a page fault on every first touch) each step, which
-  // cost as much as the attention itself. Blocks are kept per exact size
-  // and never returned to the system: the cache holds at most the peak of
-  // one step's live tensors.
+  // pages (and paying a page fault on every first touch) each step. Blocks
+  // are kept per exact size and never returned to the system: the cache
+  // holds at most the peak of one step's live tensors.
   void* allocate(size_t bytes) override {
     const size_t rounded = rounded_size(bytes);
     {
@@ -352,6 +256,8 @@ class CpuBackend final : public Backend {
   void copy_bytes(void* dst, const void* src, size_t n) override { std::memmove(dst, src, n); }
   void synchronize() override {}
 
+  // ---- fill / copy ----
+  // out[i] = value for every element i.
   void fill(const Tensor& out, double value) override {
     const int64_t n = out.numel();
     if (out.dtype() == DType::I64) {
@@ -368,6 +274,8 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // dst[dst_offset + sum_d i_d dst_strides[d]] (+)= src[src_offset + sum_d i_d src_strides[d]]
+  // for every index i over `shape` (rank 1 to 6): see copy_strided below.
   void strided_copy(const Tensor& dst, int64_t dst_offset, const Shape& dst_strides,
                     const Tensor& src, int64_t src_offset, const Shape& src_strides,
                     const Shape& shape, bool accumulate) override {
@@ -388,113 +296,34 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // ---- dense algebra: C = alpha op(A) op(B) + beta C ----
+  // The plain product is cpu::plain::gemm above (Eigen). Which kernel runs a
+  // call, and on how many threads, depends on dtype, shape and free threads,
+  // and is decided in one place: engine/cpu_tuned/gemm.cpp.
   void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const Matrix& A,
             const Matrix& B, double beta, const Matrix& C, int64_t batch) override {
-    by_float_type(C.tensor.dtype(), "gemm", [&](auto zero) {
-      using T = decltype(zero);
-      const T* a = ptr<T>(A.tensor) + A.offset;
-      const T* b = ptr<T>(B.tensor) + B.offset;
-      T* c = ptr<T>(C.tensor) + C.offset;
-      if (batch == 1) {
-        gemm_rows_split<T>(ta, tb, M, N, K, T(alpha), a, A.ld, b, B.ld, T(beta), c, C.ld);
-        return;
-      }
-#ifdef __AVX512F__
-      if constexpr (std::is_same_v<T, float>) {
-        if (N * K <= small_gemm::kMaxBElements) {
-          small_products(ta, tb, M, N, K, T(alpha), a, A.ld, A.batch_stride, b, B.ld, B.batch_stride, T(beta), c,
-                         C.ld, C.batch_stride, batch);
-          return;
-        }
-      }
-#endif
-      // Many small products (attention per batch and head): one per thread,
-      // each single-threaded (Eigen sees it is inside a parallel region).
-#pragma omp parallel for schedule(static)
-      for (int64_t g = 0; g < batch; ++g)
-        gemm_one<T>(ta, tb, M, N, K, T(alpha), a + g * A.batch_stride, A.ld,
-                    b + g * B.batch_stride, B.ld, T(beta), c + g * C.batch_stride, C.ld);
-    });
+    cpu::tuned::gemm({ta, tb, M, N, K, alpha, A, B, beta, C, batch});
   }
 
-  // A float32 product with a row-major A goes through the packed kernel,
-  // rows cut among the threads as gemm_rows_split cuts them, with the bias
-  // added as each tile of C is stored: no pass over C to fill it with the
-  // bias, and none to read it back for beta = 1. A linear layer's forward,
-  // R = 4096, 2 threads, in one process: 3-8% faster than the default's
-  // prefill (C = 512 to 128).
+  // C (M,N) = alpha op(A) op(B) + bias in every row: the packed kernel adds
+  // the bias as it stores C where it can, else Backend's default.
   void gemm_bias(const GemmCall& g, const Tensor& bias) override {
-#ifdef __AVX512F__
-    const int threads = free_threads();
-    const bool split = threads > 1 && g.M >= 4 * g.N && g.M >= 64 * threads;
-    if (g.C.tensor.dtype() == DType::F32 && g.batch == 1 && g.beta == 0.0 && bias.numel() == g.N && !g.trans_a &&
-        (threads == 1 || split) && g.M / threads >= 64 && g.N >= 64 && g.K >= 64) {
-      const float *a = ptr<float>(g.A.tensor) + g.A.offset, *b = ptr<float>(g.B.tensor) + g.B.offset,
-                  *row = ptr<float>(bias);
-      float* c = ptr<float>(g.C.tensor) + g.C.offset;
-#pragma omp parallel num_threads(threads) if (threads > 1)
-      {
-        const int64_t lo = g.M * thread_index() / threads, hi = g.M * (thread_index() + 1) / threads;
-        packed_gemm::gemm(false, g.trans_b, hi - lo, g.N, g.K, float(g.alpha), a + lo * g.A.ld, g.A.ld, b, g.B.ld, 0.0f,
-                          c + lo * g.C.ld, g.C.ld, row);
-      }
-      return;
-    }
-#endif
-    Backend::gemm_bias(g, bias);
+    if (!cpu::tuned::gemm_bias(g, bias)) Backend::gemm_bias(g, bias);
   }
 
-  // All heads' items in one parallel loop when they are small products
-  // (one fork and join, not one per head), as gemm's batches are.
+  // heads x g.batch products: in one parallel loop where they are small,
+  // else Backend's default (one gemm per head).
   void gemm_heads(const GemmCall& g, int64_t heads, HeadStrides strides) override {
-#ifdef __AVX512F__
-    if (g.C.tensor.dtype() == DType::F32 && g.N * g.K <= small_gemm::kMaxBElements && heads * g.batch > 1) {
-      small_products(g.trans_a, g.trans_b, g.M, g.N, g.K, float(g.alpha), ptr<float>(g.A.tensor) + g.A.offset, g.A.ld,
-                     g.A.batch_stride, ptr<float>(g.B.tensor) + g.B.offset, g.B.ld, g.B.batch_stride, float(g.beta),
-                     ptr<float>(g.C.tensor) + g.C.offset, g.C.ld, g.C.batch_stride, g.batch, heads, strides);
-      return;
-    }
-#endif
-    Backend::gemm_heads(g, heads, strides);
+    if (!cpu::tuned::gemm_heads(g, heads, strides)) Backend::gemm_heads(g, heads, strides);
   }
 
-  // The two products side by side: each gets a share of the threads in
-  // proportion to its FLOPs and cuts its rows among them, so on 2 cores each
-  // is one single-threaded product with no synchronisation inside. For a
-  // linear layer's backward (dx = dy w beside dw = dy^T x) this was 2-9%
-  // faster than the two in turn at C = 512, 13-14% at C = 256 and 21-26% at
-  // C = 128 (R = 1024 to 4096, 2 threads, timed alternately in one process).
-  // Batched products already run one item per thread, and products where
-  // one writes what the other touches (the two gradients of a x a land in
-  // one tensor) must run in turn.
+  // gemm(p) then gemm(q): side by side where they are independent, else in turn.
   void gemm_pair(const GemmCall& p, const GemmCall& q) override {
-    const int threads = free_threads();
-    const double fp = double(p.M) * p.N * p.K, fq = double(q.M) * q.N * q.K;
-    if (threads < 2 || p.batch != 1 || q.batch != 1 || fp + fq == 0 ||
-        p.C.tensor.dtype() != q.C.tensor.dtype() || writes_into(p, q) || writes_into(q, p)) {
-      Backend::gemm_pair(p, q);
-      return;
-    }
-    const int tp = std::clamp(int(std::lround(threads * fp / (fp + fq))), 1, threads - 1);
-    by_float_type(p.C.tensor.dtype(), "gemm_pair", [&](auto zero) {
-      using T = decltype(zero);
-      // Operands resolved (and their dtypes checked) outside the parallel region.
-      const T *pa = ptr<T>(p.A.tensor) + p.A.offset, *pb = ptr<T>(p.B.tensor) + p.B.offset;
-      const T *qa = ptr<T>(q.A.tensor) + q.A.offset, *qb = ptr<T>(q.B.tensor) + q.B.offset;
-      T *pc = ptr<T>(p.C.tensor) + p.C.offset, *qc = ptr<T>(q.C.tensor) + q.C.offset;
-#pragma omp parallel num_threads(threads)
-      {
-        const int t = thread_index();
-        if (t < tp)
-          gemm_row_block<T>(t, tp, p.trans_a, p.trans_b, p.M, p.N, p.K, T(p.alpha), pa, p.A.ld, pb, p.B.ld,
-                            T(p.beta), pc, p.C.ld);
-        else
-          gemm_row_block<T>(t - tp, threads - tp, q.trans_a, q.trans_b, q.M, q.N, q.K, T(q.alpha), qa, q.A.ld,
-                            qb, q.B.ld, T(q.beta), qc, q.C.ld);
-      }
-    });
+    if (!cpu::tuned::gemm_pair(p, q)) Backend::gemm_pair(p, q);
   }
 
+  // ---- elementwise ----
+  // out_i (+)= f(x_i), f = alpha x, max(x, 0) or gelu(x); x and out the same shape.
   void unary(Unary op, const Tensor& x, const Tensor& out, double alpha, bool acc) override {
     check_same_shape(x, out, "unary");
     by_float_type(x.dtype(), "unary", [&](auto zero) {
@@ -520,6 +349,7 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // dx_i += dy_i f'(x_i) for f = relu (f' = 1 where x > 0, else 0) or gelu.
   void unary_backward(Unary op, const Tensor& x, const Tensor& dy, const Tensor& dx) override {
     check_same_shape(x, dy, "unary_backward");
     check_same_shape(x, dx, "unary_backward");
@@ -541,6 +371,7 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // out (+)= a op b, a viewed as (A, K, I), b (K) repeated over A and I: see binary_loop below.
   void binary(Binary op, const Tensor& a, const Tensor& b, const Tensor& out, Broadcast bc,
               bool acc) override {
     check_same_shape(a, out, "binary");
@@ -557,6 +388,7 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // out_k (+)= sum over a, i of f(x[a, k, i]), f = x or x^2: see reduce_loop below.
   void reduce(Reduce op, const Tensor& x, const Tensor& out, Broadcast bc, bool acc) override {
     const int64_t K = out.numel();
     check(bc.outer * K * bc.inner == x.numel(),
@@ -568,6 +400,9 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // ---- fused nn primitives ----
+  // Each row of x (R, W): y_j = e^(x_j - max) / sum_k e^(x_k - max) over the
+  // columns the mask shows, y_j = 0 on the others (softmax_row above).
   void softmax_forward(const Tensor& x, const Tensor& y, BandMask mask) override {
     check_same_shape(x, y, "softmax_forward");
     const int64_t W = x.size(-1), R = x.numel() / W;
@@ -578,6 +413,7 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // Each row of y (R, W): dx (+)= y (dy - sum_j dy_j y_j) (softmax_backward_row above).
   void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, bool acc) override {
     check_same_shape(y, dy, "softmax_backward");
     check_same_shape(y, dx, "softmax_backward");
@@ -590,12 +426,11 @@ class CpuBackend final : public Backend {
     });
   }
 
-  // The gradient through attention's dropout and softmax in one pass over
-  // each row: g = dout * m from the dropout's bits (dropout_forward's
-  // record), then the softmax's rule, with g never written out. At
-  // moby-char-small's (64, 64, 256), 2
-  // threads, in one process: 418-445 us in turn (dropout_backward into a
-  // scratch tensor, then softmax_backward), 254-263 us in one pass.
+  // The gradient through attention's dropout and softmax, y and dx (R, W),
+  // in one pass over each row: g = dout * m from the dropout's bits
+  // (dropout_forward's record), then the softmax's rule, dx (+)= y (g - sum_j
+  // g_j y_j), with g never written out: Backend's default writes g to a
+  // scratch tensor and reads it back.
   void softmax_dropout_backward(const Tensor& y, const Tensor& dout, const Tensor& kept, double p, RandomKey key,
                                 const Tensor& dx, bool acc) override {
     check_same_shape(y, dout, "softmax_dropout_backward");
@@ -628,6 +463,8 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // Each row of x (R, C): mean m, rstd s = 1 / sqrt(var + eps) (saved, (R)),
+  // y = (x - m) s w + b.
   void layernorm_forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps,
                          const Tensor& y, const Tensor& mean, const Tensor& rstd) override {
     const int64_t C = x.size(-1), R = x.numel() / C;
@@ -658,6 +495,7 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // dx (R, C), dw and db (C) += the layernorm's gradients (the math is inside).
   void layernorm_backward(const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd,
                           const Tensor& dy, const Tensor& dx, const Tensor& dw,
                           const Tensor& db) override {
@@ -704,6 +542,7 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // out row r (R, C) = row ids[r] of table (V, C).
   void embedding_forward(const Tensor& table, const Tensor& ids, const Tensor& out) override {
     const int64_t V = table.size(0), C = table.size(1), R = ids.numel();
     check(ids.dtype() == DType::I64 && out.numel() == R * C,
@@ -720,6 +559,7 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // Row ids[r] of dtable (V, C) += row r of dout (R, C), for r in order.
   void embedding_backward(const Tensor& ids, const Tensor& dout, const Tensor& dtable) override {
     const int64_t C = dtable.size(1), R = ids.numel();
     const int64_t* id = ptr<int64_t>(ids);
@@ -740,6 +580,8 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // Each row r of logits (R, V): lse_r = max + log sum_v e^(logit_v - max),
+  // loss_r = lse_r - logit_target (0 where the target is ignore_index).
   void cross_entropy_forward(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
                              const Tensor& loss, const Tensor& lse) override {
     const int64_t V = logits.size(-1), R = logits.numel() / V;
@@ -765,6 +607,8 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // Each row r of dlogits (R, V) (+)= g (e^(logit_v - lse_r) - [v = target_r]),
+  // g = dloss * scale: the softmax minus the one-hot target.
   void cross_entropy_backward(const Tensor& logits, const Tensor& lse, const Tensor& targets,
                               int64_t ignore_index, const Tensor& dloss, double scale,
                               const Tensor& dlogits, bool accumulate) override {
@@ -795,6 +639,8 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // ---- randomness ----
+  // out_i = uniform(bits(i)) in (0, 1) for every element i (engine/rng.h).
   void random_uniform(const Tensor& out, RandomKey key) override {
     by_float_type(out.dtype(), "random_uniform", [&](auto zero) {
       using T = decltype(zero);
@@ -803,6 +649,7 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // out_i = 1/(1-p) where uniform(bits(i)) >= p, else 0.
   void dropout_mask(const Tensor& out, double p, RandomKey key) override {
     check(p >= 0 && p < 1, "dropout_mask: p must be in [0, 1)");
     by_float_type(out.dtype(), "dropout_mask", [&](auto zero) {
@@ -817,9 +664,9 @@ class CpuBackend final : public Backend {
   // Inverted dropout with the multipliers recorded as bits: bit e of word w
   // of `kept` says whether element e of group w (for_each_group's numbering)
   // was kept. y = x * m as with dropout_mask's float multipliers (a NaN in
-  // x stays NaN where it is dropped), but a float mask's write and
-  // its two reads, forward and backward, are gone: they were most of
-  // dropout's memory traffic, and dropout a tenth of a moby-char-small step.
+  // x stays NaN where it is dropped), but a float mask's write and its two
+  // reads, forward and backward, are gone: they were most of dropout's
+  // memory traffic.
   Tensor dropout_forward(const Tensor& x, const Tensor& y, double p, RandomKey key) override {
     check(p >= 0 && p < 1, "dropout_forward: p must be in [0, 1)");
     check_same_shape(x, y, "dropout_forward");
@@ -839,6 +686,7 @@ class CpuBackend final : public Backend {
     return kept;
   }
 
+  // dx_i (+)= dy_i m_i, m_i = 1/(1-p) where bit i of `kept` is set, else 0.
   void dropout_backward(const Tensor& dy, const Tensor& kept, double p, RandomKey key, const Tensor& dx,
                         bool acc) override {
     check_same_shape(dy, dx, "dropout_backward");
@@ -856,6 +704,8 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // ---- optimizer ----
+  // w -= lr r update, r = min(||w||, 10) / ||update|| (1 when a norm is 0).
   void lamb_update(const Tensor& w, const Tensor& update, const Tensor& norms_sq, double lr) override {
     check_same_shape(w, update, "lamb_update");
     check(norms_sq.numel() == 2, "lamb_update: norms_sq must hold (||w||^2, ||update||^2)");
@@ -872,6 +722,8 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2, u = m^ / (sqrt(v^) + eps) + wd p
+  // (m^, v^ bias-corrected); then update = u, or p -= lr u.
   void adam_update(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v,
                    const AdamStep& s, const Tensor& update) override {
     check_same_shape(p, g, "adam_update");
@@ -960,65 +812,12 @@ class CpuBackend final : public Backend {
     });
   }
 
-  // The 64 numbers of Philox blocks base..base+15 (counter words: block low,
-  // block high, stream, slice) in element order: words[4l + j] is word j of
-  // block base + l. The arithmetic is philox4x32_10's exactly, as the
-  // known-answer test and RandomKey::bits check.
-  static void philox_16(uint64_t base, uint32_t stream, uint32_t slice, uint32_t key0, uint32_t key1,
-                        uint32_t* words) {
-#if defined(__AVX512F__)
-    // Eight blocks per 512-bit register, one 32-bit word in each 64-bit lane:
-    // vpmuludq multiplies the low halves of the lanes into full 64-bit
-    // products, 8 at a time, which is the round's 32x32->64 multiply. High
-    // halves of the lanes are left holding junk that vpmuludq ignores, and
-    // are masked off at the end. Dropout masks came out 3.4-4.8x faster
-    // than from a portable loop the compiler vectorised.
-    const __m512i mul0 = _mm512_set1_epi64(philox::kMul0), mul1 = _mm512_set1_epi64(philox::kMul1);
-    const __m512i low = _mm512_set1_epi64(0xffffffffu);
-    // Lane order after interleaving words (0,1) and (2,3) of blocks 0-3 / 4-7.
-    const __m512i blocks_0_3 = _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0);
-    const __m512i blocks_4_7 = _mm512_set_epi64(15, 7, 14, 6, 13, 5, 12, 4);
-    for (int half = 0; half < 2; ++half) {
-      const __m512i counter = _mm512_add_epi64(_mm512_set1_epi64(static_cast<int64_t>(base + 8 * half)),
-                                               _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0));
-      __m512i c0 = counter, c1 = _mm512_srli_epi64(counter, 32);
-      __m512i c2 = _mm512_set1_epi64(stream), c3 = _mm512_set1_epi64(slice);
-      uint32_t k0 = key0, k1 = key1;
-      for (int round = 0; round < 10; ++round) {
-        if (round > 0) {
-          k0 += philox::kBump0;
-          k1 += philox::kBump1;
-        }
-        const __m512i p0 = _mm512_mul_epu32(c0, mul0), p1 = _mm512_mul_epu32(c2, mul1);
-        // 0x96: the three-way xor.
-        c0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), c1, _mm512_set1_epi64(k0), 0x96);
-        c2 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), c3, _mm512_set1_epi64(k1), 0x96);
-        c1 = p1;
-        c3 = p0;
-      }
-      // Words (0,1) of each block into one 64-bit lane, (2,3) into another,
-      // then the lanes interleaved so that memory order is element order.
-      const __m512i w01 = _mm512_or_si512(_mm512_and_si512(c0, low), _mm512_slli_epi64(c1, 32));
-      const __m512i w23 = _mm512_or_si512(_mm512_and_si512(c2, low), _mm512_slli_epi64(c3, 32));
-      _mm512_store_si512(words + 32 * half, _mm512_permutex2var_epi64(w01, blocks_0_3, w23));
-      _mm512_store_si512(words + 32 * half + 16, _mm512_permutex2var_epi64(w01, blocks_4_7, w23));
-    }
-#else
-    // Without AVX-512: the reference function, one block at a time.
-    for (int l = 0; l < 16; ++l) {
-      const uint64_t block = base + static_cast<uint64_t>(l);
-      const philox::Block b = philox::philox4x32_10(static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32),
-                                                    stream, slice, key0, key1);
-      for (int j = 0; j < 4; ++j) words[4 * l + j] = b.v[j];
-    }
-#endif
-  }
-
   static size_t rounded_size(size_t bytes) { return std::max<size_t>(64, (bytes + 63) / 64 * 64); }
   std::mutex cache_mutex_;
   std::unordered_map<size_t, std::vector<void*>> cache_;
   std::atomic<int64_t> held_{0};  // bytes taken from the system, never given back before exit
 
+  // strided_copy's loop, on typed pointers already moved by the offsets.
   // The copy walks rows of the innermost dimension; each thread takes a run
   // of rows and steps through their leading coordinates like an odometer
   // (one division per thread, not one per row: a permute's rows are only D
@@ -1070,6 +869,9 @@ class CpuBackend final : public Backend {
     for (int p = 0; p < parts; ++p) copy_rows(rows * p / parts, rows * (p + 1) / parts);
   }
 
+  // out[a, k, i] (+)= f(x[a, k, i], y[k]), x and out viewed as (A, K, I)
+  // and y (K): the same shape (A = I = 1), a bias (I = 1), or a scalar per
+  // run of I elements.
   template <typename T, typename F>
   static void binary_loop(const Tensor& a, const Tensor& b, const Tensor& out, Broadcast bc,
                           bool acc, F f) {
@@ -1098,6 +900,9 @@ class CpuBackend final : public Backend {
     }
   }
 
+  // out[k] (+)= sum over a and i of f(x[a, k, i]), x viewed as (A, K, I), in
+  // double: each of kSumChunks chunks of a sums its part, then the chunks are
+  // added in order.
   template <typename T, typename F>
   static void reduce_loop(const Tensor& x, const Tensor& out, Broadcast bc, bool acc, F f) {
     const T* xs = ptr<T>(x);

@@ -1,4 +1,4 @@
-// The vectorisable e^x of the CPU softmax (engine/exp_nonpositive.h) against
+// The vectorisable e^x of the CPU softmax (engine/cpu_tuned/exp_nonpositive.h) against
 // double-precision exp at every float in [-87, 0] (about 1.1e9 of them are
 // in that range; every 31st is checked, which keeps the test short).
 #include <doctest/doctest.h>
@@ -6,7 +6,7 @@
 #include <cmath>
 #include <limits>
 
-#include "engine/exp_nonpositive.h"
+#include "engine/cpu_tuned/exp_nonpositive.h"
 
 using namespace hc;
 

@@ -105,21 +105,21 @@ static void check_gemm(int64_t M, int64_t N, int64_t K, std::initializer_list<in
 
 TEST_CASE("cpu gemm: a tall product split over threads equals the naive sum, every transpose") {
   // M >= 4N and M >= 64 per thread: the backend cuts C into one block of rows
-  // per thread (engine/cpu_backend.cpp, gemm_rows_split); below that size,
+  // per thread (engine/cpu_tuned/gemm.cpp, gemm_rows_split); below that size,
   // and with one thread, Eigen takes the whole product.
   check_gemm(301, 7, 33, {1, 2, 3}, 1);
 }
 
 TEST_CASE("cpu gemm: a long sum with a small result, cut into slices of K, equals the naive sum") {
   // K >= 512 and K >= 2 max(M, N): one thread sums products over slices of
-  // 128 terms (engine/cpu_backend.cpp, kKSlice); K = 600 leaves a short last
+  // 128 terms (engine/cpu_tuned/gemm.cpp, kKSlice); K = 600 leaves a short last
   // slice. On two threads Eigen's own threading takes it whole.
   check_gemm(7, 5, 600, {1, 2}, 11);
 }
 
 TEST_CASE("cpu gemm: large float32 products on one thread (the packed kernel) equal the naive sums") {
   // With AVX-512, single-threaded float32 products with M, N, K >= 64 go to
-  // engine/packed_gemm.h (6 x 64 tiles, K in slices of 256, C in blocks of
+  // engine/cpu_tuned/packed_gemm.h (6 x 64 tiles, K in slices of 256, C in blocks of
   // 96 rows; a row-major A read in place, a transposed one packed). M = 301 leaves a last block of 13 rows
   // (two in-place panels and one packed row), N = 130 two edge columns, K =
   // 600 a short last slice. C sits in a wider buffer whose other columns must
@@ -265,7 +265,7 @@ TEST_CASE("cpu gemm_heads: a two-level batch over column windows equals the naiv
 }
 
 TEST_CASE("cpu gemm: batched float32 products with a small B equal the naive sums, every transpose") {
-  // With AVX-512 these go to engine/small_gemm.h: 4 x 64 blocks of C for
+  // With AVX-512 these go to engine/cpu_tuned/small_gemm.h: 4 x 64 blocks of C for
   // N > 32, 8 x 32 for N <= 32. The sizes leave partial row blocks and
   // partial vectors; C sits in a wider buffer (ldc > N, as attention's
   // windows of probs do) whose other columns must stay untouched; beta = 0

@@ -13,11 +13,11 @@
 // the FMA units, not the loads, set the pace). Partial vectors at the right
 // edge use AVX-512 masks, so any N works without padding.
 //
-// On the 2-core Xeon, one thread, the seven product shapes of a
-// moby-char-small attention layer (forward and backward) ran 9-65% faster
-// than Eigen; products with a large B (the linear layers) ran 20-35% slower,
-// which is why the backend sends only batched products with a small B here
-// (engine/cpu_backend.cpp).
+// It beats Eigen on attention's products and loses to it on products with
+// a large B (the linear layers), which is why the dispatch
+// (engine/cpu_tuned/gemm.cpp) sends only batched products with a small B
+// here (docs/cpu-kernels.md has the numbers). tests/test_cpu_kernels.cpp
+// checks it against the plain product (cpu::plain::gemm).
 #pragma once
 
 #include <cstdint>
@@ -71,9 +71,8 @@ inline void row_block(int64_t i, int64_t N, int64_t K, float alpha, const float*
 // out (K,N) = B^T for B stored (N,K) with row stride ldb: a B the product
 // wants as (K,N) rows. Tiles of 16 x 16 are transposed in registers (16
 // loads, 64 shuffles, 16 stores for 256 elements), the edges one element
-// at a time. One thread: a (128, 32) B 2.00 -> 0.89 us, (128, 128) 33.5 ->
-// 3.6 us against the element loop it replaced, which had taken a third of
-// the time of a 64 x 128 x 32 product (attention's scores against k).
+// at a time: an element loop throughout had taken a third of the time of
+// attention's scores against k (a 64 x 128 x 32 product).
 inline void transpose(const float* b, int64_t ldb, int64_t N, int64_t K, float* out) {
   const int64_t N16 = N / 16 * 16, K16 = K / 16 * 16;
   for (int64_t n0 = 0; n0 < N16; n0 += 16)

@@ -8,14 +8,13 @@
 // consecutive vectors. The micro-kernel holds an MR x NR = 6 x 64 tile of C
 // in 24 registers and, for each k, loads the 4 vectors of B and broadcasts
 // the 6 numbers of A in that column: 24 FMAs per 10 loads, so the two FMA
-// units, not the loads, set the pace. In L1, with the same panels over and
-// over, it ran at 173-175 GFLOP/s on one core of the Xeon, whose FMA units
-// peak at 176 (a loop of independent FMAs).
+// units, not the loads, set the pace (in L1 it runs near their peak:
+// docs/cpu-kernels.md).
 //
 // Around it: C is done MC = 96 rows at a time, and within them B panel by B
 // panel, so one B panel (KC x 64 floats, 64 KiB) is used by 16 tiles in a
 // row while the A rows come from L2. A row-major A is read in place, 6 rows
-// each read forward: packing it into panels had cost 12-14% of the product.
+// each read forward: packing it into panels cost more than it saved.
 // A transposed A (a weight gradient, dy^T x) has each k's 6 numbers side by
 // side in memory and is packed into k-major panels, one masked 6-float move
 // per k. A last panel of fewer than 6 rows is copied, zero-padded; B panels
@@ -25,6 +24,10 @@
 // Each C element is one register lane's sum over k, in slices of KC, in k
 // order: the result depends on the shape alone, not on which rows a thread
 // was given.
+//
+// The dispatch (engine/cpu_tuned/gemm.cpp) sends it float32 products on one
+// thread with M, N, K >= 64; tests/test_cpu_kernels.cpp checks it against the
+// plain product (cpu::plain::gemm) on awkward shapes.
 #pragma once
 
 #include <cstdint>
@@ -35,7 +38,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "engine/small_gemm.h"
+#include "engine/cpu_tuned/small_gemm.h"
 
 namespace hc::packed_gemm {
 
@@ -45,9 +48,7 @@ constexpr int64_t MR = 6, NR = 64, KC = 256, MC = 96;
 // p*NR..p*NR+NR-1 as [k][c]; columns past N are zeros.
 // A stored-transposed B (the linear layer's weight, x w^T) is a whole
 // panel's rows j0..j0+63 of w, columns k0..: transposed in 16 x 16 register
-// tiles (small_gemm::transpose). Against gathering one element at a time,
-// one thread, 2048 rows, in turn: 152-153 -> 157 GFLOP/s at C = 512, 1-3%
-// at C = 128 and 256.
+// tiles (small_gemm::transpose), not gathered one element at a time.
 inline void pack_b(bool tb, const float* b, int64_t ldb, int64_t k0, int64_t kc, int64_t N, float* out) {
   for (int64_t j0 = 0; j0 < N; j0 += NR) {
     const int64_t cols = std::min(NR, N - j0);
@@ -85,8 +86,8 @@ inline void pack_last_rows(bool ta, const float* a, int64_t lda, int64_t i0, int
 // rows i0..i0+mc (a multiple of MR), columns k0..k0+kc, as [k][r]: each k's
 // six numbers are one run of the stored row k, moved by one masked load
 // and store. Row k is walked forward across the panels (k outside): one
-// pass over each stored row, 1-3% faster for dW at C = 512 than panel by
-// panel, which came back to each row's cache lines for every panel.
+// pass over each stored row, where going panel by panel came back to each
+// row's cache lines for every panel.
 inline void pack_transposed(const float* a, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
                             float* out) {
   const __mmask8 six = (1u << MR) - 1;
