@@ -1,6 +1,6 @@
 // Head pruning on the All-attention LM: the gates each step feeds the
 // model, and compaction, the weight surgery that removes closed heads.
-// (../shared/reference/allatt-l0-spec.md sections 3 and 4.)
+// (docs/spec.md sections 5, 6 and 9.)
 #pragma once
 
 #include <memory>
