@@ -1,4 +1,4 @@
-// The command line shared by every subcommand (../shared/design.md):
+// The command line shared by every subcommand (docs/architecture.md):
 //   --config FILE, --set key=value (repeatable), --from CKPT, --device cpu|cuda,
 //   --threads K, --tf32, --help, plus the flags a subcommand declares.
 #pragma once

@@ -7,7 +7,7 @@
 // (models/rng_stream.h), so each stream's mask is the one-process mask too.
 //
 // After backward, average_gradients() is the one place where ranks meet
-// (the seam of ../shared/design.md): each rank holds the gradient of the
+// (the seam of docs/architecture.md): each rank holds the gradient of the
 // mean loss over its own n_r tokens, and the gradient of the global mean
 // loss is sum_r (n_r / sum n) g_r, summed over ranks with MPI_Allreduce in
 // a few large buckets. Everything else that must agree (weights, gate

@@ -1,5 +1,5 @@
 // headcount: train, evaluate and sample from All-attention language models.
-// One binary, one subcommand per step of the pipeline (../shared/design.md).
+// One binary, one subcommand per step of the pipeline (docs/architecture.md).
 #include <csignal>
 #include <cstdio>
 #include <cstring>

@@ -85,8 +85,8 @@ Variable append_scores(const Variable& ctx, const Variable& q, const Variable& k
 // undefined when N = 0.
 Variable weighted_sum(const Variable& probs, const Variable& v, const Variable& pv, double pv_scale);
 
-// Hard-concrete gates (Louizos et al. 2018; ../shared/reference/allatt-l0-spec.md
-// section 3): one gate per head. The constants are the seed paper's.
+// Hard-concrete gates (Louizos et al. 2018; docs/spec.md section 5): one
+// gate per head. The constants are the seed paper's.
 struct HardConcrete {
   double beta = 0.333;   // temperature
   double gamma = -0.1;   // stretch interval (gamma, zeta)

@@ -13,7 +13,7 @@
 //   per parameter tensor (r = 1 if either norm is 0): each tensor moves by a
 //   step proportional to its own size, which keeps large-batch training
 //   stable. This is the variant of the seed paper's code (NVIDIA
-//   Transformer-XL style), ../shared/reference/allatt-l0-spec.md section 5.
+//   Transformer-XL style), docs/spec.md section 7.
 //
 // Learning rates: step(lr) takes the scheduled base rate; each group
 // multiplies it by its own factor (the pruning gates train at 10x) and has

@@ -23,7 +23,7 @@ card per GPU at 100 or 400 Gb/s between nodes (12.5 or 50 GB/s).
 """
 import argparse
 
-# The paper's model (../shared/reference/allatt-l0-spec.md section 2).
+# The paper's model (docs/spec.md sections 7 and 9).
 L, C, H, D, N = 16, 512, 8, 64, 2048
 PER_HEAD = 4 * D * C + 2 * D + 2 * N * D + C * D  # q k v r rows, u/v, persistent, output columns
 PER_LAYER_FIXED = C + 2 * C                        # output bias, LayerNorm

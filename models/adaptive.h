@@ -1,6 +1,6 @@
 // Adaptive input (Baevski & Auli 2019) and adaptive softmax (Grave et al.
 // 2017) for large word-level vocabularies, as the paper's model uses them
-// (../shared/reference/allatt-l0-spec.md section 2).
+// (docs/spec.md section 4).
 //
 // Words are ids sorted by frequency. Cutoffs c_0 < c_1 < ... < c_{K-1} < V
 // split them into K+1 clusters: cluster 0 (the shortlist) is [0, c_0),

@@ -1,5 +1,5 @@
 // One All-attention layer (Sukhbaatar et al. 2019, as used by Shim et al.
-// 2021; ../shared/reference/allatt-l0-spec.md section 1): relative-position
+// 2021; docs/spec.md section 2): relative-position
 // multi-head attention over [memory ; current tokens] and over N persistent
 // key/value vectors per head, in one joint softmax. There is no feed-forward
 // block: the persistent vectors take its place, and they belong to heads, so

@@ -1,7 +1,7 @@
 // The All-attention language model: token embedding, L All-attention layers
 // with Transformer-XL memory, and a softmax over the vocabulary tied to the
 // embedding, or adaptive input and softmax for large word vocabularies
-// (../shared/reference/allatt-l0-spec.md sections 1 and 2).
+// (docs/spec.md sections 2, 3 and 4).
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
 // Compaction: the weight surgery that physically removes closed heads.
-// (docs/spec.md, compaction.)
+// (docs/spec.md section 9.)
 #pragma once
 
 #include <memory>

@@ -1,7 +1,7 @@
 // The pruning gates of a model: one hard-concrete gate per head
 // (autograd/ops/hard_concrete.cpp), read for a forward pass, set by a
 // method, and read out as the set of heads the model keeps.
-// (docs/spec.md explains the gate and output scaling.)
+// (docs/spec.md sections 5 and 6.)
 #pragma once
 
 #include <vector>

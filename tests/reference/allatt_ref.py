@@ -1,6 +1,6 @@
 """An independent PyTorch implementation of the All-attention LM.
 
-Written from ../shared/reference/allatt-l0-spec.md section 1 with plain torch
+Written from docs/spec.md section 2 with plain torch
 operations, in the layout a PyTorch user would choose (batch-major einsums,
 Transformer-XL's pad-and-reshape relative shift, a boolean mask filled with
 -inf), so that agreement with the engine's head-major, strided-copy version is
