@@ -34,7 +34,6 @@ import sys
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 FORMAT = "headcount-checkpoint-1"
@@ -439,7 +438,7 @@ class Adaptive(nn.Module):
 
 
 # The sidecar config keys this module reads, with their JSON types.
-_MODEL_KEYS = {"layers": int, "d_model": int, "heads": int, "d_head": int, "persist": int, "d_ffn": int,
+_CONFIG_KEYS = {"layers": int, "d_model": int, "heads": int, "d_head": int, "persist": int, "d_ffn": int,
                "seg_len": int, "mem_len": int, "max_len": int, "heads_per_layer": list,
                "adaptive_cutoffs": list, "adaptive_div": (int, float), "tokenizer": str,
                "output_scaling": bool, "batch": int, "eval_segments": int}
@@ -449,7 +448,7 @@ def _check_config(config, where):
     """The sidecar's config -> the same dict, or CheckpointError naming the key."""
     if not isinstance(config, dict):
         raise CheckpointError(f"{where}: 'config' is not an object")
-    for key, kind in _MODEL_KEYS.items():
+    for key, kind in _CONFIG_KEYS.items():
         value = config.get(key)
         if value is None:
             raise CheckpointError(f"{where}: the config has no '{key}'")
