@@ -9,7 +9,7 @@
 
 One file that needs only PyTorch and NumPy, written from the engine's own
 code (models/allatt_lm.cpp, allatt_layer.cpp, feedforward.cpp, adaptive.cpp,
-pruning.cpp, data/tokenizer.cpp, data/eval_split.cpp, app/generate.cpp) and
+gates.cpp, compaction.cpp, data/tokenizer.cpp, data/eval_split.cpp, app/generate.cpp) and
 docs/checkpoint-format.md; tests/test_python_loader.cpp checks it against the
 engine. It computes what the engine computes in evaluation (no dropout):
 
@@ -37,9 +37,6 @@ import torch
 from torch import nn
 
 FORMAT = "headcount-checkpoint-1"
-# The engine's LayerNorm epsilon. (The config's layernorm_eps key is not read
-# by the engine's layers, which always use 1e-5; so does this module.)
-LAYERNORM_EPS = 1e-5
 
 
 class CheckpointError(ValueError):
@@ -356,9 +353,9 @@ class FeedForward(nn.Module):
     """The Transformer-XL baseline's block after the attention
     (models/feedforward.cpp): x + W2 relu(W1 LN(x) + b1) + b2."""
 
-    def __init__(self, C, F_):
+    def __init__(self, C, F_, eps):
         super().__init__()
-        self.norm = nn.LayerNorm(C, eps=LAYERNORM_EPS)
+        self.norm = nn.LayerNorm(C, eps=eps)
         self.add_module("in", nn.Linear(C, F_))  # "in" is a Python keyword, hence add_module
         self.out = nn.Linear(F_, C)
 
@@ -371,14 +368,14 @@ class Layer(nn.Module):
     un-normalised input; then the baseline's feed-forward block if any. A
     layer whose heads were all removed is x + its output bias."""
 
-    def __init__(self, C, H, D, N, F_, gated):
+    def __init__(self, C, H, D, N, F_, eps, gated):
         super().__init__()
         self.H = H
         if H > 0:
-            self.norm = nn.LayerNorm(C, eps=LAYERNORM_EPS)
+            self.norm = nn.LayerNorm(C, eps=eps)  # the config's layernorm_eps
         self.attn = Attention(C, H, D, N, gated)
         if F_ > 0:
-            self.ffn = FeedForward(C, F_)
+            self.ffn = FeedForward(C, F_, eps)
 
     def forward(self, x, mem, r_table, gate):
         """x (B,T,C), mem (B,M,C), r_table (S,C), gate (H) or None -> (B,T,C)"""
@@ -441,7 +438,7 @@ class Adaptive(nn.Module):
 _CONFIG_KEYS = {"layers": int, "d_model": int, "heads": int, "d_head": int, "persist": int, "d_ffn": int,
                "seg_len": int, "mem_len": int, "max_len": int, "heads_per_layer": list,
                "adaptive_cutoffs": list, "adaptive_div": (int, float), "tokenizer": str,
-               "output_scaling": bool, "batch": int, "eval_segments": int}
+               "output_scaling": bool, "batch": int, "eval_segments": int, "layernorm_eps": (int, float)}
 
 
 def _check_config(config, where):
@@ -471,6 +468,8 @@ def _check_config(config, where):
         raise CheckpointError(f"{where}: adaptive_cutoffs must be positive and strictly increasing, got {cuts}")
     if cuts and (c["adaptive_div"] < 1 or cluster_width(c["d_model"], c["adaptive_div"], len(cuts)) < 1):
         raise CheckpointError(f"{where}: adaptive_div {c['adaptive_div']} leaves a cluster of width 0")
+    if not 0 < c["layernorm_eps"] < 1:
+        raise CheckpointError(f"{where}: layernorm_eps must be in (0, 1), got {c['layernorm_eps']}")
     if c["tokenizer"] not in ("char", "word"):
         raise CheckpointError(f"{where}: tokenizer must be char or word, got {c['tokenizer']!r}")
     return c
@@ -495,7 +494,7 @@ class HeadcountLM(nn.Module):
         else:
             self.embed = _Weight(V, C)  # also the output layer (tied)
         self.pos = _Weight(c["max_len"], C)  # row j <-> relative distance max_len-1-j
-        self.layers = nn.ModuleList(Layer(C, H, c["d_head"], c["persist"], c["d_ffn"], gated)
+        self.layers = nn.ModuleList(Layer(C, H, c["d_head"], c["persist"], c["d_ffn"], c["layernorm_eps"], gated)
                                     for H in self.heads_per_layer)
         # Checkpoint metadata carried through save().
         self.step, self.best_valid_loss = 0, 0.0
@@ -598,7 +597,7 @@ class HeadcountLM(nn.Module):
         return [p.new_zeros(B, self.config["mem_len"], self.config["d_model"]) for _ in self.layers]
 
     def gate_values(self, l):
-        """Layer l's gates in evaluation (models/pruning.cpp): a head is kept
+        """Layer l's gates in evaluation (models/gates.cpp): a head is kept
         iff log_alpha >= 0, its gate exactly 1; with output_scaling the layer
         is scaled by c = clamp(H / (H - closed + 1e-3), 1, H), so its output
         keeps its size as heads close. None for an ungated model."""

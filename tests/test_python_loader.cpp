@@ -28,7 +28,7 @@
 #include "data/eval_split.h"
 #include "engine/rng.h"
 #include "engine/safetensors.h"
-#include "models/pruning.h"
+#include "models/gates.h"
 #include "tests/test_util.h"
 
 using namespace hc;
@@ -165,7 +165,8 @@ void Fixture::build() {
   headcount("compact --from " + path("pruned/ragged.safetensors") + " --out " + path("small/model.safetensors"));
   // The Transformer-XL baseline; compacted with its layer 0 emptied (its
   // feed-forward block stays).
-  headcount("train " + test::tiny_training(corpus, path("txl"), 4) + " --set persist=0 --set d_ffn=24");
+  // A non-default LayerNorm epsilon: the module must read it from the config.
+  headcount("train " + test::tiny_training(corpus, path("txl"), 4) + " --set persist=0 --set d_ffn=24 --set layernorm_eps=1e-3");
   write_gated(path("txl/last"), path("txl/gated"), {{-1.0, -0.5}, {0.5, -0.5}});
   headcount("compact --from " + path("txl/gated.safetensors") + " --out " + path("txl_small/model.safetensors"));
   // Word level with adaptive input and softmax (three clusters), and compacted.
@@ -196,7 +197,7 @@ void Fixture::build() {
     NoGrad no_grad;
     RngStream rng{0, 0};
     Memory mem = m.model->initial_memory(2);
-    const std::vector<Variable> gates = layer_gates(*m.model, rng, false, m.checkpoint.config.output_scaling);
+    const std::vector<Variable> gates = layer_gates(*m.model, rng, false, m.checkpoint.config.prune.output_scaling);
     json rows = json::array();
     for (int64_t s = 0; s < 2; ++s) {
       std::vector<int64_t> seg;
