@@ -143,6 +143,9 @@ std::vector<Field> fields(RunConfig& c) {
       field("importance_batches", p.importance_batches, "prune: batches a scored method that reads data averages over"),
       field("finetune_steps", p.finetune_steps,
             "prune: steps of fine-tuning at the final shape after the selection's `steps` (gates fixed)"),
+      field("l0_budget_mode", p.l0_budget_mode,
+            "prune, l0 with a budget: quadratic (a penalty around the target) | lagrangian (learned multipliers)"),
+      field("lagrangian_lr", p.lagrangian_lr, "prune, l0_budget_mode lagrangian: the multipliers' ascent rate per step"),
   };
 }
 

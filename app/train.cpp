@@ -242,6 +242,10 @@ void restore(Run& r, const Checkpoint& ckpt) {
   for (const auto& [name, t] : ckpt.tensors)
     if (name.rfind("optim.", 0) == 0) moments[name.substr(6)] = t.to(r.cl.device);
   r.opt->load_state(moments, ckpt.optimizer_steps);
+  std::map<std::string, Tensor> method_state;
+  for (const auto& [name, t] : ckpt.tensors)
+    if (name.rfind("method.", 0) == 0) method_state[name.substr(7)] = t;
+  r.method->load_state(method_state);
   for (size_t l = 0; l < r.mem.layers.size(); ++l) {
     auto it = ckpt.tensors.find("memory." + std::to_string(l));
     check(it != ckpt.tensors.end() && it->second.dim() == 3 && it->second.size(0) == r.cfg.batch &&
@@ -277,6 +281,7 @@ void write_checkpoint(Run& r, const std::string& name) {
   c.vocab = "vocab.txt";
   c.tensors = parameter_tensors(*r.model);
   for (const auto& [k, t] : r.opt->state()) c.tensors["optim." + k] = t;
+  for (const auto& [k, t] : r.method->state()) c.tensors["method." + k] = t;
   for (size_t l = 0; l < memory.size(); ++l) c.tensors["memory." + std::to_string(l)] = memory[l];
   try {
     save_checkpoint(r.out + "/" + name + ".safetensors", c);

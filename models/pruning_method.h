@@ -22,6 +22,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -46,6 +47,8 @@ struct PruneConfig {
   double target_flops = 0;       // > 0: the most heads within this fraction of the dense forward FLOPs
   int64_t importance_batches = 32;  // scored methods that look at data: batches averaged
   int64_t finetune_steps = 0;    // steps at the final shape after the selection
+  std::string l0_budget_mode = "quadratic";  // L0 with a budget: quadratic | lagrangian
+  double lagrangian_lr = 0.01;   // the Lagrangian multipliers' ascent rate (per step)
 
   // Ranges, the method's name, and a budget for the methods that need one;
   // throws std::invalid_argument naming the key.
@@ -101,6 +104,10 @@ class PruningMethod {
   // The heads the model runs with now, for the log: by default what the
   // deterministic gates keep (what compaction would keep).
   virtual int64_t heads_in_use(const AllAttLM& model, int64_t done) const;
+  // State a resumed run needs besides the model and the optimizer (e.g.
+  // learned multipliers), by name; checkpoints hold it as method.NAME.
+  virtual std::map<std::string, Tensor> state() const { return {}; }
+  virtual void load_state(const std::map<std::string, Tensor>& /*state*/) {}
 
  protected:
   virtual std::vector<Variable> draw_gates(const AllAttLM& model, int64_t step, RngStream& rng) = 0;
