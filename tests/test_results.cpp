@@ -1,0 +1,139 @@
+// `make results`: the docs' generated tables and plots equal the data they
+// come from (tools/results/render.py --check), a doc that differs is caught,
+// and the median interval that every timing comparison reports.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "app/bench_stats.h"
+#include "test_util.h"
+
+using namespace hc;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kRender = "/usr/bin/python3 " HEADCOUNT_SOURCE_DIR "/tools/results/render.py";
+
+std::string read(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A copy of the repository's docs and their data (README.md, docs/*.md,
+// docs/img, docs/data) under dir, for render.py --root.
+void copy_docs(const test::TempDir& dir) {
+  const fs::path src = HEADCOUNT_SOURCE_DIR, dst = dir.path();
+  fs::create_directories(dst / "docs");
+  fs::copy_file(src / "README.md", dst / "README.md");
+  for (const auto& e : fs::directory_iterator(src / "docs"))
+    if (e.path().extension() == ".md") fs::copy_file(e.path(), dst / "docs" / e.path().filename());
+  fs::copy(src / "docs" / "data", dst / "docs" / "data", fs::copy_options::recursive);
+  fs::copy(src / "docs" / "img", dst / "docs" / "img", fs::copy_options::recursive);
+}
+
+}  // namespace
+
+TEST_CASE("results: every generated table and plot in the docs equals what its data renders") {
+  std::string out;
+  const int rc = test::run_command("cd " HEADCOUNT_SOURCE_DIR " && " + kRender + " --check 2>&1", out);
+  CHECK_MESSAGE(rc == 0, "the docs differ from docs/data; run python3 tools/results/render.py:\n" << out);
+}
+
+TEST_CASE("results: a changed number in a generated table, or a changed plot, fails the check") {
+  test::TempDir dir;
+  copy_docs(dir);
+  std::string out;
+  // The copy as it is passes: the failures below come from the edits.
+  REQUIRE_MESSAGE(test::run_command(kRender + " --check --root " + dir.path() + " 2>&1", out) == 0, out);
+
+  SUBCASE("a digit inside a generated block of docs/results.md") {
+    const fs::path doc = fs::path(dir.path()) / "docs" / "results.md";
+    std::string text = read(doc);
+    const size_t block = text.find("<!-- generated: gpu_train_step -->");
+    REQUIRE(block != std::string::npos);
+    const size_t digit = text.find_first_of("0123456789", block + 40);
+    REQUIRE(digit < text.find("<!-- end generated: gpu_train_step -->"));
+    text[digit] = text[digit] == '9' ? '8' : char(text[digit] + 1);
+    std::ofstream(doc) << text;
+    CHECK(test::run_command(kRender + " --check --root " + dir.path() + " 2>&1", out) == 1);
+    CHECK(out.find("docs/results.md") != std::string::npos);
+    // Rendering again restores the doc, and the check passes.
+    REQUIRE(test::run_command(kRender + " --root " + dir.path() + " 2>&1", out) == 0);
+    CHECK(test::run_command(kRender + " --check --root " + dir.path() + " 2>&1", out) == 0);
+  }
+  SUBCASE("a data file that no longer matches the doc") {
+    const fs::path data = fs::path(dir.path()) / "docs" / "data" / "gpu" / "h200-run3.json";
+    nlohmann::json j = nlohmann::json::parse(read(data));
+    for (auto& r : j["rows"])
+      if (r["kind"] == "train_step") r["eager_ms"] = r["eager_ms"].get<double>() + 1.0;
+    std::ofstream(data) << j.dump(1);
+    CHECK(test::run_command(kRender + " --check --root " + dir.path() + " 2>&1", out) == 1);
+    CHECK(out.find("eager") != std::string::npos);  // the diff shows the changed table
+  }
+  SUBCASE("an unknown block name is an error that names it") {
+    const fs::path doc = fs::path(dir.path()) / "docs" / "results.md";
+    std::ofstream(doc, std::ios::app) << "\n<!-- generated: no_such_table -->\n<!-- end generated: no_such_table -->\n";
+    CHECK(test::run_command(kRender + " --check --root " + dir.path() + " 2>&1", out) != 0);
+    CHECK(out.find("no_such_table") != std::string::npos);
+  }
+}
+
+TEST_CASE("results: the median's interval from order statistics") {
+  SUBCASE("binomial probabilities") {
+    CHECK(binomial_half_cdf(10, 1) == doctest::Approx(11.0 / 1024).epsilon(1e-12));
+    CHECK(binomial_half_cdf(10, -1) == 0.0);
+    CHECK(binomial_half_cdf(10, 10) == 1.0);
+    CHECK(binomial_half_cdf(3, 1) == doctest::Approx(0.5).epsilon(1e-12));
+  }
+  SUBCASE("ten values: the 2nd smallest and 2nd largest, 97.9% coverage") {
+    const MedianInterval m = median_interval({10, 1, 9, 2, 8, 3, 7, 4, 6, 5});
+    CHECK(m.n == 10);
+    CHECK(m.median == 5.5);
+    CHECK(m.lo == 2);
+    CHECK(m.hi == 9);
+    CHECK(m.coverage == doctest::Approx(1 - 2 * 11.0 / 1024).epsilon(1e-12));
+  }
+  SUBCASE("twenty values: the 6th smallest and 6th largest") {
+    std::vector<double> v;
+    for (int i = 20; i >= 1; --i) v.push_back(i);
+    const MedianInterval m = median_interval(v);
+    CHECK(m.lo == 6);
+    CHECK(m.hi == 15);
+    CHECK(m.coverage >= 0.95);
+    CHECK(1 - 2 * binomial_half_cdf(20, 6) < 0.95);  // the next pair inwards would not cover
+  }
+  SUBCASE("under six values: the whole range, with its lower coverage") {
+    const MedianInterval m = median_interval({3, 1, 2, 5, 4});
+    CHECK(m.median == 3);
+    CHECK(m.lo == 1);
+    CHECK(m.hi == 5);
+    CHECK(m.coverage == doctest::Approx(1 - 2.0 / 32).epsilon(1e-12));
+    const MedianInterval one = median_interval({7});
+    CHECK((one.median == 7 && one.lo == 7 && one.hi == 7));
+  }
+  SUBCASE("tools/results/stats.py computes the same") {
+    for (int n : {1, 2, 5, 6, 9, 10, 17, 40}) {
+      CAPTURE(n);
+      std::vector<double> v;
+      std::string args;
+      for (int i = 0; i < n; ++i) {
+        v.push_back(1.0 + 0.01 * double((i * 37) % n));
+        args += " " + std::to_string(v.back());
+      }
+      std::string out;
+      REQUIRE(test::run_command("/usr/bin/python3 " HEADCOUNT_SOURCE_DIR "/tools/results/stats.py" + args, out) == 0);
+      const nlohmann::json py = nlohmann::json::parse(out);
+      const MedianInterval m = median_interval(v);
+      CHECK(py["median"].get<double>() == doctest::Approx(m.median).epsilon(1e-12));
+      CHECK(py["lo"].get<double>() == doctest::Approx(m.lo).epsilon(1e-12));
+      CHECK(py["hi"].get<double>() == doctest::Approx(m.hi).epsilon(1e-12));
+      CHECK(py["coverage"].get<double>() == doctest::Approx(m.coverage).epsilon(1e-12));
+    }
+  }
+}
