@@ -63,7 +63,7 @@ def missing(stage, what):
 def source(meta, path):
     """One line that says where a table's numbers come from: file, commit, date, machine, command."""
     m = meta["machine"]
-    machine = (f"{m['cpu']} ({m['cpu_id']}), {m['threads']} threads; FMA peak "
+    machine = (f"{m['cpu']} ({m['cpu_id']}), {threads(m['threads'])}; FMA peak "
                f"{m['fma_peak_gflops']['one_core']:.0f} GFLOP/s on one core, {m['fma_peak_gflops']['all_cores']:.0f} "
                f"on all; Eigen SGEMM {m['sgemm_gflops']['one_core']:.0f} / {m['sgemm_gflops']['all_cores']:.0f} "
                "(measured as the data was written)")
@@ -84,11 +84,22 @@ def interval(lo, hi, coverage, n, unit="x"):
 
 
 def mean_range(values, fmt="{:.3f}"):
-    """"m" for one value, "m (lo-hi)" for several: the mean and the range over seeds."""
+    """"m" for one value (or several equal ones), "m (lo-hi)" otherwise: the mean and the
+    range over seeds. fmt "count" prints whole numbers without decimals and a mean of
+    counts with one."""
     mean = sum(values) / len(values)
-    if len(values) == 1:
+    if fmt == "count":
+        fmt = "{:,.0f}" if mean == round(mean) else "{:,.1f}"
+        bound = "{:,.0f}"
+    else:
+        bound = fmt
+    if min(values) == max(values):
         return fmt.format(mean)
-    return f"{fmt.format(mean)} ({fmt.format(min(values))}-{fmt.format(max(values))})"
+    return f"{fmt.format(mean)} ({bound.format(min(values))}-{bound.format(max(values))})"
+
+
+def threads(n):
+    return f"{n} thread{'s' if n != 1 else ''}"
 
 
 def table(header, align, rows):
@@ -110,7 +121,7 @@ def render_machine(data):
     rows, m = d["rows"], d["meta"]["machine"]
     def cell(key, where):
         return mean_range([r[key][where] for r in rows], "{:.1f}")
-    body = table(["GFLOP/s", "one core", f"all {m['threads']} threads"], ["---", "---:", "---:"], [
+    body = table(["GFLOP/s", "one core", f"all threads ({m['threads']})"], ["---", "---:", "---:"], [
         [f"FMA peak ({rows[0]['fma_kernel']} kernel: independent FMA chains in registers)",
          cell("fma_peak_gflops", "one_core"), cell("fma_peak_gflops", "all_cores")],
         ["Eigen SGEMM, (4096 x 512) x (512 x 512)^T", cell("sgemm_gflops", "one_core"), cell("sgemm_gflops", "all_cores")]])
@@ -204,7 +215,7 @@ def render_demo(data):
     seeds = sorted({r["seed"] for r in rows})
     out = [f"Seeds: {', '.join(map(str, seeds))} (mean, and the range over seeds where there are several).\n"]
     summary = []
-    for label, key, fmt in (("heads", "heads", "{:,.0f}"), ("parameters (no embedding)", "parameters", "{:,.0f}"),
+    for label, key, fmt in (("heads", "heads", "count"), ("parameters (no embedding)", "parameters", "count"),
                             ("forward GFLOP per segment (B=1)", "gflop_per_segment", "{:.4f}"),
                             ("valid bits per byte", "valid_bits", "{:.4f}")):
         a, b = [r[key] for r in models["dense"]], [r[key] for r in models["pruned"]]
@@ -238,7 +249,7 @@ def render_demo(data):
     img = "docs/img/results-demo-curve.svg"
     out.append("\n![valid bits per byte against training step](img/results-demo-curve.svg)\n\n")
     out.append(source(d["meta"], "demo/demo.json"))
-    plot = svg.line_plot("moby-char-small: validation over training", "training step", "valid bits per byte", series,
+    plot = svg.line_plot("the demo's dense model: validation over training", "training step", "valid bits per byte", series,
                          integer_x=True)
     return "".join(out), {img: plot}
 
@@ -265,12 +276,12 @@ def render_prune(data, name, unit):
         rs = [r for r in d["rows"] if r["run"] == run]
         per_layer = "; ".join(" ".join(map(str, r["heads_per_layer"])) for r in rs if "heads_per_layer" in r)
         speed = [r["speedup"] for r in rs]
-        rows.append([run, ", ".join(str(r["seed"]) for r in rs), mean_range([r["heads"] for r in rs], "{:.1f}"),
-                     per_layer, mean_range([r["parameters"] for r in rs], "{:,.0f}"),
+        rows.append([run, ", ".join(str(r["seed"]) for r in rs), mean_range([r["heads"] for r in rs], "count"),
+                     per_layer, mean_range([r["parameters"] for r in rs], "count"),
                      mean_range([r["valid_bits"] for r in rs], "{:.3f}"),
                      mean_range(speed, "{:.2f}") + "x", f"{rs[0]['ideal']:.2f}x",
-                     mean_range([r["min_kept"] for r in rs], "{:.1f}") if "min_kept" in rs[0] else "",
-                     mean_range([r["increases"] for r in rs], "{:.1f}") if "increases" in rs[0] else ""])
+                     mean_range([r["min_kept"] for r in rs], "count") if "min_kept" in rs[0] else "",
+                     mean_range([r["increases"] for r in rs], "count") if "increases" in rs[0] else ""])
     body = table(["run", "seeds", "heads", "heads per layer (each seed)", "parameters (no emb.)",
                   f"valid bits per {unit}", "speedup (B=4)", "ideal", "min kept during run", "increases of kept count"],
                  ["---", "---", "---:", "---", "---:", "---:", "---:", "---:", "---:", "---:"], rows)
@@ -296,14 +307,14 @@ def render_compare(data):
             models.append(r["model"])
     for model in models:
         dense = by_key[(model, "dense", 1.0)]
-        cells.append([f"{names.get(model, model)}, dense", mean_range([r["heads"] for r in dense], "{:.0f}"),
-                      mean_range([r["parameters"] for r in dense], "{:,.0f}"),
+        cells.append([f"{names.get(model, model)}, dense", mean_range([r["heads"] for r in dense], "count"),
+                      mean_range([r["parameters"] for r in dense], "count"),
                       mean_range([bits(r["valid_loss"]) for r in dense])] + [""] * len(methods))
         for budget in sorted({r["budget"] for r in rows if r["model"] == model and r["method"] != "dense"},
                              reverse=True):
             at = [r for m in methods for r in by_key.get((model, m, budget), [])]
-            cells.append([f"{names.get(model, model)}, keep {budget:.2f}", mean_range([r["heads"] for r in at], "{:.1f}"),
-                          mean_range([r["parameters"] for r in at], "{:,.0f}"), ""]
+            cells.append([f"{names.get(model, model)}, keep {budget:.2f}", mean_range([r["heads"] for r in at], "count"),
+                          mean_range([r["parameters"] for r in at], "count"), ""]
                          + [mean_range([bits(r["valid_loss"]) for r in by_key.get((model, m, budget), [])])
                             if (model, m, budget) in by_key else "" for m in methods])
     body = table(["model, budget", "heads", "parameters (no emb.)", "dense"] + methods,
