@@ -57,7 +57,8 @@ finished() {
 }
 
 # train_dense DIR ARGS...: `headcount train ARGS --set out_dir=DIR`, resumed
-# if an earlier attempt stopped, skipped if finished. Prints the command.
+# if an earlier attempt stopped, skipped if finished; the command is kept in
+# DIR/.command for the data files of the stages that use the model.
 train_dense() {
   local dir=$1
   shift
@@ -78,7 +79,7 @@ demo_dense() { train_dense "$runs/demo" --config "$demo_config" >&2; }
 quick_prune_sets="steps=16 l0_warmup=8 eval_every=8 eval_segments=10 checkpoint_every=8 batch=4"
 
 stage_machine() {  # the two ceilings, five times (QUICK: once), to show their spread
-  local reps=5 rows=() cmd="$build/bench_machine --json ${quick_flag[*]}"
+  local reps=5 rows=() cmd="$build/bench_machine --json${quick_flag[*]:+ ${quick_flag[*]}}"
   [ "$quick" = 1 ] && reps=1
   for ((i = 0; i < reps; ++i)); do rows+=("$($cmd)"); done
   echo "[$(IFS=,; echo "${rows[*]}")]" >"$data/machine/rows.json"

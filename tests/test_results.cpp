@@ -45,7 +45,29 @@ TEST_CASE("results: every generated table and plot in the docs equals what its d
   CHECK_MESSAGE(rc == 0, "the docs differ from docs/data; run python3 tools/results/render.py:\n" << out);
 }
 
-TEST_CASE("results: a changed number in a generated table, or a changed plot, fails the check") {
+TEST_CASE("results: every data file carries its provenance, and the data stays small") {
+  // The form tools/results/meta.py writes: what was measured, by which
+  // command, at which commit, when, on which machine; and rows.
+  uintmax_t bytes = 0;
+  int files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(HEADCOUNT_SOURCE_DIR "/docs/data")) {
+    if (!e.is_regular_file()) continue;
+    CAPTURE(e.path().string());
+    CHECK(e.path().extension() == ".json");  // summaries and per-seed rows, not logs
+    bytes += e.file_size();
+    ++files;
+    const nlohmann::json j = nlohmann::json::parse(read(e.path()));
+    for (const char* key : {"stage", "commit", "command", "date", "machine"}) CHECK(j["meta"].contains(key));
+    CHECK(e.path().parent_path().filename() == j["meta"]["stage"].get<std::string>());
+    CHECK(j["meta"]["commit"].get<std::string>().size() >= 7);
+    CHECK(j["rows"].is_array());
+    CHECK(!j["rows"].empty());
+  }
+  CHECK(files >= 3);  // at least the H200 runs, which no machine here can measure again
+  CHECK(bytes < 2u * 1024 * 1024);
+}
+
+TEST_CASE("results: a changed number in a generated table, changed data, or a changed plot fails the check") {
   test::TempDir dir;
   copy_docs(dir);
   std::string out;
@@ -75,6 +97,39 @@ TEST_CASE("results: a changed number in a generated table, or a changed plot, fa
     std::ofstream(data) << j.dump(1);
     CHECK(test::run_command(kRender + " --check --root " + dir.path() + " 2>&1", out) == 1);
     CHECK(out.find("eager") != std::string::npos);  // the diff shows the changed table
+  }
+  SUBCASE("a plot: rendered from its data, and checked like a table") {
+    // Compare data of two seeds (made up: the renderer's input form), so
+    // that the compare block draws its plots with error bars.
+    nlohmann::json rows = nlohmann::json::array();
+    for (int seed : {1, 2})
+      for (const char* model : {"allatt", "txl"}) {
+        rows.push_back({{"seed", seed}, {"model", model}, {"method", "dense"}, {"budget", 1.0}, {"heads", 16},
+                        {"parameters", 461312}, {"valid_loss", 1.49}, {"tok_s", 40000.0}});
+        rows.push_back({{"seed", seed}, {"model", model}, {"method", "taylor"}, {"budget", 0.5}, {"heads", 8},
+                        {"parameters", 231000}, {"valid_loss", 1.7 + 0.01 * seed}, {"tok_s", 70000.0}});
+      }
+    const nlohmann::json machine = {{"cpu", "test CPU"}, {"cpu_id", "family 0 model 0"}, {"threads", 2},
+                                    {"fma_peak_gflops", {{"one_core", 100.0}, {"all_cores", 200.0}}},
+                                    {"sgemm_gflops", {{"one_core", 80.0}, {"all_cores", 150.0}}}};
+    fs::create_directories(fs::path(dir.path()) / "docs" / "data" / "compare");
+    std::ofstream(fs::path(dir.path()) / "docs" / "data" / "compare" / "compare.json")
+        << nlohmann::json{{"meta", {{"stage", "compare"}, {"commit", "0123456789"}, {"command", "headcount compare"},
+                                    {"date", "2026-12-01"}, {"machine", machine}}},
+                          {"rows", rows}}
+               .dump();
+    CHECK(test::run_command(kRender + " --check --root " + dir.path() + " 2>&1", out) == 1);  // the doc is stale
+    REQUIRE(test::run_command(kRender + " --root " + dir.path() + " 2>&1", out) == 0);
+    const fs::path plot = fs::path(dir.path()) / "docs" / "img" / "results-compare-params.svg";
+    REQUIRE(fs::exists(plot));
+    std::string svg = read(plot);
+    CHECK(svg.find("non-embedding parameters (thousands)") != std::string::npos);  // a labelled axis with its unit
+    CHECK(svg.find("<path d=\"M") != std::string::npos);  // an error bar: two seeds differ at keep 0.5
+    CHECK(test::run_command(kRender + " --check --root " + dir.path() + " 2>&1", out) == 0);
+    svg.replace(svg.find("<circle"), 7, "<circle opacity=\"0.5\"");
+    std::ofstream(plot) << svg;
+    CHECK(test::run_command(kRender + " --check --root " + dir.path() + " 2>&1", out) == 1);
+    CHECK(out.find("results-compare-params.svg") != std::string::npos);
   }
   SUBCASE("an unknown block name is an error that names it") {
     const fs::path doc = fs::path(dir.path()) / "docs" / "results.md";

@@ -436,12 +436,12 @@ def render_readme_speed(data):
         m = t["meta"]
         parts = []
         for r in t["rows"]:
-            parts.append(f"{os.path.basename(r['config']).removesuffix('.json')} {r['engine_ms']:.1f} ms "
+            parts.append(f"{r['engine_ms']:.1f} ms on {os.path.basename(r['config']).removesuffix('.json')} "
                          f"({100 * r['mfu_fma']:.1f}% of the FMA peak, {100 * r['mfu_sgemm']:.1f}% of the SGEMM rate; "
-                         f"{r['speedup']:.2f}x PyTorch, 95% interval "
+                         f"{r['speedup']:.2f}x as fast as PyTorch, 95% interval "
                          f"{interval(r['speedup_lo'], r['speedup_hi'], r['interval_coverage'], r['pairs'])})")
-        out.append(f"On the CPU ({m['machine']['cpu']}, {m['machine']['threads']} threads; commit "
-                   f"`{m['commit'][:7]}`, {m['date'][:10]}), a training step of " + "; ".join(parts)
+        out.append(f"On the CPU ({m['machine']['cpu']}, {threads(m['machine']['threads'])}; commit "
+                   f"`{m['commit'][:7]}`, {m['date'][:10]}), a training step took " + "; ".join(parts)
                    + f". The FMA peak and the SGEMM rate are measured beside every step; the peer is PyTorch "
                    f"{m['peer']['torch']} eager (torch.compile needs PyTorch 2) on OpenBLAS's fastest kernel here.")
     if r3 is not None and r1 is not None:
