@@ -131,6 +131,40 @@ TEST_CASE("results: a changed number in a generated table, changed data, or a ch
     CHECK(test::run_command(kRender + " --check --root " + dir.path() + " 2>&1", out) == 1);
     CHECK(out.find("results-compare-params.svg") != std::string::npos);
   }
+  SUBCASE("a speedup above the FLOP-ideal is flagged and explained from its parts") {
+    // One pruned row whose whole interval lies above its ideal, with the
+    // profiler's parts (made up: the renderer's input form): the softmax
+    // lost half its FLOPs but two thirds of its time.
+    const nlohmann::json parts = nlohmann::json::array(
+        {{{"part", "softmax"}, {"dense_ms", 3.0}, {"pruned_ms", 1.0}, {"dense_flops", 2e6}, {"pruned_flops", 1e6},
+          {"shrinks", true}},
+         {{"part", "output_layer"}, {"dense_ms", 1.0}, {"pruned_ms", 1.0}, {"dense_flops", 8e7},
+          {"pruned_flops", 8e7}, {"shrinks", false}}});
+    const nlohmann::json rows = nlohmann::json::array(
+        {{{"model", "dense"}, {"heads", 16}, {"batch", 4}, {"ms", 4.0}, {"speedup", 1.0}, {"speedup_lo", 1.0},
+          {"speedup_hi", 1.0}, {"interval_coverage", 1.0}, {"pairs", 21}, {"ideal", 1.0}, {"above_ideal", false}},
+         {{"model", "keep 0.5"}, {"heads", 8}, {"batch", 4}, {"ms", 2.0}, {"speedup", 2.0}, {"speedup_lo", 1.9},
+          {"speedup_hi", 2.1}, {"interval_coverage", 0.97}, {"pairs", 21}, {"ideal", 1.01}, {"above_ideal", true},
+          {"explain", {{"flops_removed", 0.0122}, {"time_removed", 0.5}, {"shrinking_parts_gflops", 0.7},
+                       {"fixed_parts_gflops", 80.0}, {"parts", parts}}}}});
+    const nlohmann::json machine = {{"cpu", "test CPU"}, {"cpu_id", "family 0 model 0"}, {"threads", 2},
+                                    {"fma_peak_gflops", {{"one_core", 100.0}, {"all_cores", 200.0}}},
+                                    {"sgemm_gflops", {{"one_core", 80.0}, {"all_cores", 150.0}}}};
+    fs::create_directories(fs::path(dir.path()) / "docs" / "data" / "bench");
+    std::ofstream(fs::path(dir.path()) / "docs" / "data" / "bench" / "bench.json")
+        << nlohmann::json{{"meta", {{"stage", "bench"}, {"commit", "0123456789"}, {"command", "headcount bench"},
+                                    {"date", "2026-12-01"}, {"machine", machine}}},
+                          {"rows", rows}}
+               .dump();
+    REQUIRE(test::run_command(kRender + " --root " + dir.path() + " 2>&1", out) == 0);
+    const std::string doc = read(fs::path(dir.path()) / "docs" / "results.md");
+    const std::string block = doc.substr(doc.find("<!-- generated: bench -->"));
+    CHECK(block.find("2.00x (above ideal)") != std::string::npos);
+    CHECK(block.find("1.90-2.10x") != std::string::npos);
+    CHECK(block.find("the heads removed 1% of the FLOPs but 50% of the time") != std::string::npos);
+    CHECK(block.find("softmax (time 3.00x, FLOPs 2.00x)") != std::string::npos);
+    CHECK(block.find("output_layer (time") == std::string::npos);  // its time did not shrink
+  }
   SUBCASE("an unknown block name is an error that names it") {
     const fs::path doc = fs::path(dir.path()) / "docs" / "results.md";
     std::ofstream(doc, std::ios::app) << "\n<!-- generated: no_such_table -->\n<!-- end generated: no_such_table -->\n";
