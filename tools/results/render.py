@@ -231,7 +231,7 @@ def render_demo(data):
         if r["kind"] == "pruning":
             out.append(f"\nSeed {r['seed']}: heads per layer after pruning {', '.join(map(str, r['heads_per_layer']))}; "
                        "the deterministic head count over the pruning run: "
-                       + ", ".join(f"{k} (step {s})" for s, k in _changes(r["steps"], r["kept_heads"])) + ".\n")
+                       + ", ".join(f"{k} (step {s})" for s, k in count_changes(r["steps"], r["kept_heads"])) + ".\n")
     curve = [r for r in rows if r["kind"] == "curve"]
     steps = sorted({r["step"] for r in curve})
     series, crow = [], []
@@ -254,7 +254,7 @@ def render_demo(data):
     return "".join(out), {img: plot}
 
 
-def _changes(steps, kept):
+def count_changes(steps, kept):
     """(step, count) where the head count changed, and the first and last."""
     out = []
     for i, (s, k) in enumerate(zip(steps, kept)):
@@ -359,9 +359,8 @@ def render_gpu_train_step(data):
     r1, r3 = data.get("gpu/h200-run1.json"), data.get("gpu/h200-run3.json")
     if r1 is None or r3 is None:
         return missing("gpu", "the H200 runs' data files"), {}
-    def ceilings(d):
-        c = {r["math"]: r["cublas_tflops"] for r in d["rows"] if r["kind"] == "ceiling"}
-        return c
+    def ceilings(d):  # math -> the run's cuBLAS TFLOP/s
+        return {r["math"]: r["cublas_tflops"] for r in d["rows"] if r["kind"] == "ceiling"}
     ms = lambda v: f"{v:.1f}" if v is not None else "not recorded"
     c1, c3 = ceilings(r1), ceilings(r3)
     rows1 = []
@@ -403,7 +402,7 @@ def render_gpu_profile(data):
             f"{s2['inside_ops_ms']:g} inside the ops. {r3['meta']['run']} (commit `{r3['meta']['commit'][:7]}`): "
             f"{s3['step_ms']:g} ms, {s3['inside_ops_ms']:g} inside the ops. Two runs on two commits, side by side, "
             "not divided:\n\n")
-    return head + table([f"op", f"{r2['meta']['run']}, ms", f"{r3['meta']['run']}, ms", "note (run 3)"],
+    return head + table(["op", f"{r2['meta']['run']}, ms", f"{r3['meta']['run']}, ms", "note (run 3)"],
                         ["---", "---:", "---:", "---"], rows) + \
         "\n_Data: `docs/data/gpu/h200-run2.json`, `docs/data/gpu/h200-run3.json` (imported, as recorded)._\n", {}
 
