@@ -215,6 +215,136 @@ void print_explanation(const nlohmann::json& e) {
 
 }  // namespace
 
+namespace {
+
+// The models a bench times, the dense one first, and what keeps them alive.
+struct Lineup {
+  std::vector<std::unique_ptr<AllAttLM>> owned;
+  std::vector<LoadedModel> loaded;
+  std::vector<Model> models;
+};
+
+// A gated checkpoint is timed as its compaction (gates ignored in the dense run).
+const AllAttLM* compacted(Lineup& l, const LoadedModel& m) {
+  l.owned.push_back(compact(*m.model, m.checkpoint.config.prune.output_scaling));
+  return l.owned.back().get();
+}
+
+// --from CKPT [--pruned CKPT2]: the checkpoint against the other one, or a
+// gated checkpoint against its own compaction.
+void lineup_from_checkpoints(Lineup& l, const CommandLine& cl) {
+  check(!cl.has("keep"), "--keep goes with --config; with --from, give --pruned CKPT");
+  l.loaded.push_back(load_model(cl.from, cl.device, cl.sets));
+  const AllAttLM& first = *l.loaded[0].model;
+  const bool gated = !first.gate_logits().empty();
+  if (!cl.has("pruned")) {
+    l.models.push_back({gated ? "dense" : "model", &first});
+    if (gated) l.models.push_back({"pruned", compacted(l, l.loaded[0])});
+    return;
+  }
+  l.loaded.push_back(load_model(cl.get("pruned", ""), cl.device, cl.sets));
+  const AllAttConfig &a = first.config(), &b = l.loaded[1].model->config();
+  check(a.vocab == b.vocab && a.layers == b.layers && a.d_model == b.d_model && a.seg_len == b.seg_len &&
+            a.mem_len == b.mem_len,
+        "--pruned " + cl.get("pruned", "") + " is not a pruned version of " + cl.from +
+            " (vocabulary, layers, width or segment lengths differ)");
+  l.models.push_back({"dense", &first});
+  const AllAttLM& second = *l.loaded[1].model;
+  l.models.push_back({"pruned", second.gate_logits().empty() ? &second : compacted(l, l.loaded[1])});
+}
+
+// --config FILE: fresh weights against copies keeping each --keep fraction.
+void lineup_from_config(Lineup& l, const CommandLine& cl) {
+  const RunConfig cfg = load_config(cl.config, cl.sets);
+  const RunData data = load_data(cfg);
+  const AllAttConfig mc = model_config(cfg, data.tokenizer.size());
+  l.owned.push_back(std::make_unique<AllAttLM>(mc, uint64_t(cfg.seed), DType::F32, cl.device));
+  l.models.push_back({"dense", l.owned[0].get()});
+  AllAttLM gated(mc, uint64_t(cfg.seed), DType::F32, cl.device);
+  gated.add_gates(1.0);
+  for (const std::string& f : split_list(cl.get("keep", "0.75,0.5"))) {
+    char* end = nullptr;
+    const double fraction = std::strtod(f.c_str(), &end);
+    check(*end == 0 && fraction > 0 && fraction <= 1, "--keep: '" + f + "' is not a fraction in (0, 1]");
+    l.owned.push_back(keep_fraction(gated, fraction));
+    l.models.push_back({"keep " + f, l.owned.back().get()});
+  }
+}
+
+// One row of the table (and of --json), printed unless `quiet`.
+nlohmann::json table_row(const Model& m, int64_t B, double ms, double flops, const MedianInterval& s, double ideal,
+                         bool quiet) {
+  const double tok_s = double(B * m.model->config().seg_len) / (ms * 1e-3);
+  nlohmann::json r = {{"model", m.name},     {"heads", heads_of(*m.model)},  {"batch", B},
+                      {"ms", ms},            {"tok_s", tok_s},               {"flops", flops},
+                      {"speedup", s.median}, {"speedup_lo", s.lo},           {"speedup_hi", s.hi},
+                      {"interval_coverage", s.coverage}, {"pairs", s.n},     {"ideal", ideal},
+                      {"above_ideal", s.lo > ideal}};
+  if (!quiet)
+    std::printf("%-10s %6lld %6lld %10.3f %10.0f %8.2fx   [%5.2fx, %5.2fx] %7.2fx %8.0f%%\n", m.name.c_str(),
+                static_cast<long long>(r["heads"].get<int64_t>()), static_cast<long long>(B), ms, tok_s, s.median,
+                s.lo, s.hi, ideal, 100 * s.median / ideal);
+  return r;
+}
+
+// What one pruned model's pairs gave, kept until the dense row (which pools
+// the dense passes of every pairing) is printed first.
+struct Paired {
+  double ms, flops, ideal;
+  MedianInterval speedup;
+  nlohmann::json explanation;  // the profiler's per-part account
+};
+
+// Dense and one pruned model at batch B, in turns: `reps` pairs after warm-up.
+Paired time_pair(Runner& dense, double dense_flops, const Model& m, int64_t B, int reps, Device device,
+                 std::vector<double>& dense_ms) {
+  Runner pruned(*m.model, B, device);
+  for (int i = 0; i < 3; ++i) dense.pass(), pruned.pass();  // warm-up: allocations, memory filled
+  std::vector<double> ratios, pruned_ms;
+  for (int i = 0; i < reps; ++i) {
+    const double a = dense.timed_pass(), b = pruned.timed_pass();
+    dense_ms.push_back(a);
+    pruned_ms.push_back(b);
+    ratios.push_back(a / b);
+  }
+  const double flops = pruned.flops();
+  return {median(pruned_ms), flops, dense_flops / flops, median_interval(ratios),
+          explain(profile_parts(dense, pruned, 5, device))};
+}
+
+// Every model of the lineup at batch B: the rows, dense first.
+void bench_batch(const std::vector<Model>& models, int64_t B, int reps, Device device, bool quiet,
+                 nlohmann::json& rows) {
+  Runner dense(*models[0].model, B, device);
+  const double dense_flops = dense.flops();
+  std::vector<double> dense_ms;  // every dense pass, over all pairings
+  std::vector<Paired> paired;
+  for (size_t k = 1; k < models.size(); ++k)
+    paired.push_back(time_pair(dense, dense_flops, models[k], B, reps, device, dense_ms));
+  if (models.size() == 1) {  // a model alone: its own passes
+    for (int i = 0; i < 3; ++i) dense.pass();
+    for (int i = 0; i < reps; ++i) dense_ms.push_back(dense.timed_pass());
+  }
+  MedianInterval one;  // dense against itself: a speedup of exactly 1
+  one.median = one.lo = one.hi = one.coverage = 1;
+  one.n = dense_ms.size();
+  rows.push_back(table_row(models[0], B, median(dense_ms), dense_flops, one, 1.0, quiet));
+  for (size_t k = 1; k < models.size(); ++k) {
+    const Paired& p = paired[k - 1];
+    nlohmann::json r = table_row(models[k], B, p.ms, p.flops, p.speedup, p.ideal, quiet);
+    r["explain"] = p.explanation;
+    if (!quiet && r["above_ideal"].get<bool>()) {
+      std::printf("  note: above the FLOP-ideal speedup (the whole interval is above %.2fx): heads remove work "
+                  "that runs below the model's average FLOP rate\n",
+                  p.ideal);
+      print_explanation(p.explanation);
+    }
+    rows.push_back(r);
+  }
+}
+
+}  // namespace
+
 int bench_command(const CommandLine& cl) {
   check(cl.from.empty() != cl.config.empty(), "headcount bench: give --from CKPT or --config FILE (one of them)");
   std::vector<int64_t> batches;
@@ -228,59 +358,11 @@ int bench_command(const CommandLine& cl) {
   const int reps = static_cast<int>(cl.number("reps", 15));
   check(reps >= 1 && reps <= 100000, "--reps must be in 1..100000");
 
-  // The dense model and the pruned ones, kept alive here.
-  std::vector<std::unique_ptr<AllAttLM>> owned;
-  std::vector<LoadedModel> loaded;
-  std::vector<Model> models;
-  if (!cl.from.empty()) {
-    check(!cl.has("keep"), "--keep goes with --config; with --from, give --pruned CKPT");
-    loaded.push_back(load_model(cl.from, cl.device, cl.sets));
-    const AllAttLM& first = *loaded[0].model;
-    const bool gated = !first.gate_logits().empty();
-    if (cl.has("pruned")) {
-      loaded.push_back(load_model(cl.get("pruned", ""), cl.device, cl.sets));
-      const AllAttConfig &a = first.config(), &b = loaded[1].model->config();
-      check(a.vocab == b.vocab && a.layers == b.layers && a.d_model == b.d_model && a.seg_len == b.seg_len &&
-                a.mem_len == b.mem_len,
-            "--pruned " + cl.get("pruned", "") + " is not a pruned version of " + cl.from +
-                " (vocabulary, layers, width or segment lengths differ)");
-      models.push_back({"dense", &first});
-      // A gated --pruned checkpoint is timed as its compaction.
-      const AllAttLM& second = *loaded[1].model;
-      if (second.gate_logits().empty()) {
-        models.push_back({"pruned", &second});
-      } else {
-        owned.push_back(compact(second, loaded[1].checkpoint.config.prune.output_scaling));
-        models.push_back({"pruned", owned.back().get()});
-      }
-    } else {
-      models.push_back({gated ? "dense" : "model", &first});
-      // A gated checkpoint: all heads (gates ignored) against its compaction.
-      if (gated) {
-        owned.push_back(compact(first, loaded[0].checkpoint.config.prune.output_scaling));
-        models.push_back({"pruned", owned.back().get()});
-      }
-    }
-  } else {
-    const RunConfig cfg = load_config(cl.config, cl.sets);
-    const RunData data = load_data(cfg);
-    owned.push_back(std::make_unique<AllAttLM>(model_config(cfg, data.tokenizer.size()), uint64_t(cfg.seed),
-                                               DType::F32, cl.device));
-    models.push_back({"dense", owned[0].get()});
-    AllAttLM gated(model_config(cfg, data.tokenizer.size()), uint64_t(cfg.seed), DType::F32, cl.device);
-    gated.add_gates(1.0);
-    for (const std::string& f : split_list(cl.get("keep", "0.75,0.5"))) {
-      char* end = nullptr;
-      const double fraction = std::strtod(f.c_str(), &end);
-      check(*end == 0 && fraction > 0 && fraction <= 1, "--keep: '" + f + "' is not a fraction in (0, 1]");
-      owned.push_back(keep_fraction(gated, fraction));
-      models.push_back({"keep " + f, owned.back().get()});
-    }
-  }
-
-  const AllAttConfig& mc = models[0].model->config();
+  Lineup lineup;
+  if (!cl.from.empty()) lineup_from_checkpoints(lineup, cl);
+  else lineup_from_config(lineup, cl);
+  const AllAttConfig& mc = lineup.models[0].model->config();
   const bool as_json = cl.has("json");
-  nlohmann::json rows = nlohmann::json::array();
   if (!as_json) {
     std::printf("evaluation forward, T=%lld tokens with M=%lld of memory, %s; %d passes of each model, dense and "
                 "pruned in turns;\nms/seg: median pass; speedup: median of the paired ratios, [95%% interval]\n",
@@ -289,69 +371,8 @@ int bench_command(const CommandLine& cl) {
     std::printf("%-10s %6s %6s %10s %10s %9s %19s %8s %9s\n", "model", "heads", "batch", "ms/seg", "tok/s", "speedup",
                 "95% interval", "ideal", "achieved");
   }
-  auto row_of = [&](const Model& m, int64_t B, double ms, double flops, const MedianInterval& s, double ideal) {
-    const double tok_s = double(B * mc.seg_len) / (ms * 1e-3);
-    nlohmann::json r = {{"model", m.name},           {"heads", heads_of(*m.model)},
-                        {"batch", B},                {"ms", ms},
-                        {"tok_s", tok_s},            {"flops", flops},
-                        {"speedup", s.median},       {"speedup_lo", s.lo},
-                        {"speedup_hi", s.hi},        {"interval_coverage", s.coverage},
-                        {"pairs", s.n},              {"ideal", ideal},
-                        {"above_ideal", s.lo > ideal}};
-    if (!as_json)
-      std::printf("%-10s %6lld %6lld %10.3f %10.0f %8.2fx   [%5.2fx, %5.2fx] %7.2fx %8.0f%%\n", m.name.c_str(),
-                  static_cast<long long>(r["heads"].get<int64_t>()), static_cast<long long>(B), ms, tok_s, s.median,
-                  s.lo, s.hi, ideal, 100 * s.median / ideal);
-    return r;
-  };
-  // What one pruned model's pairs gave, kept until the dense row (which
-  // pools the dense passes of every pairing) is printed first.
-  struct Paired {
-    double ms, flops, ideal;
-    MedianInterval speedup;
-    nlohmann::json explanation;  // the profiler's per-part account
-  };
-  for (const int64_t B : batches) {
-    Runner dense(*models[0].model, B, cl.device);
-    const double dense_flops = dense.flops();
-    std::vector<double> dense_ms;  // every dense pass, over all pairings
-    std::vector<Paired> paired;
-    for (size_t k = 1; k < models.size(); ++k) {
-      Runner pruned(*models[k].model, B, cl.device);
-      for (int i = 0; i < 3; ++i) dense.pass(), pruned.pass();  // warm-up: allocations, memory filled
-      std::vector<double> ratios, pruned_ms;
-      for (int i = 0; i < reps; ++i) {
-        const double a = dense.timed_pass(), b = pruned.timed_pass();
-        dense_ms.push_back(a);
-        pruned_ms.push_back(b);
-        ratios.push_back(a / b);
-      }
-      const double flops = pruned.flops();
-      paired.push_back({median(pruned_ms), flops, dense_flops / flops, median_interval(ratios),
-                        explain(profile_parts(dense, pruned, 5, cl.device))});
-    }
-    if (models.size() == 1) {  // a model alone: its own passes
-      for (int i = 0; i < 3; ++i) dense.pass();
-      for (int i = 0; i < reps; ++i) dense_ms.push_back(dense.timed_pass());
-    }
-    // Dense against itself: a speedup of exactly 1.
-    MedianInterval one;
-    one.median = one.lo = one.hi = one.coverage = 1;
-    one.n = dense_ms.size();
-    rows.push_back(row_of(models[0], B, median(dense_ms), dense_flops, one, 1.0));
-    for (size_t k = 1; k < models.size(); ++k) {
-      const Paired& p = paired[k - 1];
-      nlohmann::json r = row_of(models[k], B, p.ms, p.flops, p.speedup, p.ideal);
-      r["explain"] = p.explanation;
-      if (!as_json && r["above_ideal"].get<bool>()) {
-        std::printf("  note: above the FLOP-ideal speedup (the whole interval is above %.2fx): heads remove work "
-                    "that runs below the model's average FLOP rate\n",
-                    p.ideal);
-        print_explanation(p.explanation);
-      }
-      rows.push_back(r);
-    }
-  }
+  nlohmann::json rows = nlohmann::json::array();
+  for (const int64_t B : batches) bench_batch(lineup.models, B, reps, cl.device, as_json, rows);
   if (as_json) std::printf("%s\n", rows.dump(1).c_str());
   return 0;
 }
