@@ -14,10 +14,11 @@
 //
 // The effects checked are those the code produces by construction (a ramp's
 // values, a readout's count, a multiplier's growth, a folded factor, a FLOP
-// formula) plus two that depend on the trained weights: a closed start keeps
-// fewer heads, and output scaling makes closing one head cost less. Both
-// hold with a wide margin on the suite's corpus; the page says that the
-// second is not a law. Nothing here reads a clock.
+// formula) plus three that depend on the trained weights: a closed start
+// keeps fewer heads, output scaling makes closing one head cost less, and
+// top-K's short run ends below L0's. Each held on the suite's corpus and on
+// Moby-Dick when written; the page says that the second is not a law and the
+// third is about short runs. Nothing here reads a clock.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -318,4 +319,22 @@ TEST_CASE("exercises 6: the analytic cost of a head follows its formula as the p
     for (const json& r : n16["measured"]) measured = measured || r["region"] == region;
     CHECK_MESSAGE(measured, region << " has no measured time");
   }
+}
+
+TEST_CASE("exercises 7: top-K runs with the ramp's head count at every step and ends below L0's short run") {
+  Workshop& w = Workshop::get();
+  w.find(7, "--method topk");
+  w.find(2, "runs/ex/target");
+  const auto topk = test::read_metrics(w.path("topk/metrics.jsonl"));
+  const auto l0 = test::read_metrics(w.path("target/metrics.jsonl"));
+  REQUIRE(topk.size() == 20);
+  REQUIRE(l0.size() == 20);
+  const std::vector<int> expected{4, 3, 3, 3, 3, 2, 2, 2, 1, 1};  // the page's sequence, then 1
+  for (size_t i = 0; i < topk.size(); ++i) {
+    CAPTURE(i);
+    CHECK(topk[i]["kept_heads"].get<int64_t>() == std::llround(num(topk[i], "target_heads")));
+    CHECK(topk[i]["kept_heads"].get<int>() == (i < expected.size() ? expected[i] : 1));
+  }
+  MESSAGE("last valid loss: topk " << topk.back()["valid_loss"] << ", l0 " << l0.back()["valid_loss"]);
+  CHECK(num(topk.back(), "valid_loss") < num(l0.back(), "valid_loss") - 0.05);
 }
