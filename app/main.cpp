@@ -117,11 +117,22 @@ const char* kBenchHelp = R"(usage: headcount bench (--from CKPT [--pruned CKPT2]
                        [--batches 1,4,16] [--reps N] [--device cpu|cuda] [--json]
 
 Does pruning buy speed? Times the evaluation forward pass (one segment of
-B streams x T tokens with M tokens of memory, as eval runs it; the median of
---reps passes, default 15, after three warm-up passes) of a dense model and
-its pruned versions at each batch size, and prints ms per segment, tokens/s,
-the measured speedup over dense, the ideal speedup (dense FLOPs / pruned
-FLOPs, from the ops' analytic counts) and the share of it achieved.
+B streams x T tokens with M tokens of memory, as eval runs it) of a dense
+model and its pruned versions at each batch size. After three warm-up
+passes each, the dense and a pruned model run in turns, pass by pass
+(dense, pruned, dense, pruned, ...), --reps passes each (default 15). Each
+pair gives a ratio t_dense / t_pruned; the speedup is the median of those
+ratios, with a 95% confidence interval for it that assumes nothing about
+their distribution (order statistics: the j-th smallest and j-th largest
+ratio, j from the Binomial(n, 1/2) distribution; under 6 pairs it is the
+whole range, with its lower coverage in the JSON). Prints ms per segment
+(the median pass), tokens/s, the speedup and its interval, the ideal
+speedup (dense FLOPs / pruned FLOPs, from the ops' analytic counts) and the
+share of it achieved. A speedup whose interval lies wholly above the ideal
+is flagged and explained from the op profiler: per part of the model
+(qkv, content, softmax, ..., output_layer), its time and FLOPs dense and
+pruned, and the FLOP rates of the parts that shrink with heads and of those
+that do not.
   --from CKPT             a checkpoint; a gated one is timed with all heads
                           (dense) against its compaction
   --from A --pruned B     A against B (a compacted checkpoint, or a gated one,
@@ -129,7 +140,11 @@ FLOPs, from the ops' analytic counts) and the share of it achieved.
   --config FILE           fresh weights (the time does not depend on them):
                           dense against copies keeping each --keep fraction
                           of the heads in every layer (default 0.75,0.5)
---json prints the rows as JSON instead of the table.
+--json prints the rows as JSON instead of the table: model, heads, batch, ms,
+tok_s, flops, speedup, speedup_lo, speedup_hi, interval_coverage, pairs,
+ideal, above_ideal, and for every pruned row explain: the profiler's
+per-part account (5 profiled passes of each model, in turns, each part at
+its fastest).
 )";
 
 const char* kCompareHelp = R"(usage: headcount compare --dense CKPT[,CKPT...] --config PRUNE_CONFIG --out DIR
