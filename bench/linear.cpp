@@ -18,6 +18,7 @@
 #endif
 
 #include "autograd/ops.h"
+#include "bench/bench_flags.h"
 
 using namespace hc;
 using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -42,26 +43,18 @@ double fastest_seconds(F&& f, int warmup, int reps) {
 
 }  // namespace
 
+const char* const kUsage =
+    "usage: bench_linear [--json] [--quick]\n"
+    "Times a linear layer's forward + backward at C in {128, 256, 512} and R = B*T in\n"
+    "{1024, 4096}: raw Eigen SGEMM (the CPU ceiling) against the engine's linear through\n"
+    "autograd, the fastest of 30 runs each, on OMP_NUM_THREADS threads. Prints a table,\n"
+    "or one JSON array with --json. bench/linear.sh runs PyTorch beside it. --quick: C = 128,\n"
+    "R = 1024 only, the fastest of 5 after 2 warm-up runs (make results QUICK=1).\n";
+
 int main(int argc, char** argv) {
-  bool as_json = false, quick = false;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--json")) {
-      as_json = true;
-    } else if (!std::strcmp(argv[i], "--quick")) {
-      quick = true;
-    } else {
-      const bool help = !std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h");
-      std::fprintf(help ? stdout : stderr,
-                   "%susage: bench_linear [--json] [--quick]\n"
-                   "Times a linear layer's forward + backward at C in {128, 256, 512} and R = B*T in\n"
-                   "{1024, 4096}: raw Eigen SGEMM (the CPU ceiling) against the engine's linear through\n"
-                   "autograd, the fastest of 30 runs each, on OMP_NUM_THREADS threads. Prints a table,\n"
-                   "or one JSON array with --json. bench/linear.sh runs PyTorch beside it. --quick: C = 128,\n"
-                   "R = 1024 only, the fastest of 5 after 2 warm-up runs (make results QUICK=1).\n",
-                   help ? "" : ("bench_linear: unknown argument " + std::string(argv[i]) + "\n").c_str());
-      return help ? 0 : 2;
-    }
-  }
+  BenchFlags flags;
+  if (const int status = parse_bench_flags(argc, argv, "bench_linear", kUsage, flags); status >= 0) return status;
+  const bool as_json = flags.json, quick = flags.quick;
   int threads = 1;
 #ifdef _OPENMP
   threads = omp_get_max_threads();

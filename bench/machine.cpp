@@ -20,6 +20,7 @@
 #include <omp.h>
 #endif
 
+#include "bench/bench_flags.h"
 #include "engine/fma_peak.h"
 
 using namespace hc;
@@ -61,25 +62,17 @@ double sgemm_gflops(int threads, int reps) {
 
 }  // namespace
 
+const char* const kUsage =
+    "usage: bench_machine [--json] [--quick]\n"
+    "Measures this machine's FMA peak (independent float32 FMA chains in registers,\n"
+    "fastest of 5 runs of ~20 ms) and Eigen's SGEMM rate ((4096x512)x(512x512)^T,\n"
+    "fastest of 10), each on one core and on OMP_NUM_THREADS threads. --quick: fewer,\n"
+    "shorter runs. Prints a table, or one JSON object with --json.\n";
+
 int main(int argc, char** argv) {
-  bool as_json = false, quick = false;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--json")) {
-      as_json = true;
-    } else if (!std::strcmp(argv[i], "--quick")) {
-      quick = true;
-    } else {
-      const bool help = !std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h");
-      std::fprintf(help ? stdout : stderr,
-                   "%susage: bench_machine [--json] [--quick]\n"
-                   "Measures this machine's FMA peak (independent float32 FMA chains in registers,\n"
-                   "fastest of 5 runs of ~20 ms) and Eigen's SGEMM rate ((4096x512)x(512x512)^T,\n"
-                   "fastest of 10), each on one core and on OMP_NUM_THREADS threads. --quick: fewer,\n"
-                   "shorter runs. Prints a table, or one JSON object with --json.\n",
-                   help ? "" : ("bench_machine: unknown argument " + std::string(argv[i]) + "\n").c_str());
-      return help ? 0 : 2;
-    }
-  }
+  BenchFlags flags;
+  if (const int status = parse_bench_flags(argc, argv, "bench_machine", kUsage, flags); status >= 0) return status;
+  const bool as_json = flags.json, quick = flags.quick;
   int threads = 1;
 #ifdef _OPENMP
   threads = omp_get_max_threads();

@@ -43,13 +43,6 @@ namespace {
 
 const fs::path kRoot = HEADCOUNT_SOURCE_DIR;
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // The commands of each exercise, as the page writes them; 0 is the setup.
 std::map<int, std::vector<std::string>> parse_exercises(const std::string& page) {
   static const std::regex exercise(R"(^## Exercise ([0-9]+): )");
@@ -137,7 +130,7 @@ class Workshop {
   }
 
  private:
-  Workshop() : corpus_(test::write_tiny_corpus(dir_)), exercises_(parse_exercises(read_text(kRoot / "docs/exercises.md"))) {
+  Workshop() : corpus_(test::write_tiny_corpus(dir_)), exercises_(parse_exercises(test::read_text(kRoot / "docs/exercises.md"))) {
     fs::create_directories(dir_.file("runs-ex"));
   }
   test::TempDir dir_;
@@ -295,8 +288,8 @@ TEST_CASE("exercises 5: a FLOP budget keeps fewer heads than its fraction") {
 TEST_CASE("exercises 6: the analytic cost of a head follows its formula as the persistent vectors grow") {
   Workshop& w = Workshop::get();
   w.find(6, "profile-n64");
-  const json n16 = json::parse(read_text(w.path("profile-n16/costs.json")));
-  const json n64 = json::parse(read_text(w.path("profile-n64/costs.json")));
+  const json n16 = json::parse(test::read_text(w.path("profile-n16/costs.json")));
+  const json n64 = json::parse(test::read_text(w.path("profile-n64/costs.json")));
   auto part = [](const json& costs, const std::string& name) {
     for (const json& a : costs["analytic"])
       if (a["layer"] == 0 && a["part"] == name) return a["forward_flops"].get<double>();

@@ -98,13 +98,6 @@ std::vector<fs::path> layered_sources(const fs::path& root) {
   return files;
 }
 
-std::string read_all(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // The names of the functions that cuda/'s headers declare at namespace scope
 // (a line "Type name(...);"), e.g. cuda_backend.
 std::set<std::string> cuda_function_names(const fs::path& root) {
@@ -113,7 +106,7 @@ std::set<std::string> cuda_function_names(const fs::path& root) {
   if (!fs::is_directory(root / "cuda")) return names;
   for (const auto& entry : fs::directory_iterator(root / "cuda")) {
     if (entry.path().extension() != ".h") continue;
-    std::istringstream lines(read_all(entry.path()));
+    std::istringstream lines(hc::test::read_text(entry.path()));
     std::string line;
     std::smatch m;
     while (std::getline(lines, line))
@@ -152,7 +145,7 @@ TEST_CASE("layering: includes run down the layers (app -> models -> autograd -> 
   REQUIRE_MESSAGE(files.size() > 50, "only " << files.size() << " sources found under " << root);
   int offences = 0;
   for (const fs::path& file : files)
-    for (const std::string& offence : layering_offences(root, file, read_all(root / file))) {
+    for (const std::string& offence : layering_offences(root, file, hc::test::read_text(root / file))) {
       FAIL_CHECK(offence);
       ++offences;
     }
@@ -168,7 +161,7 @@ TEST_CASE("layering: engine/ names no function that cuda/ declares (the CUDA bac
                         names) == std::vector<std::string>{"engine/x.cpp:1: engine/ names cuda_backend, which cuda/ defines"});
   for (const fs::path& file : layered_sources(root))
     if (top_dir(file) == "engine")
-      for (const std::string& offence : names_from_cuda(file, read_all(root / file), names)) FAIL_CHECK(offence);
+      for (const std::string& offence : names_from_cuda(file, hc::test::read_text(root / file), names)) FAIL_CHECK(offence);
 }
 
 TEST_CASE("layering: the scan names each include against the layering by file and line, and passes the rest") {
@@ -206,7 +199,7 @@ TEST_CASE("structure: app/ spells out no pruning method's name (method logic liv
   REQUIRE(names.size() >= 5);
   int files = 0;
   for (const auto& entry : fs::directory_iterator(root / "app")) {
-    const std::string text = read_all(entry.path());
+    const std::string text = hc::test::read_text(entry.path());
     ++files;
     for (const std::string& quoted : names)
       if (text.find(quoted) != std::string::npos)

@@ -16,6 +16,8 @@
 // The files are read from the source tree (HEADCOUNT_SOURCE_DIR).
 #include <doctest/doctest.h>
 
+#include "tests/test_util.h"
+
 #include <cctype>
 #include <filesystem>
 #include <fstream>
@@ -29,13 +31,6 @@ namespace fs = std::filesystem;
 namespace {
 
 const fs::path kRoot = HEADCOUNT_SOURCE_DIR;
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 struct Stop {
   int line = 0;         // in the page
@@ -121,14 +116,14 @@ bool occurs(const std::string& text, const std::string& marker) {
 std::string check_stop(const Stop& s, const fs::path& root) {
   const fs::path f = root / s.file;
   if (!fs::is_regular_file(f)) return s.file + " does not exist";
-  if (!occurs(read_text(f), s.marker)) return "'" + s.marker + "' does not occur in " + s.file;
+  if (!occurs(hc::test::read_text(f), s.marker)) return "'" + s.marker + "' does not occur in " + s.file;
   return "";
 }
 
 }  // namespace
 
 TEST_CASE("tour: every stop names a file that exists and a marker inside it") {
-  const std::string page = read_text(kRoot / "docs/tour.md");
+  const std::string page = hc::test::read_text(kRoot / "docs/tour.md");
   REQUIRE_FALSE(page.empty());
   const Tour tour = parse_tour(page);
   for (const std::string& e : tour.errors) FAIL_CHECK("docs/tour.md " << e);
@@ -142,7 +137,7 @@ TEST_CASE("tour: every stop names a file that exists and a marker inside it") {
 }
 
 TEST_CASE("tour: five reading paths and two checklists, each numbered 1, 2, 3, ...") {
-  const Tour tour = parse_tour(read_text(kRoot / "docs/tour.md"));
+  const Tour tour = parse_tour(hc::test::read_text(kRoot / "docs/tour.md"));
   std::vector<std::string> sections;
   std::vector<int> counts;
   for (const Stop& s : tour.stops) {
@@ -209,7 +204,7 @@ TEST_CASE("tour: the checker catches a missing file, a missing marker and an ite
 }
 
 TEST_CASE("tour: the README's first screen starts with make demo and make test, then points to the tour") {
-  std::istringstream in(read_text(kRoot / "README.md"));
+  std::istringstream in(hc::test::read_text(kRoot / "README.md"));
   std::vector<std::string> first;  // a screen: the first 24 lines
   for (std::string line; first.size() < 24 && std::getline(in, line);) first.push_back(line);
   int demo = -1, test = -1, tour = -1;
