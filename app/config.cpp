@@ -154,6 +154,10 @@ std::vector<Field> fields(RunConfig& c) {
             "prune, shapley: a permutation stops once the loss is within this many nats of all heads' (0 = never)"),
       field("astar_max_nodes", p.astar_max_nodes,
             "prune, astar: the most head sets expanded; beyond, the best one is completed greedily (inexact)"),
+      field("rewind_from", p.rewind_from,
+            "prune: an early checkpoint of the dense run that a rewinding method (lottery) resets the weights to; "
+            "{dense} stands for the folder of the --from checkpoint"),
+      field("lottery_rounds", p.lottery_rounds, "prune, lottery: rounds of train, prune a fraction, rewind"),
   };
 }
 

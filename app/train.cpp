@@ -198,12 +198,29 @@ void build_optimizer(Run& r) {
   r.rng = RngStream{static_cast<uint64_t>(r.cfg.seed), 0, r.first_stream};
 }
 
+// rewind_from, with "{dense}" standing for the folder of the --from
+// checkpoint (so that one config names each dense seed's own early
+// checkpoint, as `headcount compare` needs).
+std::string rewind_path(const Run& r) {
+  std::string path = r.cfg.prune.rewind_from;
+  const size_t at = path.find("{dense}");
+  if (at == std::string::npos) return path;
+  check(!r.cl.from.empty(), "config: rewind_from " + path + " names {dense}: give the dense checkpoint with --from");
+  const std::string folder = std::filesystem::path(r.cl.from).parent_path().string();
+  return path.replace(at, 7, folder.empty() ? "." : folder);
+}
+
 // The pruning method of a run, told its budget and schedule.
 PruneSetup prune_setup(const Run& r) {
   const AllAttConfig& mcfg = r.model->config();
   PruneSetup s{r.cfg.prune, 0, budget_heads(mcfg, r.cfg.prune), r.cfg.steps, r.cfg.accum,
                static_cast<uint64_t>(r.cfg.seed)};
   for (int64_t l = 0; l < mcfg.layers; ++l) s.heads += mcfg.heads_in(l);
+  if (!r.cfg.prune.rewind_from.empty()) {
+    const Checkpoint early = load_checkpoint(rewind_path(r));
+    for (const Variable& p : r.model->parameters())
+      if (const auto it = early.tensors.find(p.name()); it != early.tensors.end()) s.rewind[p.name()] = it->second;
+  }
   if (r.cfg.prune.target_flops > 0 && DataParallel::world().leader())
     std::fprintf(stderr, "target_flops %.3f: %lld of %lld heads\n", r.cfg.prune.target_flops,
                  static_cast<long long>(s.budget), static_cast<long long>(s.heads));

@@ -54,6 +54,8 @@ struct PruneConfig {
   int64_t shapley_permutations = 32;    // Shapley: the most permutations sampled
   double shapley_truncation = 0.005;    // Shapley: a permutation stops within this many nats of v(all) (0 = never)
   int64_t astar_max_nodes = 64;         // A*: the most states expanded before it completes greedily
+  std::string rewind_from;              // a checkpoint of the dense run a method may rewind the weights to
+  int64_t lottery_rounds = 3;           // lottery: prune-and-rewind rounds over the selection
 
   // Ranges, the method's name, and a budget for the methods that need one;
   // throws std::invalid_argument naming the key.
@@ -74,6 +76,9 @@ struct PruneSetup {
   int64_t steps = 0;   // the selection phase
   int64_t accum = 1;   // micro-batches per optimizer step
   uint64_t seed = 0;
+  // rewind_from's tensors that are the model's parameters, by name (empty
+  // without one); the app loads them.
+  std::map<std::string, Tensor> rewind = {};
 };
 
 // What a scored method may look at: the model and, for the methods that

@@ -10,6 +10,7 @@ std::unique_ptr<PruningMethod> make_l0(const PruneSetup&);
 std::unique_ptr<PruningMethod> make_topk(const PruneSetup&);
 std::unique_ptr<PruningMethod> make_dsp(const PruneSetup&);
 std::unique_ptr<PruningMethod> make_movement(const PruneSetup&);
+std::unique_ptr<PruningMethod> make_lottery(const PruneSetup&);
 // Scored methods that search over head sets, each its own class.
 std::unique_ptr<PruningMethod> make_shapley(const PruneSetup&);
 std::unique_ptr<PruningMethod> make_astar(const PruneSetup&);
@@ -47,6 +48,9 @@ const char* kDspDetails = R"(             Logs temperature: dsp_temperature at t
              to dsp_final_temperature at the last step of the selection.)";
 const char* kMovementDetails = R"(             Scores: S_h -= sum over head h's weights of gradient x weight, each step;
              K_t = K + (H - K)(1 - (t+1)/l0_warmup)^3. Logs target_heads (K_t).)";
+const char* kLotteryDetails = R"(             Needs rewind_from (an early checkpoint of the dense run). lottery_rounds
+             rounds over the selection: train, keep H (K/H)^(r/R) heads by |dL/d head
+             output| summed over the round, rewind the weights. Logs round.)";
 const char* kShapleyDetails = R"(             Loss on importance_batches fixed probe batches; up to shapley_permutations
              orders, truncated within shapley_truncation nats of the full model. Prints
              each value with its standard error; choose.json keeps them.)";
@@ -71,6 +75,10 @@ const std::vector<MethodInfo>& pruning_methods() {
                "Li, Cotterell, Sachan 2021, arXiv 2108.04657", kDspDetails, make_dsp),
       learned("movement", true, "movement pruning, a whole head as the block: scores learned from weight x gradient",
               "Sanh et al. 2020; Lagunas et al. 2021, arXiv 2109.04838", kMovementDetails, make_movement),
+      learned("lottery", true,
+              "iterative pruning with weight rewinding: rounds of training, pruning a fraction of the heads by "
+              "Taylor importance, and rewinding the survivors to an early checkpoint",
+              "Behnke and Heafield 2020; Prasanna et al. 2020, arXiv 2005.00561", kLotteryDetails, make_lottery),
       searched("shapley", "Shapley values of the heads by truncated Monte Carlo over orders; the K of largest value",
                "Held and Yang 2022, arXiv 2210.05709", kShapleyDetails, make_shapley),
       searched("astar", "A* search over head removals for the K-head set of lowest loss",

@@ -7,13 +7,17 @@
 //   astar     equals exhaustive search where it is exact
 //   movement  scores move by -sum of gradient x weight (hand-computed), which
 //             is d/da L(a W_head) (finite differences)
+//   lottery   each round keeps the heads of largest summed |dL/d head output|
+//             and rewinds every weight to the early checkpoint, bit for bit
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
 
+#include "engine/safetensors.h"
 #include "models/gates.h"
 #include "models/methods/astar.h"
 #include "models/methods/dsp.h"
@@ -406,5 +410,162 @@ TEST_CASE("methods: each new method is listed, refuses bad budgets with exit sta
   }
   std::string out;
   CHECK(test::run_headcount(prune + "--method nope " + test::tiny_training(corpus, dir.file("x"), 4), out) == 2);
-  CHECK(out.find("dsp, movement, shapley, astar") != std::string::npos);
+  CHECK(out.find("dsp, movement, lottery, shapley, astar") != std::string::npos);
+}
+
+namespace {
+
+// name -> a copy of every parameter's value but the gates.
+std::map<std::string, Tensor> weight_snapshot(const AllAttLM& model) {
+  std::map<std::string, Tensor> out;
+  for (const Variable& p : model.parameters())
+    if (p.name().find(".gate.") == std::string::npos) out[p.name()] = p.value().clone();
+  return out;
+}
+
+// "Training": every weight moves, the gates stay.
+void move_weights(const AllAttLM& model, uint64_t seed) {
+  for (const Variable& p : model.parameters())
+    if (p.name().find(".gate.") == std::string::npos)
+      p.value().copy_from(test::random_tensor(p.shape(), p.value().dtype(), seed++, 0.05, 0.6));
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.nbytes() == b.nbytes() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
+}
+
+// Round 1 of a lottery of 4 steps in 2 rounds: steps 0 and 1. Each step's gradient comes from the
+// loss with explicit gates z = 1 (the method's gates are exactly 1 for every head now, and there is
+// no output scaling), so dL/dz is the Taylor importance the method should read from the weights'
+// gradients; returns its sum of |dL/dz| per head.
+std::vector<double> lottery_round_one(PruningMethod& lottery, AllAttLM& model) {
+  std::vector<double> expected(4, 0.0);
+  RngStream rng{1, 0};
+  for (int64_t step = 0; step < 2; ++step) {
+    CHECK(open_count(lottery.gates(model, step, rng)) == 4);
+    for (const Variable& p : model.parameters()) p.zero_grad();
+    std::vector<Variable> z;
+    for (int l = 0; l < 2; ++l) z.emplace_back(Tensor::full({2}, 1.0, DType::F64), true);
+    batch_loss(model, z).backward();
+    for (int l = 0; l < 2; ++l)
+      for (int h = 0; h < 2; ++h) expected[2 * l + h] += std::fabs(z[l].grad().to_vector()[h]);
+    lottery.before_step(model, step);
+    move_weights(model, 100 + 50 * step);  // "training" moves every weight
+    lottery.after_step(model, step + 1);
+  }
+  return expected;
+}
+
+}  // namespace
+
+TEST_CASE("methods: lottery prunes by summed |dL/d head output| each round and rewinds exactly to the early weights") {
+  AllAttLM model(test::tiny_model({.vocab = 9, .d_model = 8, .heads = 2, .d_head = 4, .persist = 5, .seg_len = 4,
+                                   .mem_len = 3, .max_len = 16}),
+                 3, DType::F64);
+  randomize(model, 70);
+  const std::map<std::string, Tensor> early = weight_snapshot(model);  // the "early checkpoint"
+  randomize(model, 40);  // the dense model at the end of its training
+  model.add_gates(2.0);
+  PruneConfig config;
+  config.output_scaling = false;  // so that a gate's gradient is exactly dL/d(head output multiplier)
+  config.lottery_rounds = 2;
+  PruneSetup setup = setup_for(model, 1, 4, config);
+  CHECK_THROWS_WITH_AS(find_method("lottery").make(setup), doctest::Contains("needs rewind_from"), std::invalid_argument);
+  setup.rewind = early;
+  std::unique_ptr<PruningMethod> lottery = find_method("lottery").make(setup);
+  lottery->choose(model, fixed_inputs(model));
+  CHECK(kept_heads(model).count() == 4);
+  const std::vector<double> expected = lottery_round_one(*lottery, model);
+  // K_1 = round(4 (1/4)^(1/2)) = 2 heads: the larger importance of each layer, normalised per layer
+  // (the norm does not change the order within a layer, and the two layers' tops compete after it).
+  const HeadMask kept = kept_heads(model);
+  CHECK(kept.count() == 2);
+  HeadScores normalised(2);
+  for (int l = 0; l < 2; ++l) {
+    const double norm = std::hypot(expected[2 * l], expected[2 * l + 1]);
+    normalised[l] = {expected[2 * l] / norm, expected[2 * l + 1] / norm};
+  }
+  MESSAGE("summed |dL/dz|: " << expected[0] << " " << expected[1] << ", " << expected[2] << " " << expected[3]
+                              << "; kept " << kept.describe());
+  CHECK(kept.describe() == top_heads(normalised, 2).describe());
+  // Rewound: every weight is the early checkpoint's, bit for bit.
+  for (const Variable& p : model.parameters()) {
+    if (p.name().find(".gate.") != std::string::npos) continue;
+    CAPTURE(p.name());
+    CHECK(same_bits(p.value(), early.at(p.name())));
+  }
+  // Round 2 ends at step 4 with exactly the budget, again rewound; closed heads stay closed.
+  RngStream rng{1, 0};
+  for (int64_t step = 2; step < 4; ++step) {
+    batch_loss(model, lottery->gates(model, step, rng)).backward();
+    lottery->before_step(model, step);
+    move_weights(model, 300 + 50 * step);
+    lottery->after_step(model, step + 1);
+  }
+  const HeadMask last = kept_heads(model);
+  CHECK(last.count() == 1);
+  for (size_t l = 0; l < 2; ++l)
+    for (size_t h = 0; h < 2; ++h) CHECK((!last.keep[l][h] || kept.keep[l][h]));
+  for (const Variable& p : model.parameters())
+    if (p.name().find(".gate.") == std::string::npos) CHECK(same_bits(p.value(), early.at(p.name())));
+}
+
+TEST_CASE("methods: prune --method lottery ends on the early checkpoint's weights with K heads; refuses bad input") {
+  test::TempDir dir;
+  const std::string corpus = test::write_tiny_corpus(dir);
+  std::string log;
+  REQUIRE(test::run_headcount("train " + test::tiny_training(corpus, dir.file("dense"), 8), log) == 0);
+  const std::string prune = "prune --from " + dir.file("dense/last.safetensors") + " --method lottery ";
+  std::string out;
+  REQUIRE(test::run_headcount("prune --help", out) == 0);
+  CHECK(out.find("\n  lottery ") != std::string::npos);
+  CHECK(test::run_headcount(prune + test::tiny_training(corpus, dir.file("x"), 4), out) == 2);
+  CHECK(out.find("needs a budget") != std::string::npos);
+  CHECK(test::run_headcount(prune + test::tiny_training(corpus, dir.file("x"), 4) + " --set target_heads=5", out) == 2);
+  CHECK(out.find("target of 5 heads, the model has 4") != std::string::npos);
+  CHECK(test::run_headcount(prune + test::tiny_training(corpus, dir.file("x"), 4) + " --set target_heads=1", out) == 2);
+  CHECK(out.find("needs rewind_from") != std::string::npos);
+  CHECK(test::run_headcount(prune + test::tiny_training(corpus, dir.file("x"), 4) + " --set target_heads=1 --set rewind_from=" +
+                                dir.file("dense/nope.safetensors"),
+                            out) == 2);
+  const std::string early = dir.file("dense/step-4.safetensors");
+  REQUIRE(test::run_headcount(prune + test::tiny_training(corpus, dir.file("run"), 4) +
+                                  " --set target_heads=1 --set lottery_rounds=2 --set rewind_from=" + early,
+                              out) == 0);
+  const auto want = safetensors::load(early).tensors, got = safetensors::load(dir.file("run/last.safetensors")).tensors;
+  int64_t compared = 0;
+  for (const auto& item : got) {
+    const std::string name = item.first;  // a plain variable: clang < 16 cannot capture a structured binding
+    if (name.find(".gate.") != std::string::npos || name.rfind("optim.", 0) == 0 || name.rfind("memory.", 0) == 0 ||
+        name.rfind("method.", 0) == 0)
+      continue;
+    CAPTURE(name);
+    REQUIRE(want.count(name));
+    CHECK(same_bits(item.second, want.at(name)));
+    ++compared;
+  }
+  CHECK(compared > 10);
+  const std::vector<nlohmann::json> metrics = test::read_metrics(dir.file("run/metrics.jsonl"));
+  REQUIRE(metrics.size() == 4);
+  CHECK(metrics[1]["kept_heads"] == 2);  // round 1 ends at step 2 with 4 (1/4)^(1/2) = 2 heads
+  CHECK(metrics[3]["kept_heads"] == 1);
+  CHECK(metrics[3]["round"] == 2);
+  // Stopped mid-round and resumed: the importance summed so far is saved (method.importance), so
+  // the run repeats the uninterrupted one bit for bit.
+  auto args = [&](const std::string& run) {  // {dense}: the --from checkpoint's folder
+    return prune + test::tiny_training(corpus, dir.file(run), 6) + " --set target_heads=1 --set lottery_rounds=2 " +
+           "--set rewind_from={dense}/step-4.safetensors";
+  };
+  REQUIRE(test::run_headcount(args("whole"), out) == 0);
+  CHECK(test::run_headcount(args("parts") + " --stop-at 2", out) == 130);
+  REQUIRE_MESSAGE(test::run_headcount(args("parts") + " --resume", out) == 0, out);
+  const auto a = test::read_metrics(dir.file("whole/metrics.jsonl")), b = test::read_metrics(dir.file("parts/metrics.jsonl"));
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    CAPTURE(i);
+    CHECK(a[i]["loss"] == b[i]["loss"]);
+    CHECK(a[i]["kept_heads"] == b[i]["kept_heads"]);
+  }
+  CHECK(safetensors::load(dir.file("whole/last.safetensors")).tensors.at("layers.0.attn.gate.log_alpha").to_vector() ==
+        safetensors::load(dir.file("parts/last.safetensors")).tensors.at("layers.0.attn.gate.log_alpha").to_vector());
 }
