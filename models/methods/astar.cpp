@@ -35,7 +35,10 @@
 // reports finished = false. Every set's loss is computed once.
 //
 // The K chosen heads' gate logits are fixed as every scored method's are
-// (models/methods/scored.cpp), and the run fine-tunes them.
+// (models/methods/scored.cpp), and the run fine-tunes them. The probe
+// batches come from the training split, not held-out data as in the paper:
+// the validation split is what the bake-off ranks the methods by, and a
+// method that searched on it would be scored on what it was fitted to.
 #include "models/methods/astar.h"
 
 #include <algorithm>
