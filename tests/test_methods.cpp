@@ -331,11 +331,17 @@ TEST_CASE("methods: movement scores move by -sum over the head of gradient x wei
   for (int64_t r = 0; r < 6; ++r)
     for (int64_t d = 3; d < 6; ++d) out[r * 6 + d] = -0.5;
   layer.out_w.value().copy_from(Tensor::from_vector(layer.out_w.shape(), out, DType::F64));
-  std::unique_ptr<PruningMethod> movement = find_method("movement").make(setup_for(model, 1, 10));
+  PruneConfig config;
+  config.l0_warmup = 3;  // K_t = 1 + 3 (1 - (t+1)/3)^3, rounded: 2 at step 0, 1 from step 1
+  std::unique_ptr<PruningMethod> movement = find_method("movement").make(setup_for(model, 1, 10, config));
   movement->before_step(model, 0);
-  // Head 0: 120 x 0.5 x 2; head 1: 102 x 0.5 x 2 - 18 x 0.5 x 2; layer 1: weights 0.
-  CHECK(gate_logit_values(model) == HeadScores{{-120.0, -84.0}, {0.0, 0.0}});
-  movement->before_step(model, 1);  // it accumulates
+  // Head 0: -(120 x 0.5 x 2); head 1: -(102 x 0.5 x 2 - 18 x 0.5 x 2); layer 1: weights 0. Then all
+  // shifted so that the K_0 = 2 best sit at >= 0: midway between the 2nd (0) and 3rd (-84), +42.
+  CHECK(gate_logit_values(model) == HeadScores{{-120.0 + 42, -84.0 + 42}, {0.0 + 42, 0.0 + 42}});
+  CHECK(kept_heads(model).describe() == "00,11");
+  // It accumulates: -78 - 120, -42 - 84, 42, 42, then shifted for K_1 = 1 midway between the 1st and
+  // 2nd (42 and 42): -240, -168, 0, 0, the sums of both steps' movements.
+  movement->before_step(model, 1);
   CHECK(gate_logit_values(model) == HeadScores{{-240.0, -168.0}, {0.0, 0.0}});
 }
 
@@ -351,7 +357,9 @@ TEST_CASE("methods: movement's step is d/da L(a W_head) at a = 1; K_t follows th
   config.l0_warmup = 4;
   std::unique_ptr<PruningMethod> movement = find_method("movement").make(setup_for(model, 1, 10, config));
   movement->before_step(model, 0);
-  const HeadScores moved = gate_logit_values(model);
+  const HeadScores moved = gate_logit_values(model);  // -sum g W per head, all shifted by one constant
+  // Against finite differences, head by head, relative to head (0, 0) (the shift cancels).
+  double reference = 0, spread = 0;
   for (size_t l = 0; l < 2; ++l)
     for (int64_t h = 0; h < 2; ++h) {
       CAPTURE(l);
@@ -364,8 +372,12 @@ TEST_CASE("methods: movement's step is d/da L(a W_head) at a = 1; K_t follows th
         return value;
       };
       const double eps = 1e-5;
-      CHECK(-moved[l][h] == doctest::Approx((loss_at(1 + eps) - loss_at(1 - eps)) / (2 * eps)).epsilon(1e-6));
+      const double slope = (loss_at(1 + eps) - loss_at(1 - eps)) / (2 * eps);  // d/da L(a W_head)
+      if (l == 0 && h == 0) reference = slope;
+      CHECK(-(moved[l][h] - moved[0][0]) == doctest::Approx(slope - reference).epsilon(1e-6));
+      spread = std::max(spread, std::fabs(slope - reference));
     }
+  CHECK(spread > 1e-3);  // the heads' slopes differ by more than the tolerance: the check has teeth
   // K_t = 1 + 3 (1 - (t+1)/4)^3, rounded: 2, 1, 1, 1, then 1; every forward pass runs K_t heads.
   RngStream rng{1, 0};
   const std::vector<int64_t> want{2, 1, 1, 1, 1};

@@ -18,8 +18,12 @@
 // after each step's backward (before_step: the gradients averaged over
 // ranks and clipped, before the optimizer uses them)
 //   S_h <- S_h - sum_{i in h} (dL/dW_i) W_i,
-// that is the SGD form with lr_S = 1 (only the order of the scores matters:
-// the forward pass keeps the K_t largest). K_t falls from all heads to the
+// that is the SGD form with lr_S = 1. Only the order of the scores matters
+// (the forward pass keeps the K_t largest), so after each update every S_h
+// is shifted by one constant that puts the K_t best at >= 0 and the others
+// below: the deterministic gates (logit >= 0) then name the heads in use,
+// and validation, open_prob and compaction see the set the run trains.
+// K_t falls from all heads to the
 // budget on the papers' cubic schedule over l0_warmup steps,
 //   K_t = K + (H - K) (1 - (t+1)/l0_warmup)^3,
 // and after the last selection step the K best stay (read_out_top).
@@ -33,6 +37,7 @@
 // residue of its output-projection term.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "models/gates.h"
 #include "models/methods/budget_ramp.h"
@@ -68,11 +73,15 @@ class Movement final : public PruningMethod {
  public:
   explicit Movement(const PruneSetup& s) : s_(s) {}
 
-  void before_step(AllAttLM& model, int64_t) override {
+  void before_step(AllAttLM& model, int64_t step) override {
     HeadScores scores = gate_logit_values(model);
     for (size_t l = 0; l < scores.size(); ++l) {
       const std::vector<double> moved = weight_times_gradient(model.layers()[l]);
       for (size_t h = 0; h < moved.size(); ++h) scores[l][h] -= moved[h];
+    }
+    const double cut = threshold(scores, kept_at(step));
+    for (size_t l = 0; l < scores.size(); ++l) {
+      for (double& v : scores[l]) v -= cut;
       const Variable& g = model.gate_logits()[l];
       g.value().copy_from(Tensor::from_vector(g.shape(), scores[l], g.value().dtype()));
     }
@@ -99,6 +108,19 @@ class Movement final : public PruningMethod {
   int64_t kept_at(int64_t step) const {
     const double left = 1.0 - warmup_ramp(s_, step);
     return s_.budget + std::llround(double(s_.heads - s_.budget) * left * left * left);
+  }
+
+  // Midway between the K-th and the (K+1)-th largest score (one below the
+  // smallest when K is all heads, one above the largest when K is 0).
+  static double threshold(const HeadScores& scores, int64_t K) {
+    std::vector<double> all;
+    for (const std::vector<double>& layer : scores) all.insert(all.end(), layer.begin(), layer.end());
+    std::sort(all.begin(), all.end(), std::greater<double>());
+    const size_t k = static_cast<size_t>(K);
+    if (all.empty()) return 0.0;
+    if (k == 0) return all.front() + 1.0;
+    if (k >= all.size()) return all.back() - 1.0;
+    return 0.5 * (all[k - 1] + all[k]);
   }
 
   PruneSetup s_;
