@@ -112,7 +112,14 @@ TEST_CASE("methods: dsp keeps exactly K heads in every forward pass and anneals 
   CHECK(m["temperature"].get<double>() == doctest::Approx(0.02));
   CHECK(dsp_temperature_at(setup, 500) == doctest::Approx(0.02));
   CHECK(dsp_temperature_at(setup, 25) == doctest::Approx(2.0 * std::pow(0.01, 0.25)));
-  // The last selection step reads the logits out to exactly K.
+  // After each step the logits move by one constant so that the K largest are the deterministic
+  // gates (the order, all DSP reads, is kept); the last selection step reads them out to exactly K.
+  const HeadScores before = gate_logit_values(model);
+  dsp->after_step(model, 50);
+  const HeadScores after = gate_logit_values(model);
+  CHECK(kept_heads(model).describe() == "110,010,100");
+  for (size_t l = 0; l < 3; ++l)
+    for (size_t h = 0; h < 3; ++h) CHECK(after[l][h] - after[0][0] == doctest::Approx(before[l][h] - before[0][0]));
   dsp->after_step(model, 101);
   CHECK(kept_heads(model).count() == 4);
 }

@@ -18,6 +18,10 @@
 //             the step's tau (straight-through Gumbel);
 //   tau       dsp_temperature at the first step, dsp_final_temperature at
 //             the last step of the selection, geometric in between;
+//   centring  after every other step all w_h move by one constant so that
+//             the K largest sit at >= 0 (neither the Gumbel-top-K nor its
+//             relaxation changes under a common shift): the deterministic
+//             gates that validation uses are the subset DSP favours;
 //   readout   after the last selection step the K largest w_h stay (their
 //             logits raised to >= 0, the others lowered below 0).
 // What differs from the paper, and why: the paper's default forward pass
@@ -39,6 +43,7 @@
 
 #include "autograd/ops.h"
 #include "models/gates.h"
+#include "models/methods/head_sets.h"
 
 namespace hc {
 
@@ -118,8 +123,13 @@ class Dsp final : public PruningMethod {
   explicit Dsp(const PruneSetup& s) : s_(s) {}
   double gate_lr_scale() const override { return s_.config.gate_lr_scale; }
 
+  // The logits shifted by one constant after each step (the Gumbel-top-K and
+  // its relaxation do not change under a common shift) so that the K
+  // largest, the subset the distribution favours, are the deterministic
+  // gates validation and compaction use; exactly those at the end.
   void after_step(AllAttLM& model, int64_t done) override {
-    if (done == s_.steps) read_out_top(model, s_.budget);
+    if (done < s_.steps) set_logits_centred(model, gate_logit_values(model), s_.budget);
+    else if (done == s_.steps) read_out_top(model, s_.budget);
   }
   int64_t heads_in_use(const AllAttLM& model, int64_t done) const override {
     return done < s_.steps ? s_.budget : PruningMethod::heads_in_use(model, done);

@@ -1,7 +1,9 @@
 // Head sets as gates, masks and text (models/methods/head_sets.h).
 #include "models/methods/head_sets.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <functional>
 
 #include "models/gates.h"
 
@@ -28,6 +30,22 @@ SetLoss fixed_set_loss(const ScoreInputs& probe, bool output_scaling) {
   return [&probe, output_scaling](const std::vector<bool>& open) {
     return probe.fixed_loss(set_gates(probe.model, open, output_scaling));
   };
+}
+
+void set_logits_centred(const AllAttLM& model, HeadScores scores, int64_t K) {
+  std::vector<double> all;
+  for (const std::vector<double>& layer : scores) all.insert(all.end(), layer.begin(), layer.end());
+  std::sort(all.begin(), all.end(), std::greater<double>());
+  const size_t k = static_cast<size_t>(K);
+  const double cut = all.empty() ? 0.0
+                     : k == 0    ? all.front() + 1.0
+                     : k >= all.size() ? all.back() - 1.0
+                                       : 0.5 * (all[k - 1] + all[k]);
+  for (size_t l = 0; l < scores.size(); ++l) {
+    for (double& v : scores[l]) v -= cut;
+    const Variable& g = model.gate_logits().at(l);
+    g.value().copy_from(Tensor::from_vector(g.shape(), scores[l], g.value().dtype()));
+  }
 }
 
 HeadMask mask_of(const AllAttLM& model, const std::vector<bool>& open) {

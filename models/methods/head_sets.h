@@ -21,6 +21,13 @@ std::vector<Variable> set_gates(const AllAttLM& model, const std::vector<bool>& 
 // SetLoss on the probe's fixed batches (ScoreInputs::fixed_loss).
 SetLoss fixed_set_loss(const ScoreInputs& probe, bool output_scaling);
 
+// Sets the gate logits to `scores` minus one constant that puts the K best
+// at >= 0 and the others below (midway between the K-th and (K+1)-th; one
+// below the smallest for K = all, one above the largest for K = 0), so the
+// deterministic gates name the K heads a method that only ranks its scores
+// runs with (movement, dsp): the order, all such a method reads, is kept.
+void set_logits_centred(const AllAttLM& model, HeadScores scores, int64_t K);
+
 // A set as a HeadMask of the model's layers, and back.
 HeadMask mask_of(const AllAttLM& model, const std::vector<bool>& open);
 

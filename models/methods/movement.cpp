@@ -37,7 +37,6 @@
 // residue of its output-projection term.
 #include <algorithm>
 #include <cmath>
-#include <functional>
 
 #include "models/gates.h"
 #include "models/methods/budget_ramp.h"
@@ -79,12 +78,7 @@ class Movement final : public PruningMethod {
       const std::vector<double> moved = weight_times_gradient(model.layers()[l]);
       for (size_t h = 0; h < moved.size(); ++h) scores[l][h] -= moved[h];
     }
-    const double cut = threshold(scores, kept_at(step));
-    for (size_t l = 0; l < scores.size(); ++l) {
-      for (double& v : scores[l]) v -= cut;
-      const Variable& g = model.gate_logits()[l];
-      g.value().copy_from(Tensor::from_vector(g.shape(), scores[l], g.value().dtype()));
-    }
+    set_logits_centred(model, scores, kept_at(step));
   }
   void after_step(AllAttLM& model, int64_t done) override {
     if (done == s_.steps) read_out_top(model, s_.budget);
@@ -108,19 +102,6 @@ class Movement final : public PruningMethod {
   int64_t kept_at(int64_t step) const {
     const double left = 1.0 - warmup_ramp(s_, step);
     return s_.budget + std::llround(double(s_.heads - s_.budget) * left * left * left);
-  }
-
-  // Midway between the K-th and the (K+1)-th largest score (one below the
-  // smallest when K is all heads, one above the largest when K is 0).
-  static double threshold(const HeadScores& scores, int64_t K) {
-    std::vector<double> all;
-    for (const std::vector<double>& layer : scores) all.insert(all.end(), layer.begin(), layer.end());
-    std::sort(all.begin(), all.end(), std::greater<double>());
-    const size_t k = static_cast<size_t>(K);
-    if (all.empty()) return 0.0;
-    if (k == 0) return all.front() + 1.0;
-    if (k >= all.size()) return all.back() - 1.0;
-    return 0.5 * (all[k - 1] + all[k]);
   }
 
   PruneSetup s_;
