@@ -157,7 +157,11 @@ its Transformer-XL baseline, configs/moby-char-small-txl.json), every method
 PRUNE_CONFIG (its model keys come from each checkpoint) and the seed as the
 config's seed (data order, gate noise, a random choice), compacts, and
 measures heads, non-embedding parameters, validation loss and inference
-tokens/s.
+tokens/s, and what choosing the heads cost: choose_s (the one-shot choice
+before the first step, from the run's choose.json) and select_s (the
+selection steps' seconds, during which a learned method chooses). A method
+that rewinds (lottery) takes rewind_from={dense}/step-N.safetensors, each
+dense checkpoint's own early checkpoint.
 
 Dense checkpoints with the same model keys are seeds of one model: give one
 checkpoint per model, which every pruning seed starts from, or one per
