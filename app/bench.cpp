@@ -76,16 +76,9 @@ std::unique_ptr<AllAttLM> keep_fraction(AllAttLM& gated, double fraction) {
 
 int bench_command(const CommandLine& cl) {
   check(cl.from.empty() != cl.config.empty(), "headcount bench: give --from CKPT or --config FILE (one of them)");
-  std::vector<int64_t> batches;
-  for (const std::string& b : split_list(cl.get("batches", "1,4,16"))) {
-    char* end = nullptr;
-    const long long v = std::strtoll(b.c_str(), &end, 10);
-    check(*end == 0 && v >= 1 && v <= 4096, "--batches: '" + b + "' is not a batch size in 1..4096");
-    batches.push_back(v);
-  }
-  check(!batches.empty(), "--batches: give at least one batch size");
-  const int reps = static_cast<int>(cl.number("reps", 15));
-  check(reps >= 1 && reps <= 100000, "--reps must be in 1..100000");
+  // Ranges checked by the parser (app/commands.cpp).
+  const std::vector<int64_t> batches = cl.integers("batches");
+  const int reps = static_cast<int>(cl.integer("reps"));
 
   // The dense model and the pruned ones, kept alive here.
   std::vector<std::unique_ptr<AllAttLM>> owned;
@@ -128,11 +121,8 @@ int bench_command(const CommandLine& cl) {
     models.push_back({"dense", owned[0].get()});
     AllAttLM gated(model_config(cfg, data.tokenizer.size()), uint64_t(cfg.seed), DType::F32, cl.device);
     gated.add_gates(1.0);
-    for (const std::string& f : split_list(cl.get("keep", "0.75,0.5"))) {
-      char* end = nullptr;
-      const double fraction = std::strtod(f.c_str(), &end);
-      check(*end == 0 && fraction > 0 && fraction <= 1, "--keep: '" + f + "' is not a fraction in (0, 1]");
-      owned.push_back(keep_fraction(gated, fraction));
+    for (const std::string& f : cl.items("keep")) {  // fractions in (0, 1]
+      owned.push_back(keep_fraction(gated, std::stod(f)));
       models.push_back({"keep " + f, owned.back().get()});
     }
   }
