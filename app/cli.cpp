@@ -227,7 +227,6 @@ void store(CommandLine& cl, const std::string& name, const std::string& value) {
 CommandLine parse_command_line(const std::string& command, int argc, char** argv, const std::vector<Flag>& flags) {
   CommandLine cl;
   cl.command = command;
-  std::set<std::string> seen;
   for (int i = 0; i < argc; ++i) {
     std::string arg = argv[i] ? argv[i] : "";
     if (arg == "-h") arg = "--help";
@@ -236,7 +235,6 @@ CommandLine parse_command_line(const std::string& command, int argc, char** argv
     const std::string name = dashed ? arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2) : "";
     const Flag* f = dashed ? find_flag(flags, name) : nullptr;
     if (!f) throw std::invalid_argument("unknown argument '" + arg + "' (see headcount " + command + " --help)");
-    if (!f->repeatable && !seen.insert(name).second) throw std::invalid_argument("--" + name + " is given twice");
     std::string value = "1";
     if (eq != std::string::npos) {
       if (f->type == FlagType::Switch) refuse(*f, "takes no value, got '" + arg + "'");

@@ -41,7 +41,7 @@ struct Flag {
   bool list = false;      // a comma list, each element checked as above
   bool unique = false;    // a list whose elements may not repeat
   size_t max_items = 0;   // a list's longest length (0: kMaxListItems)
-  bool repeatable = false;  // may be given several times (--set); otherwise once
+  bool repeatable = false;  // each one counts (--set); otherwise the last one given counts
 };
 
 constexpr size_t kMaxListItems = 1024;
@@ -85,7 +85,8 @@ void check_flag_value(const Flag& flag, const std::string& value);
 // Parses argv (after the command name) against the command's flags, the
 // shared ones included (--config, --set, --from, --device, --threads, --tf32,
 // --help, as the table lists them). Throws std::invalid_argument for an
-// unknown flag, a missing value, a value outside its range, a flag given twice.
+// unknown flag, a missing value or a value outside its range. A flag given
+// twice keeps the last value (each is checked), as --set does for a key.
 CommandLine parse_command_line(const std::string& command, int argc, char** argv, const std::vector<Flag>& flags);
 
 // "a,b,,c" -> {"a", "b", "c"}: empty items dropped.
