@@ -85,23 +85,23 @@ bool parse_real(const std::string& s, double& out) {
   return end && *end == '\0';
 }
 
-// One element: its type, then its range.
-void check_one(const Flag& f, const std::string& v, const std::string& where) {
-  if (v.empty()) refuse(f, where + "empty value");
+// What is wrong with one element ("" if nothing): its type, then its range.
+std::string problem(const Flag& f, const std::string& v) {
+  if (v.empty()) return "empty value";
   if (f.type == FlagType::Choice) {
     for (const std::string& c : f.choices)
-      if (v == c) return;
-    refuse(f, where + "'" + v + "' is not a choice");
+      if (v == c) return "";
+    return "'" + v + "' is not a choice";
   }
-  if (f.type != FlagType::Integer && f.type != FlagType::Real) return;
+  if (f.type != FlagType::Integer && f.type != FlagType::Real) return "";
   double x = 0;
   const bool integer = f.type == FlagType::Integer;
   if (!(integer ? parse_integer(v, x) : parse_real(v, x)))
-    refuse(f, where + "'" + v + "' is not " + (integer ? "an integer" : "a finite decimal number"));
+    return "'" + v + "' is not " + (integer ? "an integer" : "a finite decimal number");
   for (const auto& special : f.special)
-    if (x == std::strtod(special.first.c_str(), nullptr)) return;
+    if (x == std::strtod(special.first.c_str(), nullptr)) return "";
   const bool low = f.min_open ? !(x > f.min) : !(x >= f.min);
-  if (low || !(x <= f.max)) refuse(f, where + "'" + v + "' is out of range");
+  return low || !(x <= f.max) ? "'" + v + "' is out of range" : "";
 }
 
 }  // namespace
@@ -118,13 +118,17 @@ void check_flag_value(const Flag& f, const std::string& value) {
     if (value != "1") refuse(f, "takes no value, got '" + value + "'");
     return;
   }
-  if (!f.list) return check_one(f, value, "");
+  if (!f.list) {
+    if (const std::string why = problem(f, value); !why.empty()) refuse(f, why);
+    return;
+  }
   const std::vector<std::string> items = split_all(value);
   const size_t most = f.max_items ? f.max_items : kMaxListItems;
   if (items.size() > most) refuse(f, std::to_string(items.size()) + " values");
   std::set<std::string> seen;  // numbers by value: 0.5 and 0.50 are the same budget
   for (size_t i = 0; i < items.size(); ++i) {
-    check_one(f, items[i], "value " + std::to_string(i + 1) + " of '" + value + "': ");
+    if (const std::string why = problem(f, items[i]); !why.empty())
+      refuse(f, "value " + std::to_string(i + 1) + " of '" + value + "': " + why);
     const bool number = f.type == FlagType::Integer || f.type == FlagType::Real;
     if (f.unique && !seen.insert(number ? shortest(std::strtod(items[i].c_str(), nullptr)) : items[i]).second)
       refuse(f, "'" + items[i] + "' is given twice");
