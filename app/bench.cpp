@@ -262,11 +262,8 @@ void lineup_from_config(Lineup& l, const CommandLine& cl) {
   l.models.push_back({"dense", l.owned[0].get()});
   AllAttLM gated(mc, uint64_t(cfg.seed), DType::F32, cl.device);
   gated.add_gates(1.0);
-  for (const std::string& f : split_list(cl.get("keep", "0.75,0.5"))) {
-    char* end = nullptr;
-    const double fraction = std::strtod(f.c_str(), &end);
-    check(*end == 0 && fraction > 0 && fraction <= 1, "--keep: '" + f + "' is not a fraction in (0, 1]");
-    l.owned.push_back(keep_fraction(gated, fraction));
+  for (const std::string& f : cl.items("keep")) {  // fractions in (0, 1], checked by the parser
+    l.owned.push_back(keep_fraction(gated, std::stod(f)));
     l.models.push_back({"keep " + f, l.owned.back().get()});
   }
 }
@@ -347,16 +344,9 @@ void bench_batch(const std::vector<Model>& models, int64_t B, int reps, Device d
 
 int bench_command(const CommandLine& cl) {
   check(cl.from.empty() != cl.config.empty(), "headcount bench: give --from CKPT or --config FILE (one of them)");
-  std::vector<int64_t> batches;
-  for (const std::string& b : split_list(cl.get("batches", "1,4,16"))) {
-    char* end = nullptr;
-    const long long v = std::strtoll(b.c_str(), &end, 10);
-    check(*end == 0 && v >= 1 && v <= 4096, "--batches: '" + b + "' is not a batch size in 1..4096");
-    batches.push_back(v);
-  }
-  check(!batches.empty(), "--batches: give at least one batch size");
-  const int reps = static_cast<int>(cl.number("reps", 15));
-  check(reps >= 1 && reps <= 100000, "--reps must be in 1..100000");
+  // Ranges checked by the parser (app/commands.cpp).
+  const std::vector<int64_t> batches = cl.integers("batches");
+  const int reps = static_cast<int>(cl.integer("reps"));
 
   Lineup lineup;
   if (!cl.from.empty()) lineup_from_checkpoints(lineup, cl);

@@ -265,32 +265,6 @@ std::vector<Series> curves(const json& summary, bool by_time) {
   return out;
 }
 
-// --budgets and --seeds, checked.
-std::vector<double> parse_budgets(const std::string& text) {
-  std::vector<double> budgets;
-  for (const std::string& b : split_list(text)) {
-    char* end = nullptr;
-    const double v = std::strtod(b.c_str(), &end);
-    check(end && *end == '\0' && v > 0 && v <= 1, "--budgets: each must be a fraction in (0, 1], got '" + b + "'");
-    budgets.push_back(v);
-  }
-  check(!budgets.empty(), "--budgets: give at least one fraction");
-  return budgets;
-}
-
-std::vector<int64_t> parse_seeds(const std::string& text) {
-  std::vector<int64_t> seeds;
-  for (const std::string& s : split_list(text)) {
-    char* end = nullptr;
-    const long long v = std::strtoll(s.c_str(), &end, 10);
-    check(end && *end == '\0' && v >= 0, "--seeds: each must be a non-negative integer, got '" + s + "'");
-    check(std::find(seeds.begin(), seeds.end(), v) == seeds.end(), "--seeds: seed " + s + " is given twice");
-    seeds.push_back(v);
-  }
-  check(!seeds.empty(), "--seeds: give at least one seed");
-  return seeds;
-}
-
 }  // namespace
 
 int compare_command(const CommandLine& cl) {
@@ -298,12 +272,13 @@ int compare_command(const CommandLine& cl) {
   const std::string out = cl.get("out", "");
   check(!dense.empty() && !out.empty() && !cl.config.empty(),
         "headcount compare: --dense CKPT[,CKPT...], --config PRUNE_CONFIG and --out DIR are required");
-  std::vector<std::string> methods = split_list(cl.get("methods", ""));
-  if (methods.empty())
+  // Names, fractions and seeds checked by the parser (app/commands.cpp).
+  std::vector<std::string> methods;
+  if (cl.has("methods")) methods = cl.items("methods");
+  else
     for (const MethodInfo& m : pruning_methods()) methods.push_back(m.name);
-  for (const std::string& m : methods) (void)find_method(m);  // an unknown name lists the known ones
-  const std::vector<double> budgets = parse_budgets(cl.get("budgets", "0.75,0.57,0.4"));
-  const std::vector<int64_t> seeds = parse_seeds(cl.get("seeds", "1"));
+  const std::vector<double> budgets = cl.reals("budgets");
+  const std::vector<int64_t> seeds = cl.integers("seeds");
   const std::vector<DenseModel> models = group_dense(dense, seeds.size());
   fs::create_directories(out);
 

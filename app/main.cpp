@@ -27,15 +27,6 @@ commands:
   profile    what every head costs: analytic, measured per part, marginal per head, predicted
   bench      does pruning buy speed: headcount bench --from runs/p/last.safetensors (dense vs pruned)
 
-options for every command:
-  --config FILE      a JSON config (configs/*.json); keys are listed by `headcount train --help`
-  --set key=value    override one config key (repeatable; the value is JSON, or a plain string)
-  --from CKPT        a checkpoint (.safetensors; its .json sidecar sits beside it)
-  --device cpu|cuda  where to run (default cpu)
-  --threads K        CPU threads (default: all cores, or OMP_NUM_THREADS)
-  --tf32             with --device cuda: TF32 tensor cores for float32 GEMMs (about 1e-3 relative)
-  --help             this text, or a command's own
-
 exit status: 0 success, 1 failure while running, 2 bad usage or input, 130 interrupted (checkpoint saved)
 )";
 
@@ -49,17 +40,10 @@ the memory counters the soak test watches), vocab.txt, checkpoints step-N.*, las
 best.* (lowest validation loss). Ctrl-C or SIGTERM writes a checkpoint and
 stops; the same command with --resume continues bit for bit.
 
-  --resume           continue from out_dir/last.safetensors
-  --stop-at N        checkpoint and stop after step N, as Ctrl-C would (exit status 130)
-  --dump-gradients F write the first step's gradients (averaged over ranks, before
-                     clipping) to F as safetensors, to check a data-parallel run
-
 Data parallel: `mpirun -np R headcount train ...` trains on R processes, each
 on batch/R of the batch streams (batch stays the global batch; R must divide
 it), with gradients averaged after every backward; rank 0 logs and writes the
 checkpoints, which resume on any number of ranks. docs/distributed.md.
-
-config keys:
 )";
 
 const char* kPruneHelp = R"(usage: headcount prune --from DENSE_CKPT --config FILE [--method M] [--set key=value ...] [--resume] [--stop-at N]
@@ -209,6 +193,11 @@ softmax(logits / T) over the K most likely tokens (default T=1, all tokens).
 
 namespace {
 
+// The flags a command accepts, as --help lists them (app/commands.cpp).
+std::string options(const char* command) {
+  return "\noptions:\n" + hc::flags_help(*hc::flags_of(command));
+}
+
 // prune --help: the text, then one line per registered method.
 std::string prune_help() {
   std::string text = kPruneHelp;
@@ -220,74 +209,63 @@ std::string prune_help() {
     text += line;
     if (*m.details) text += std::string(m.details) + "\n";
   }
-  return text + "Keys are those of `headcount train --help`, and it runs data-parallel under mpirun as train does.\n";
+  return text + "Keys are those of `headcount train --help`, and it runs data-parallel under mpirun as train does.\n" +
+         options("prune");
+}
+
+// A command: its --help (prose, then the table of its flags) and what runs it.
+struct Command {
+  const char* name;
+  std::string (*help)();
+  int (*run)(const hc::CommandLine&);
+};
+
+const Command kCommands[] = {
+    {"train", [] { return kTrainHelp + options("train") + "\nconfig keys:\n" + hc::RunConfig::help(); },
+     hc::train_command},
+    {"prune", prune_help, hc::prune_command},
+    {"compact", [] { return kCompactHelp + options("compact"); }, hc::compact_command},
+    {"profile", [] { return kProfileHelp + options("profile"); }, hc::profile_command},
+    {"bench", [] { return kBenchHelp + options("bench"); }, hc::bench_command},
+    {"compare", [] { return kCompareHelp + options("compare"); }, hc::compare_command},
+    {"heatmap", [] { return kHeatmapHelp + options("heatmap"); }, hc::heatmap_command},
+    {"eval", [] { return kEvalHelp + options("eval"); }, hc::eval_command},
+    {"generate", [] { return kGenerateHelp + options("generate"); }, hc::generate_command},
+};
+
+std::string usage() {
+  return kUsage + std::string("\noptions (each command's --help lists those it takes):\n") +
+         hc::flags_help(hc::shared_flags());
 }
 
 int run_command(int argc, char** argv) {
   using namespace hc;
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
-    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    std::fputs(usage().c_str(), argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }
   const std::string command = argv[1];
   // A file-size limit (ulimit -f) must fail a write with EFBIG, which the
   // writers report, not kill the process mid-checkpoint with SIGXFSZ.
   std::signal(SIGXFSZ, SIG_IGN);
+  const Command* c = nullptr;
+  for (const Command& k : kCommands)
+    if (command == k.name) c = &k;
+  if (!c) {
+    std::fprintf(stderr, "headcount: unknown command '%s'\n\n%s", command.c_str(), usage().c_str());
+    return 2;
+  }
   try {
-    FlagSpec own;
-    std::string help;
-    int (*run)(const CommandLine&) = nullptr;
-    if (command == "train") {
-      own = {{"resume", false}, {"stop-at", true}, {"dump-gradients", true}};
-      help = kTrainHelp;
-      run = train_command;
-    } else if (command == "prune") {
-      own = {{"resume", false}, {"stop-at", true}, {"method", true}, {"dump-gradients", true}};
-      help = prune_help();
-      run = prune_command;
-    } else if (command == "compact") {
-      own = {{"out", true}};
-      help = kCompactHelp;
-      run = compact_command;
-    } else if (command == "profile") {
-      own = {{"out", true}, {"batch", true}, {"reps", true}, {"heads-per-layer", true}};
-      help = kProfileHelp;
-      run = profile_command;
-    } else if (command == "bench") {
-      own = {{"pruned", true}, {"keep", true}, {"batches", true}, {"reps", true}, {"json", false}};
-      help = kBenchHelp;
-      run = bench_command;
-    } else if (command == "compare") {
-      own = {{"dense", true}, {"methods", true}, {"budgets", true}, {"seeds", true}, {"out", true}};
-      help = kCompareHelp;
-      run = compare_command;
-    } else if (command == "heatmap") {
-      own = {{"metrics", true}, {"out", true}, {"columns", true}};
-      help = kHeatmapHelp;
-      run = heatmap_command;
-    } else if (command == "eval") {
-      own = {{"split", true}, {"json", false}};
-      help = kEvalHelp;
-      run = eval_command;
-    } else if (command == "generate") {
-      own = {{"prompt", true}, {"tokens", true}, {"temperature", true}, {"top-k", true}, {"seed", true}};
-      help = kGenerateHelp;
-      run = generate_command;
-    } else {
-      std::fprintf(stderr, "headcount: unknown command '%s'\n\n%s", command.c_str(), kUsage);
-      return 2;
-    }
-    const CommandLine cl = parse_command_line(command, argc - 2, argv + 2, own);
+    const CommandLine cl = parse_command_line(command, argc - 2, argv + 2, *flags_of(command));
     if (cl.help) {
-      std::fputs(help.c_str(), stdout);
-      if (command == "train") std::fputs(RunConfig::help().c_str(), stdout);
+      std::fputs(c->help().c_str(), stdout);
       return 0;
     }
     if (cl.device == Device::CUDA) DataParallel::world().use_gpu();  // before any CUDA call
     apply_runtime_options(cl);
     if (DataParallel::world().ranks() > 1 && command != "train" && command != "prune")
       throw std::invalid_argument("only train and prune run under mpirun with several ranks");
-    return run(cl);
+    return c->run(cl);
   } catch (const std::invalid_argument& e) {
     // One failing rank of a data-parallel job takes the others down (they
     // would wait for it forever), naming itself.

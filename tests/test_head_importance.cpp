@@ -246,6 +246,6 @@ TEST_CASE("head importance: compare runs the grid over seeds, pairs dense seeds,
   };
   refused("--budgets 1.5", "--budgets");
   refused("--seeds 1,2,3", "has 2 dense checkpoints for 3 seeds");
-  refused("--methods l0,nope", "unknown pruning method 'nope' (known: l0, topk");
-  refused("--seeds 1,1", "seed 1 is given twice");
+  refused("--methods l0,nope", "'nope' is not a choice; allowed: a comma list of 1 to 1024 distinct values, each one of l0, topk");
+  refused("--seeds 1,1", "--seeds: '1' is given twice");
 }
