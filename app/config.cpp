@@ -156,7 +156,7 @@ std::vector<Field> fields(RunConfig& c) {
             "prune, astar: the most head sets expanded; beyond, the best one is completed greedily (inexact)"),
       field("rewind_from", p.rewind_from,
             "prune: an early checkpoint of the dense run that a rewinding method (lottery) resets the weights to; "
-            "{dense} stands for the folder of the --from checkpoint"),
+            "{dense} stands for the folder of the dense checkpoint prune starts from"),
       field("lottery_rounds", p.lottery_rounds, "prune, lottery: rounds of train, prune a fraction, rewind"),
   };
 }
