@@ -7,8 +7,11 @@
 # bench, batch 4: the median paired speedup with its 95% interval). Prints a
 # Markdown table; with JSON=FILE also writes the rows there (one per run
 # and seed). Every run stays in OUT/NAME-seedS/, and a finished one is reused;
-# a failed prune, compaction or evaluation fails the script.
-#   usage: [SEEDS=1,2,3] [ABLATIONS="name:key=value ..."] [SETS="key=value ..."] [JSON=rows.json]
+# a failed prune, compaction or evaluation fails the script. Every prune runs
+# first; the evaluations and timings follow in a second pass. MEASURE_SPEED=0
+# stops after the prunes (for a loaded machine: the long part, whose results
+# do not depend on load); a later run without it reuses them and times them.
+#   usage: [SEEDS=1,2,3] [MEASURE_SPEED=0] [ABLATIONS="name:key=value ..."] [SETS="key=value ..."] [JSON=rows.json]
 #          bench/prune_experiments.sh DENSE_CKPT PRUNE_CONFIG OUT [COEFFICIENTS] [FRACTIONS]
 #   e.g.   SEEDS=1,2,3 bench/prune_experiments.sh runs/sotu-word-small/best.safetensors \
 #            configs/sotu-word-small-prune.json runs/sotu-prune 0.2,0.5,1.0 0.5,0.25
@@ -31,8 +34,8 @@ speed() { "$hc" bench --from "$dense" --pruned "$1" --batches 4 --json | /usr/bi
 import json, sys
 r = json.load(sys.stdin)[1]
 print(json.dumps({k: r[k] for k in ("speedup", "speedup_lo", "speedup_hi", "interval_coverage", "pairs", "ideal")}))'; }
-rows=("{\"run\": \"dense\", \"eval\": $(evaluate "$dense")}")
-run() {  # name, seed, extra --set flags
+runs=()  # name:seed:dir of every run, in order
+run() {  # name, seed, extra --set flags: the prune and its compaction (reused when finished)
   local name=$1 seed=$2
   shift 2
   local dir="$out/$name-seed$seed"
@@ -42,7 +45,7 @@ run() {  # name, seed, extra --set flags
     "$hc" prune --from "$dense" --config "$config" --set out_dir="$dir" --set seed="$seed" "${sets[@]}" "$@" "${resume[@]}"
     "$hc" compact --from "$dir/last.safetensors" --out "$dir/small.safetensors" >/dev/null
   fi
-  rows+=("{\"run\": \"$name\", \"seed\": $seed, \"dir\": \"$dir\", \"eval\": $(evaluate "$dir/small.safetensors"), \"bench\": $(speed "$dir/small.safetensors")}")
+  runs+=("$name:$seed:$dir")
 }
 IFS=, read -ra cs <<<"$coefficients"
 IFS=, read -ra fs <<<"$fractions"
@@ -50,6 +53,17 @@ for seed in "${seeds[@]}"; do
   for c in "${cs[@]}"; do run "coefficient-$c" "$seed" --set l0_coefficient="$c" --set target_fraction=0; done
   for f in "${fs[@]}"; do run "target-$f" "$seed" --set target_fraction="$f"; done
   for a in "${ablations[@]}"; do run "${a%%:*}" "$seed" --set "${a#*:}"; done
+done
+if [ "${MEASURE_SPEED:-1}" = 0 ]; then
+  echo "prune_experiments: ${#runs[@]} runs pruned and compacted under $out; MEASURE_SPEED=0, so nothing timed and no table" >&2
+  exit 0
+fi
+# Second pass, after every prune: evaluate each compacted model and time it
+# against the dense one (so the timing can wait for a quiet machine).
+rows=("{\"run\": \"dense\", \"eval\": $(evaluate "$dense")}")
+for r in "${runs[@]}"; do
+  IFS=: read -r name seed dir <<<"$r"
+  rows+=("{\"run\": \"$name\", \"seed\": $seed, \"dir\": \"$dir\", \"eval\": $(evaluate "$dir/small.safetensors"), \"bench\": $(speed "$dir/small.safetensors")}")
 done
 ROWS="$(IFS=,; echo "[${rows[*]}]")" DENSE="$dense" JSON="${JSON:-}" /usr/bin/python3 - <<'PY'
 import json, math, os

@@ -15,7 +15,9 @@
 # compare: hours on 2 cores) keep their training runs under RUNS (default
 # runs/results/), and continue there after an interruption. gpu only imports:
 # the H200 runs' figures are data files as recorded (docs/data/gpu/), which
-# need an H200 (bench/gpu.sh) to measure again.
+# need an H200 (bench/gpu.sh) to measure again. MEASURE_SPEED=0 makes the
+# prune stage run its prunes only (hours, and unaffected by load) and write
+# no data; run it again without it on a quiet machine to time them.
 #
 # QUICK=1 runs every stage on tiny configs (configs/moby-char-tiny.json, a
 # few steps, one round; the models on one thread) into build/results-quick/,
@@ -148,6 +150,7 @@ prune_experiment() {
   local out=$runs/prune-$name
   SEEDS=$seeds SETS=$sets ABLATIONS=$ablations JSON="$data/prune/$name.rows.json" HEADCOUNT=$hc \
     bench/prune_experiments.sh "$dense" "$config" "$out" "$coefficients" "$fractions"
+  [ "${MEASURE_SPEED:-1}" = 0 ] && return
   write_data prune "$data/prune/$name.json" \
     "SEEDS=$seeds${sets:+ SETS=\"$sets\"}${ablations:+ ABLATIONS=\"$ablations\"} HEADCOUNT=$hc bench/prune_experiments.sh $dense $config $out $coefficients $fractions" \
     "$data/prune/$name.rows.json"
