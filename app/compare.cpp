@@ -4,8 +4,8 @@
 // every budget (a fraction of the heads kept), and every pruning seed, it
 // runs `headcount prune` with the same pruning config, compacts the result,
 // and measures the compacted model: heads, non-embedding parameters,
-// validation loss and inference speed, and what choosing the heads cost
-// (choose_s, select_s). Writes results.csv (a row per seed
+// validation loss, and what choosing the heads cost (choose_s, select_s);
+// then times every model of the grid together, interleaved (time_rows). Writes results.csv (a row per seed
 // and a summary row per cell: the mean and the min-max range over seeds),
 // results.json, report.md and two SVG plots with the ranges as error bars.
 // Each run lives in OUT/<model>-<method>-<budget>-s<seed>/; a finished run is
@@ -34,8 +34,8 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-// Heads, non-embedding parameters, validation loss and inference tokens/s
-// of a model without gates (dense or compacted).
+// Heads, non-embedding parameters and validation loss of a model without
+// gates (dense or compacted). Its speed is measured later, in time_rows.
 json measure(const AllAttLM& model, const RunData& data, int64_t batch) {
   json r;
   int64_t heads = 0;
@@ -43,18 +43,54 @@ json measure(const AllAttLM& model, const RunData& data, int64_t batch) {
   r["heads"] = heads;
   r["parameters"] = model.parameter_count(false);
   r["valid_loss"] = evaluate_loss(model, data.valid, batch, 0, false);
-  // Inference speed: forward passes over the first segments of the split,
-  // after one warm-up pass; the best of three runs.
-  const int64_t segments = 20;
-  evaluate_loss(model, data.valid, batch, 2, false);
-  double best = 1e30;
-  for (int rep = 0; rep < 3; ++rep) {
-    const auto t0 = std::chrono::steady_clock::now();
-    evaluate_loss(model, data.valid, batch, segments, false);
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  r["tok_s"] = double(segments * batch * model.config().seg_len) / best;
   return r;
+}
+
+// A model of the grid loaded again for timing (dense as saved, pruned
+// compacted from its gated checkpoint), with its training batch and its
+// model's validation split (loaded once per model label, into `valid`).
+struct TimedModel {
+  std::unique_ptr<AllAttLM> model;
+  int64_t batch;
+  const std::vector<int64_t>* valid;
+};
+
+TimedModel load_for_timing(const CommandLine& cl, const json& row,
+                           std::map<std::string, std::vector<int64_t>>& valid) {
+  LoadedModel m = load_model(row["checkpoint"].get<std::string>(), cl.device, {});
+  const RunConfig& c = m.checkpoint.config;
+  const std::string label = row["model"].get<std::string>();
+  if (!valid.count(label)) valid[label] = load_data(c, &m.tokenizer).valid;
+  std::unique_ptr<AllAttLM> model =
+      row["method"] == "dense" ? std::move(m.model) : compact(*m.model, c.prune.output_scaling);
+  return {std::move(model), c.batch, &valid[label]};
+}
+
+// Inference speed (tok_s) of every model of the grid, measured together at
+// the end of the command: a grid runs for hours beside other work, its
+// finished runs are reused, and so every invocation times all of its models
+// again under one condition (rerun the same command on a quiet machine for
+// figures to quote). Each model runs forward passes over the first 20
+// segments of its validation split at its training batch, after a warm-up;
+// three rounds go over all models in turn, and each keeps its fastest.
+void time_rows(const CommandLine& cl, json& rows) {
+  const int64_t segments = 20, rounds = 3;
+  std::map<std::string, std::vector<int64_t>> valid;
+  std::vector<TimedModel> models;
+  for (const json& r : rows) {
+    models.push_back(load_for_timing(cl, r, valid));
+    evaluate_loss(*models.back().model, *models.back().valid, models.back().batch, 2, false);  // warm-up
+  }
+  std::fprintf(stderr, "compare: timing %zu models, %lld rounds in turn\n", models.size(), static_cast<long long>(rounds));
+  std::vector<double> best(models.size(), 1e30);
+  for (int64_t round = 0; round < rounds; ++round)
+    for (size_t i = 0; i < models.size(); ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      evaluate_loss(*models[i].model, *models[i].valid, models[i].batch, segments, false);
+      best[i] = std::min(best[i], std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+  for (size_t i = 0; i < models.size(); ++i)
+    rows[i]["tok_s"] = double(segments * models[i].batch * models[i].model->config().seg_len) / best[i];
 }
 
 // One dense model of the comparison: its checkpoints (one, or one per seed).
@@ -300,6 +336,7 @@ int compare_command(const CommandLine& cl) {
           rows.push_back(row);
         }
   }
+  time_rows(cl, rows);
   const json summary = summarize(rows);
   safetensors::write_file_atomically(out + "/results.csv", csv_text(rows, summary));
   safetensors::write_file_atomically(out + "/results.json", json{{"rows", rows}, {"summary", summary}}.dump(2) + "\n");

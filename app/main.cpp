@@ -157,6 +157,12 @@ report.md (mean and min-max range), loss_vs_parameters.svg and
 loss_vs_time.svg (error bars: the range over seeds). Each run is
 DIR/MODEL-METHOD-BUDGET-sSEED; finished runs are reused and an interrupted
 one resumes, so the same command continues after Ctrl-C.
+
+Tokens/s are measured at the end of every invocation, for every model of
+the grid together (dense and pruned; three rounds over all models in turn,
+each keeping its fastest), so that all of them are timed under the same
+conditions: rerun a finished grid's command on a quiet machine to time it
+again without repeating a run.
 )";
 
 const char* kHeatmapHelp = R"(usage: headcount heatmap --metrics METRICS.jsonl --out FILE.svg [--columns N]
