@@ -9,15 +9,16 @@
 #
 #   make results [STAGES=a,b,...] [QUICK=1] [FORCE=1]   (or bench/results.sh with the same variables)
 #
-# Stages, in order: machine linear train_step bench demo prune compare gpu
+# Stages, in order: machine linear train_step bench demo prune compare pair gpu
 # (default: all). A stage whose data files all exist is skipped, naming the
 # commit they measured; FORCE=1 runs it again. The long stages (demo, prune,
 # compare: hours on 2 cores) keep their training runs under RUNS (default
 # runs/results/), and continue there after an interruption. gpu only imports:
 # the H200 runs' figures are data files as recorded (docs/data/gpu/), which
 # need an H200 (bench/gpu.sh) to measure again. MEASURE_SPEED=0 makes the
-# prune stage run its prunes only (hours, and unaffected by load) and write
-# no data; run it again without it on a quiet machine to time them.
+# prune, compare and pair stages run their training and prunes only (hours,
+# and unaffected by load) and write no data; run them again without it on a
+# quiet machine: they reuse every finished run and time them.
 #
 # QUICK=1 runs every stage on tiny configs (configs/moby-char-tiny.json, a
 # few steps, one round; the models on one thread) into build/results-quick/,
@@ -29,7 +30,7 @@ cd "$(dirname "$0")/.."
 build=${BUILD:-build}
 hc=$build/headcount
 quick=${QUICK:-0} force=${FORCE:-0}
-all_stages=(machine linear train_step bench demo prune compare gpu)
+all_stages=(machine linear train_step bench demo prune compare pair gpu)
 IFS=, read -ra stages <<<"${STAGES:-$(IFS=,; echo "${all_stages[*]}")}"
 for s in "${stages[@]}"; do
   [[ " ${all_stages[*]} " == *" $s "* ]] || { echo "make results: unknown stage '$s' (stages: ${all_stages[*]})" >&2; exit 2; }
@@ -172,6 +173,14 @@ stage_prune() {
   fi
 }
 
+# grid_rows DIR: the rows of a finished `headcount compare --out DIR`, without their paths.
+grid_rows() {
+  $py -c '
+import json, sys
+rows = json.load(open(sys.argv[1] + "/results.json"))["rows"]
+json.dump([{k: v for k, v in r.items() if k not in ("checkpoint", "dense")} for r in rows], sys.stdout)' "$1"
+}
+
 stage_compare() {  # headcount compare over the pruning seeds (--seeds)
   local seeds=${COMPARE_SEEDS:-1,2,3} txl=(--config configs/moby-char-small-txl.json)
   local args=(--config configs/moby-char-small-prune.json --set steps=500 --set l0_warmup=250
@@ -186,13 +195,62 @@ stage_compare() {  # headcount compare over the pruning seeds (--seeds)
   local dense="$runs/demo/best.safetensors,$runs/txl/best.safetensors"
   local cmd=("$hc" compare --dense "$dense" "${args[@]}" --seeds "$seeds" --out "$runs/compare")
   "${cmd[@]}" >/dev/null
-  RUNS=$runs $py - >"$data/compare/rows.json" <<'PY'
-import json, os, sys
-rows = json.load(open(f"{os.environ['RUNS']}/compare/results.json"))["rows"]
-json.dump([{k: v for k, v in r.items() if k != "checkpoint"} for r in rows], sys.stdout)
-PY
+  [ "${MEASURE_SPEED:-1}" = 0 ] && return
+  grid_rows "$runs/compare" >"$data/compare/rows.json"
   write_data compare "$data/compare/compare.json" \
     "$(cat "$runs/demo/.command") && $(cat "$runs/txl/.command") && ${cmd[*]}" "$data/compare/rows.json"
+}
+
+# The paper's question (issue: All-attention against Transformer-XL): a
+# parameter-matched pair (tools/param-pair.py: configs/moby-char-pair-*.json,
+# the TXL feed-forward 4x the width, the All-attention persistent vectors
+# owning as much), 3 dense seeds each, each seed pruned once (paired) by L0
+# to 75%, 50% and 25% of the heads with the demo's pruning recipe, then
+# compacted and measured by one `headcount compare`. dense.json says, for
+# each dense run, how much its validation loss still improved over the last
+# 20% of its steps (the schedule is long enough where that is under 0.5%).
+stage_pair() {
+  local seeds=${PAIR_SEEDS:-1,2,3} dense=() budgets=0.75,0.5,0.25
+  local allatt=(--config configs/moby-char-pair-allatt.json) txl=(--config configs/moby-char-pair-txl.json)
+  local args=(--config configs/moby-char-small-prune.json)
+  if [ "$quick" = 1 ]; then
+    seeds=1,2 budgets=0.5
+    allatt=(--config configs/moby-char-tiny.json) txl=(--config configs/moby-char-tiny.json --set persist=0 --set d_ffn=16)
+    for s in $quick_prune_sets; do args+=(--set "$s"); done
+  fi
+  IFS=, read -ra seed_list <<<"$seeds"
+  for family in allatt txl; do
+    local -n family_args=$family
+    for seed in "${seed_list[@]}"; do
+      train_dense "$runs/pair-$family-s$seed" "${family_args[@]}" --set seed="$seed" >&2
+      dense+=("$runs/pair-$family-s$seed/best.safetensors")
+    done
+  done
+  local cmd=("$hc" compare --dense "$(IFS=,; echo "${dense[*]}")" "${args[@]}" --methods l0 --budgets "$budgets"
+             --seeds "$seeds" --out "$runs/pair-compare")
+  "${cmd[@]}" >/dev/null
+  [ "${MEASURE_SPEED:-1}" = 0 ] && return
+  grid_rows "$runs/pair-compare" >"$data/pair/rows.json"
+  local commands="" d
+  for d in "${dense[@]}"; do commands+="$(cat "$(dirname "$d")/.command") && "; done
+  write_data pair "$data/pair/pair.json" "$commands${cmd[*]}" "$data/pair/rows.json"
+  $py - "${dense[@]}" >"$data/pair/dense_rows.json" <<'PY'
+import json, os, sys
+rows = []
+for ckpt in sys.argv[1:]:
+    run = os.path.dirname(ckpt)
+    curve = [(m["step"], m["valid_loss"]) for m in map(json.loads, open(run + "/metrics.jsonl")) if "valid_loss" in m]
+    config = json.load(open(run + "/last.json"))["config"]
+    steps = config["steps"]
+    late = [v for s, v in curve if s >= 0.8 * steps]
+    at80 = min(curve, key=lambda p: abs(p[0] - 0.8 * steps))[1]
+    rows.append({"family": "txl" if config.get("d_ffn", 0) > 0 else "allatt", "seed": config["seed"],
+                 "steps": steps, "valid_loss_at_80": at80, "valid_loss_final": curve[-1][1],
+                 "best_valid_loss": min(v for _, v in curve), "late_points": len(late)})
+json.dump(rows, sys.stdout)
+PY
+  write_data pair "$data/pair/dense.json" "bench/results.sh (stage pair) reading each dense run's metrics.jsonl: ${dense[*]%/best.safetensors}" \
+    "$data/pair/dense_rows.json"
 }
 
 stage_gpu() {  # import only: the H200 runs' data files as recorded
@@ -205,6 +263,7 @@ stage_gpu() {  # import only: the H200 runs' data files as recorded
 outputs() {
   case $1 in
     machine | linear | train_step | bench | demo | compare) echo "$data/$1/$1.json" ;;
+    pair) echo "$data/pair/pair.json $data/pair/dense.json" ;;
     prune) if [ "$quick" = 1 ]; then echo "$data/prune/moby-char-small.json"
            else echo "$data/prune/moby-char-small.json $data/prune/sotu-word-small.json"; fi ;;
     gpu) echo "$data/gpu/h200-run1.json $data/gpu/h200-run2.json $data/gpu/h200-run3.json" ;;
@@ -233,7 +292,7 @@ for stage in "${stages[@]}"; do
   start=$EPOCHREALTIME
   # QUICK's tiny models run on one thread: two threads buy them nothing, and
   # on a busy machine each op's OpenMP barrier waits for a descheduled thread.
-  if [ "$quick" = 1 ] && [[ " bench demo prune compare " == *" $stage "* ]]; then
+  if [ "$quick" = 1 ] && [[ " bench demo prune compare pair " == *" $stage "* ]]; then
     OMP_NUM_THREADS=1 "stage_$stage"
   else
     "stage_$stage"

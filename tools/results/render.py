@@ -55,9 +55,9 @@ class Data:
 
 # ---- formatting -----------------------------------------------------------
 
-def missing(stage, what):
-    return (f"_Not measured by `make results` yet: `make results STAGES={stage}` writes {what}. "
-            "Earlier hand-typed figures are in the History section._\n")
+def missing(stage, what, history=True):
+    return (f"_Not measured by `make results` yet: `make results STAGES={stage}` writes {what}."
+            + (" Earlier hand-typed figures are in the History section." if history else "") + "_\n")
 
 
 def source(meta, path):
@@ -291,9 +291,14 @@ def render_prune(data, name, unit):
 
 
 def render_compare(data):
-    d = data.get("compare/compare.json")
+    return render_grid(data, "compare", "the pruning methods compared")
+
+
+def render_grid(data, stage, what, history=True):
+    """The table and the two plots of a `headcount compare` grid stored as data/STAGE/STAGE.json."""
+    d = data.get(f"{stage}/{stage}.json")
     if d is None:
-        return missing("compare", "the pruning methods compared"), {}
+        return missing(stage, what, history), {}
     rows = d["rows"]
     names = {"allatt": "All-attention", "txl": "Transformer-XL"}
     methods = []  # in the order compare ran them (the registry's order)
@@ -328,9 +333,9 @@ def render_compare(data):
     images = {}
     for key, x_of, x_label, title, name in (
             ("params", lambda r: r["parameters"] / 1000, "non-embedding parameters (thousands)",
-             "valid bits per byte against parameters", "results-compare-params.svg"),
+             "valid bits per byte against parameters", f"results-{stage}-params.svg"),
             ("time", lambda r: 1e6 / r["tok_s"], "evaluation time (ms per 1000 tokens)",
-             "valid bits per byte against evaluation time", "results-compare-time.svg")):
+             "valid bits per byte against evaluation time", f"results-{stage}-time.svg")):
         series = []
         for model in models:
             for m in methods:
@@ -348,10 +353,49 @@ def render_compare(data):
                             max(ys) if len(ys) > 1 else None))
                 series.append({"name": f"{model} {m}", "points": pts, "dashed": model != models[0]})
         images["docs/img/" + name] = svg.line_plot(title, x_label, "valid bits per byte", series)
-    plots = ("\n![valid bits per byte against non-embedding parameters](img/results-compare-params.svg)\n"
-             "![valid bits per byte against evaluation time](img/results-compare-time.svg)\n\n"
-             "Error bars: the range over seeds.\n")
-    return body + "\n" + note + plots + source(d["meta"], "compare/compare.json"), images
+    plots = (f"\n![valid bits per byte against non-embedding parameters](img/results-{stage}-params.svg)\n"
+             f"![valid bits per byte against evaluation time](img/results-{stage}-time.svg)\n\n"
+             "Error bars: the range over seeds. Evaluation time: every model of the grid timed together at the end "
+             "of the run (three rounds over all models in turn, each keeping its fastest), forward passes at the "
+             "training batch.\n")
+    return body + "\n" + note + plots + source(d["meta"], f"{stage}/{stage}.json"), images
+
+
+def verdict(a, b, name_a, name_b):
+    """Which of two sets of per-seed losses is lower, said only where their ranges separate."""
+    if max(a) < min(b):
+        return f"{name_a} lower by {min(b) - max(a):.3f} or more"
+    if max(b) < min(a):
+        return f"{name_b} lower by {min(a) - max(b):.3f} or more"
+    return "ranges overlap: neither"
+
+
+def render_pair(data):
+    """All-attention against its parameter-matched Transformer-XL: the grid, a verdict per
+    budget, and how converged each dense run was."""
+    grid, images = render_grid(data, "pair", "the parameter-matched pair pruned by L0", history=False)
+    d, dense = data.get("pair/pair.json"), data.get("pair/dense.json")
+    if d is None or dense is None:
+        return grid, images
+    rows = d["rows"]
+    cells = []
+    for budget in sorted({r["budget"] for r in rows}, reverse=True):
+        a = [bits(r["valid_loss"]) for r in rows if r["model"] == "allatt" and r["budget"] == budget]
+        t = [bits(r["valid_loss"]) for r in rows if r["model"] == "txl" and r["budget"] == budget]
+        if a and t:
+            cells.append([f"{budget:.2f}", mean_range(a), mean_range(t), verdict(a, t, "All-attention", "Transformer-XL")])
+    answer = table(["heads kept", "All-attention bits per byte", "Transformer-XL bits per byte", "verdict"],
+                   ["---:", "---:", "---:", "---"], cells)
+    conv = [[{"allatt": "All-attention", "txl": "Transformer-XL"}[r["family"]], r["seed"], f"{r['steps']:,}",
+             f"{bits(r['valid_loss_at_80']):.4f}", f"{bits(r['valid_loss_final']):.4f}",
+             f"{100 * (r['valid_loss_at_80'] - r['valid_loss_final']) / r['valid_loss_at_80']:.2f}%"]
+            for r in dense["rows"]]
+    converged = table(["dense model", "seed", "steps", "valid bits at 80% of steps", "at the end",
+                       "improvement over the last 20%"], ["---", "---:", "---:", "---:", "---:", "---:"], conv)
+    return (grid + "\n**The answer per budget** (mean and range over the seeds; a side wins only where the ranges "
+            "do not overlap):\n\n" + answer + "\n**How converged the dense models were** (the schedule counts as "
+            "long enough where the last 20% of the steps improved validation loss by under 0.5%):\n\n" + converged
+            + "\n" + source(dense["meta"], "pair/dense.json")), images
 
 
 def gpu_label(meta):
@@ -466,6 +510,7 @@ RENDERERS = {
     "prune_moby": lambda data: render_prune(data, "moby-char-small", "byte"),
     "prune_sotu": lambda data: render_prune(data, "sotu-word-small", "word"),
     "compare": render_compare,
+    "pair": render_pair,
     "gpu_train_step": render_gpu_train_step,
     "gpu_profile": render_gpu_profile,
     "gpu_bench": render_gpu_bench,
