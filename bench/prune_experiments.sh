@@ -12,17 +12,17 @@
 # stops after the prunes (for a loaded machine: the long part, whose results
 # do not depend on load); a later run without it reuses them and times them.
 #   usage: [SEEDS=1,2,3] [MEASURE_SPEED=0] [ABLATIONS="name:key=value ..."] [SETS="key=value ..."] [JSON=rows.json]
-#          bench/prune_experiments.sh DENSE_CKPT PRUNE_CONFIG OUT [COEFFICIENTS] [FRACTIONS]
+#          bench/prune_experiments.sh DENSE_CKPT PRUNE_CONFIG OUT [COEFFICIENTS] [FRACTIONS]   (an empty list: none)
 #   e.g.   SEEDS=1,2,3 bench/prune_experiments.sh runs/sotu-word-small/best.safetensors \
 #            configs/sotu-word-small-prune.json runs/sotu-prune 0.2,0.5,1.0 0.5,0.25
-# ABLATIONS run at the config's own target, each with one key changed (e.g.
-# "abl-no-warmup:l0_warmup=0 abl-no-scaling:output_scaling=false"); SETS are
+# ABLATIONS run at the config's own target, each with its keys changed (e.g.
+# "abl-no-warmup:l0_warmup=0 abl-all-off:l0_warmup=0,gate_init=0"); SETS are
 # --set overrides for every run (make results QUICK=1 shortens the runs so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dense=$1 config=$2 out=$3
-coefficients=${4:-0.05,0.1,0.2}
-fractions=${5:-0.5,0.25}
+coefficients=${4-0.05,0.1,0.2}
+fractions=${5-0.5,0.25}
 hc=${HEADCOUNT:-build/headcount}
 IFS=, read -ra seeds <<<"${SEEDS:-1}"
 read -ra ablations <<<"${ABLATIONS:-}"
@@ -52,7 +52,12 @@ IFS=, read -ra fs <<<"$fractions"
 for seed in "${seeds[@]}"; do
   for c in "${cs[@]}"; do run "coefficient-$c" "$seed" --set l0_coefficient="$c" --set target_fraction=0; done
   for f in "${fs[@]}"; do run "target-$f" "$seed" --set target_fraction="$f"; done
-  for a in "${ablations[@]}"; do run "${a%%:*}" "$seed" --set "${a#*:}"; done
+  for a in "${ablations[@]}"; do
+    IFS=, read -ra keys <<<"${a#*:}"
+    changes=()
+    for k in "${keys[@]}"; do changes+=(--set "$k"); done
+    run "${a%%:*}" "$seed" "${changes[@]}"
+  done
 done
 if [ "${MEASURE_SPEED:-1}" = 0 ]; then
   echo "prune_experiments: ${#runs[@]} runs pruned and compacted under $out; MEASURE_SPEED=0, so nothing timed and no table" >&2
@@ -79,10 +84,19 @@ for r in json.loads(os.environ["ROWS"]):
         small = json.load(open(r["dir"] + "/small.json"))
         # The deterministic head count over the logged steps: its minimum, and
         # how often it went back up (gates that closed and reopened).
-        kept = [m["kept_heads"] for m in map(json.loads, open(r["dir"] + "/metrics.jsonl")) if "kept_heads" in m]
+        metrics = list(map(json.loads, open(r["dir"] + "/metrics.jsonl")))
+        kept = [m["kept_heads"] for m in metrics if "kept_heads" in m]
         per_layer = small["heads_per_layer"] or [small["config"]["heads"]] * small["config"]["layers"]
         row.update({"seed": r["seed"], "heads_per_layer": per_layer, **r["bench"],
                     "min_kept": min(kept), "increases": sum(b > a for a, b in zip(kept, kept[1:]))})
+        # With a budget: how far the expected open count (l0) strayed from the
+        # step's target, and the expected count just before the final readout.
+        stray = [abs(m["l0"] - m["target_heads"]) for m in metrics if "l0" in m and "target_heads" in m]
+        if stray:
+            row["max_stray"] = max(stray)
+        before = [m["open_before_readout"] for m in metrics if "open_before_readout" in m]
+        if before:
+            row["open_before_readout"] = before[-1]
     rows.append(row)
 print("| run | seed | heads | heads per layer | parameters (no emb.) | valid bits/token | perplexity | "
       "speedup (B=4) | 95% interval | ideal |")

@@ -9,14 +9,15 @@
 #
 #   make results [STAGES=a,b,...] [QUICK=1] [FORCE=1]   (or bench/results.sh with the same variables)
 #
-# Stages, in order: machine linear train_step bench demo prune compare pair gpu
+# Stages, in order: machine linear train_step bench demo prune compare pair
+# techniques budget gpu
 # (default: all). A stage whose data files all exist is skipped, naming the
 # commit they measured; FORCE=1 runs it again. The long stages (demo, prune,
 # compare: hours on 2 cores) keep their training runs under RUNS (default
 # runs/results/), and continue there after an interruption. gpu only imports:
 # the H200 runs' figures are data files as recorded (docs/data/gpu/), which
 # need an H200 (bench/gpu.sh) to measure again. MEASURE_SPEED=0 makes the
-# prune, compare and pair stages run their training and prunes only (hours,
+# prune, compare, pair, techniques and budget stages run their training and prunes only (hours,
 # and unaffected by load) and write no data; run them again without it on a
 # quiet machine: they reuse every finished run and time them.
 #
@@ -30,7 +31,7 @@ cd "$(dirname "$0")/.."
 build=${BUILD:-build}
 hc=$build/headcount
 quick=${QUICK:-0} force=${FORCE:-0}
-all_stages=(machine linear train_step bench demo prune compare pair gpu)
+all_stages=(machine linear train_step bench demo prune compare pair techniques budget gpu)
 IFS=, read -ra stages <<<"${STAGES:-$(IFS=,; echo "${all_stages[*]}")}"
 for s in "${stages[@]}"; do
   [[ " ${all_stages[*]} " == *" $s "* ]] || { echo "make results: unknown stage '$s' (stages: ${all_stages[*]})" >&2; exit 2; }
@@ -142,35 +143,112 @@ PY
   write_data demo "$data/demo/demo.json" "$(cat "$dir/.command") && ${prune[*]} && $hc compact --from $dir-pruned/last.safetensors --out $dir-small/model.safetensors && tools/demo-table.sh $build $dir/best.safetensors $dir-small/model.safetensors" "$data/demo/rows.json"
 }
 
-# prune_experiment NAME DENSE_DIR PRUNE_CONFIG COEFFICIENTS FRACTIONS [ABLATIONS]:
-# bench/prune_experiments.sh over every seed, into data/prune/NAME.json.
+# prune_experiment STAGE NAME SEEDS SETS DENSE_DIR PRUNE_CONFIG COEFFICIENTS FRACTIONS [ABLATIONS]:
+# bench/prune_experiments.sh over every seed (QUICK: seeds 1,2, runs of a
+# few steps), into data/STAGE/NAME.json; SETS are --set overrides for every
+# run. With MEASURE_SPEED=0 it stops after the prunes and writes nothing.
 prune_experiment() {
-  local name=$1 dense=$2/best.safetensors config=$3 coefficients=$4 fractions=$5 ablations=${6:-}
-  local seeds=${PRUNE_SEEDS:-1,2,3} sets=""
-  [ "$quick" = 1 ] && seeds=1,2 sets=$quick_prune_sets
-  local out=$runs/prune-$name
-  SEEDS=$seeds SETS=$sets ABLATIONS=$ablations JSON="$data/prune/$name.rows.json" HEADCOUNT=$hc \
+  local stage=$1 name=$2 seeds=$3 sets=$4 dense=$5/best.safetensors config=$6 coefficients=$7 fractions=$8 ablations=${9:-}
+  if [ "$quick" = 1 ]; then
+    [[ $seeds == *,* ]] && seeds=1,2
+    sets="$quick_prune_sets $sets"
+  fi
+  local out=$runs/$stage-$name
+  SEEDS=$seeds SETS=$sets ABLATIONS=$ablations JSON="$data/$stage/$name.rows.json" HEADCOUNT=$hc \
     bench/prune_experiments.sh "$dense" "$config" "$out" "$coefficients" "$fractions"
   [ "${MEASURE_SPEED:-1}" = 0 ] && return
-  write_data prune "$data/prune/$name.json" \
+  write_data "$stage" "$data/$stage/$name.json" \
     "SEEDS=$seeds${sets:+ SETS=\"$sets\"}${ablations:+ ABLATIONS=\"$ablations\"} HEADCOUNT=$hc bench/prune_experiments.sh $dense $config $out $coefficients $fractions" \
-    "$data/prune/$name.rows.json"
+    "$data/$stage/$name.rows.json"
 }
 
 stage_prune() {
+  local seeds=${PRUNE_SEEDS:-1,2,3}
   demo_dense
   if [ "$quick" = 1 ]; then
     [ -f "$data/prune/moby-char-small.json" ] ||
-      prune_experiment moby-char-small "$runs/demo" configs/moby-char-small-prune.json 0.5 0.5 "abl-no-scaling:output_scaling=false"
+      prune_experiment prune moby-char-small 1,2 "" "$runs/demo" configs/moby-char-small-prune.json 0.5 0.5 "abl-no-scaling:output_scaling=false"
     return
   fi
   [ -f "$data/prune/moby-char-small.json" ] && [ "$force" != 1 ] ||
-    prune_experiment moby-char-small "$runs/demo" configs/moby-char-small-prune.json 0.2,0.5,1.0 0.75,0.4 \
+    prune_experiment prune moby-char-small "$seeds" "" "$runs/demo" configs/moby-char-small-prune.json 0.2,0.5,1.0 0.75,0.4 \
       "abl-no-warmup:l0_warmup=0 abl-init0:gate_init=0 abl-no-scaling:output_scaling=false"
   if [ ! -f "$data/prune/sotu-word-small.json" ] || [ "$force" = 1 ]; then
     train_dense "$runs/sotu-word-small" --config configs/sotu-word-small.json
-    prune_experiment sotu-word-small "$runs/sotu-word-small" configs/sotu-word-small-prune.json 0.2,0.5,1.0 0.5,0.25
+    prune_experiment prune sotu-word-small "$seeds" "" "$runs/sotu-word-small" configs/sotu-word-small-prune.json 0.2,0.5,1.0 0.5,0.25
   fi
+}
+
+# nearest_fraction OUT NAMES TARGET: of the runs OUT/NAME-seed1 (compacted),
+# the NAME whose kept share of the heads is nearest TARGET.
+nearest_fraction() {
+  $py - "$@" <<'PY'
+import json, sys
+out, names, target = sys.argv[1], sys.argv[2].split(","), float(sys.argv[3])
+def share(name):
+    small = json.load(open(f"{out}/{name}-seed1/small.json"))
+    c = small["config"]
+    per_layer = small["heads_per_layer"] or [c["heads"]] * c["layers"]
+    return sum(per_layer) / (c["heads"] * c["layers"])
+print(min(names, key=lambda n: abs(share(n) - target)))
+PY
+}
+
+# The paper's three stabilising techniques as the paper defines them, in
+# coefficient mode (the L0 penalty alone, no head budget): a sweep of
+# coefficients on seed 1 (the paper's 0.01-0.05 sum over 128 heads; the
+# demo model has 16, so about 8x larger here) finds those that keep about
+# 75%, 50% and 25% of the heads; then, at the 50% coefficient over 3 seeds,
+# the full recipe, each technique turned off alone, and all three off
+# (Voita et al.'s setting): the coefficient warm-up (l0_warmup=0), the
+# gate initialisation (gate_init=0 instead of 2), the output scaling.
+stage_techniques() {
+  local sweep=0.1,0.2,0.5,1,2,5 ablations="no-warmup:l0_warmup=0 gate-init-0:gate_init=0 no-scaling:output_scaling=false"
+  ablations+=" all-off:l0_warmup=0,gate_init=0,output_scaling=false"
+  [ "$quick" = 1 ] && sweep=0.5,5 ablations="all-off:l0_warmup=0,gate_init=0,output_scaling=false"
+  demo_dense
+  prune_experiment techniques sweep 1 "target_fraction=0" "$runs/demo" configs/moby-char-small-prune.json "$sweep" ""
+  local names=() c
+  IFS=, read -ra cs <<<"$sweep"
+  for c in "${cs[@]}"; do names+=("coefficient-$c"); done
+  local half
+  half=$(nearest_fraction "$runs/techniques-sweep" "$(IFS=,; echo "${names[*]}")" 0.5)
+  half=${half#coefficient-}
+  echo "stage techniques: coefficient $half keeps the share of heads nearest 50%" >&2
+  prune_experiment techniques ablations "${TECHNIQUE_SEEDS:-1,2,3}" "target_fraction=0 l0_coefficient=$half" "$runs/demo" \
+    configs/moby-char-small-prune.json "$half" "" "$ablations"
+}
+
+# Landing on a head budget: target mode (a quadratic pull of the expected
+# open count toward a ramped target, then an exact top-K readout at the last
+# step) against the Lagrangian controller (l0_budget_mode=lagrangian:
+# multipliers learned by dual ascent), at 75%, 50% and 25% of the heads over
+# 3 seeds, neither fine-tuned after the readout; and target mode again with
+# 500 steps at the final shape (finetune_steps). First the multipliers'
+# ascent rate is swept on seed 1 at 50%; the 3-seed runs use the rate whose
+# expected open count strayed least from its target.
+stage_budget() {
+  local seeds=${BUDGET_SEEDS:-1,2,3} fractions=0.75,0.5,0.25 rates=0.001,0.01,0.1,1 finetune=500
+  [ "$quick" = 1 ] && fractions=0.5 rates=1 finetune=8
+  local config=configs/moby-char-small-prune.json sweep=() r
+  IFS=, read -ra rs <<<"$rates"
+  for r in "${rs[@]}"; do sweep+=("rate-$r:lagrangian_lr=$r"); done
+  demo_dense
+  prune_experiment budget rate-sweep 1 "l0_budget_mode=lagrangian target_fraction=0.5" "$runs/demo" "$config" "" "" "${sweep[*]}"
+  local rate
+  rate=$($py - "$runs/budget-rate-sweep" "$rates" <<'PY'
+import json, sys
+out, rates = sys.argv[1], sys.argv[2].split(",")
+def stray(r):
+    ms = [json.loads(l) for l in open(f"{out}/rate-{r}-seed1/metrics.jsonl")]
+    return max(abs(m["l0"] - m["target_heads"]) for m in ms if "l0" in m and "target_heads" in m)
+print(min(rates, key=stray))
+PY
+)
+  echo "stage budget: lagrangian_lr $rate strayed least" >&2
+  prune_experiment budget target "$seeds" "" "$runs/demo" "$config" "" "$fractions"
+  prune_experiment budget lagrangian "$seeds" "l0_budget_mode=lagrangian lagrangian_lr=$rate" "$runs/demo" "$config" "" "$fractions"
+  prune_experiment budget target-finetune "$seeds" "finetune_steps=$finetune" "$runs/demo" "$config" "" "$fractions"
 }
 
 # grid_rows DIR: the rows of a finished `headcount compare --out DIR`, without their paths.
@@ -264,6 +342,8 @@ outputs() {
   case $1 in
     machine | linear | train_step | bench | demo | compare) echo "$data/$1/$1.json" ;;
     pair) echo "$data/pair/pair.json $data/pair/dense.json" ;;
+    techniques) echo "$data/techniques/sweep.json $data/techniques/ablations.json" ;;
+    budget) echo "$data/budget/rate-sweep.json $data/budget/target.json $data/budget/lagrangian.json $data/budget/target-finetune.json" ;;
     prune) if [ "$quick" = 1 ]; then echo "$data/prune/moby-char-small.json"
            else echo "$data/prune/moby-char-small.json $data/prune/sotu-word-small.json"; fi ;;
     gpu) echo "$data/gpu/h200-run1.json $data/gpu/h200-run2.json $data/gpu/h200-run3.json" ;;
@@ -292,7 +372,7 @@ for stage in "${stages[@]}"; do
   start=$EPOCHREALTIME
   # QUICK's tiny models run on one thread: two threads buy them nothing, and
   # on a busy machine each op's OpenMP barrier waits for a descheduled thread.
-  if [ "$quick" = 1 ] && [[ " bench demo prune compare pair " == *" $stage "* ]]; then
+  if [ "$quick" = 1 ] && [[ " bench demo prune compare pair techniques budget " == *" $stage "* ]]; then
     OMP_NUM_THREADS=1 "stage_$stage"
   else
     "stage_$stage"

@@ -264,13 +264,24 @@ def count_changes(steps, kept):
 
 
 def render_prune(data, name, unit):
-    d = data.get(f"prune/{name}.json")
+    return render_runs(data, "prune", f"{name}.json", unit, f"`docs/data/prune/{name}.json`")
+
+
+def render_runs(data, stage, name, unit, what, history=True):
+    """The table of one bench/prune_experiments.sh experiment (data/STAGE/NAME): a row per run
+    name, the mean and range over its seeds. Columns for the budget's landing (the open count
+    just before the readout, how far the expected count strayed from its target) appear where
+    the runs logged them."""
+    d = data.get(f"{stage}/{name}")
     if d is None:
-        return missing("prune", f"`docs/data/prune/{name}.json`"), {}
+        return missing(stage, what, history), {}
     runs = []
     for r in d["rows"]:
         if r["run"] not in runs:
             runs.append(r["run"])
+    extra = [(key, label) for key, label in (("open_before_readout", "open before readout"),
+                                             ("max_stray", "largest stray of expected count"))
+             if any(key in r for r in d["rows"])]
     rows = []
     for run in runs:
         rs = [r for r in d["rows"] if r["run"] == run]
@@ -281,13 +292,16 @@ def render_prune(data, name, unit):
                      mean_range([r["valid_bits"] for r in rs], "{:.3f}"),
                      mean_range(speed, "{:.2f}") + "x", f"{rs[0]['ideal']:.2f}x",
                      mean_range([r["min_kept"] for r in rs], "count") if "min_kept" in rs[0] else "",
-                     mean_range([r["increases"] for r in rs], "count") if "increases" in rs[0] else ""])
+                     mean_range([r["increases"] for r in rs], "count") if "increases" in rs[0] else ""]
+                    + [mean_range([r[key] for r in rs], "{:.1f}") if key in rs[0] else "" for key, _ in extra])
     body = table(["run", "seeds", "heads", "heads per layer (each seed)", "parameters (no emb.)",
-                  f"valid bits per {unit}", "speedup (B=4)", "ideal", "min kept during run", "increases of kept count"],
-                 ["---", "---", "---:", "---", "---:", "---:", "---:", "---:", "---:", "---:"], rows)
+                  f"valid bits per {unit}", "speedup (B=4)", "ideal", "min kept during run", "increases of kept count"]
+                 + [label for _, label in extra],
+                 ["---", "---", "---:", "---", "---:", "---:", "---:", "---:", "---:", "---:"] + ["---:"] * len(extra),
+                 rows)
     note = ("Mean over seeds, (min-max) where there are several. *speedup*: `headcount bench` at batch 4, each "
             "seed's median paired ratio (its 95% interval is in the data file); *ideal*: dense FLOPs / pruned FLOPs.\n")
-    return body + "\n" + note + source(d["meta"], f"prune/{name}.json"), {}
+    return body + "\n" + note + source(d["meta"], f"{stage}/{name}"), {}
 
 
 def render_compare(data):
@@ -511,6 +525,18 @@ RENDERERS = {
     "prune_sotu": lambda data: render_prune(data, "sotu-word-small", "word"),
     "compare": render_compare,
     "pair": render_pair,
+    "techniques_sweep": lambda data: render_runs(data, "techniques", "sweep.json", "byte",
+                                                 "the coefficient sweep", history=False),
+    "techniques": lambda data: render_runs(data, "techniques", "ablations.json", "byte",
+                                           "the techniques' ablations", history=False),
+    "budget_rates": lambda data: render_runs(data, "budget", "rate-sweep.json", "byte",
+                                             "the Lagrangian rate sweep", history=False),
+    "budget_target": lambda data: render_runs(data, "budget", "target.json", "byte",
+                                              "target mode at three budgets", history=False),
+    "budget_lagrangian": lambda data: render_runs(data, "budget", "lagrangian.json", "byte",
+                                                  "the Lagrangian mode at three budgets", history=False),
+    "budget_finetune": lambda data: render_runs(data, "budget", "target-finetune.json", "byte",
+                                                "target mode with fine-tuning at the final shape", history=False),
     "gpu_train_step": render_gpu_train_step,
     "gpu_profile": render_gpu_profile,
     "gpu_bench": render_gpu_bench,
