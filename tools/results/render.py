@@ -525,23 +525,25 @@ RENDERERS = {
     "prune_sotu": lambda data: render_prune(data, "sotu-word-small", "word"),
     "compare": render_compare,
     "pair": render_pair,
-    "techniques_sweep": lambda data: render_runs(data, "techniques", "sweep.json", "byte",
-                                                 "the coefficient sweep", history=False),
-    "techniques": lambda data: render_runs(data, "techniques", "ablations.json", "byte",
-                                           "the techniques' ablations", history=False),
-    "budget_rates": lambda data: render_runs(data, "budget", "rate-sweep.json", "byte",
-                                             "the Lagrangian rate sweep", history=False),
-    "budget_target": lambda data: render_runs(data, "budget", "target.json", "byte",
-                                              "target mode at three budgets", history=False),
-    "budget_lagrangian": lambda data: render_runs(data, "budget", "lagrangian.json", "byte",
-                                                  "the Lagrangian mode at three budgets", history=False),
-    "budget_finetune": lambda data: render_runs(data, "budget", "target-finetune.json", "byte",
-                                                "target mode with fine-tuning at the final shape", history=False),
     "gpu_train_step": render_gpu_train_step,
     "gpu_profile": render_gpu_profile,
     "gpu_bench": render_gpu_bench,
     "readme_speed": render_readme_speed,
 }
+
+
+# The tables of the techniques and budget stages: block name -> (stage, data file, what it holds).
+RUN_TABLES = {
+    "techniques_sweep": ("techniques", "sweep.json", "the coefficient sweep"),
+    "techniques": ("techniques", "ablations.json", "the techniques' ablations"),
+    "budget_rates": ("budget", "rate-sweep.json", "the Lagrangian rate sweep"),
+    "budget_target": ("budget", "target.json", "target mode at three budgets"),
+    "budget_lagrangian": ("budget", "lagrangian.json", "the Lagrangian mode at three budgets"),
+    "budget_finetune": ("budget", "target-finetune.json", "target mode with fine-tuning at the final shape"),
+}
+for _name, (_stage, _file, _what) in RUN_TABLES.items():
+    RENDERERS[_name] = (lambda stage, file, what:
+                        lambda data: render_runs(data, stage, file, "byte", what, history=False))(_stage, _file, _what)
 
 
 def render_doc(text, data, images):
