@@ -9,15 +9,15 @@
 #
 #   make results [STAGES=a,b,...] [QUICK=1] [FORCE=1]   (or bench/results.sh with the same variables)
 #
-# Stages, in order: machine linear train_step bench demo prune compare pair
-# techniques budget gpu
+# Stages, in order: machine linear train_step bench demo prune compare twins
+# pair techniques budget gpu
 # (default: all). A stage whose data files all exist is skipped, naming the
 # commit they measured; FORCE=1 runs it again. The long stages (demo, prune,
 # compare: hours on 2 cores) keep their training runs under RUNS (default
 # runs/results/), and continue there after an interruption. gpu only imports:
 # the H200 runs' figures are data files as recorded (docs/data/gpu/), which
 # need an H200 (bench/gpu.sh) to measure again. MEASURE_SPEED=0 makes the
-# prune, compare, pair, techniques and budget stages run their training and prunes only (hours,
+# prune, compare, twins, pair, techniques and budget stages run their training and prunes only (hours,
 # and unaffected by load) and write no data; run them again without it on a
 # quiet machine: they reuse every finished run and time them.
 #
@@ -31,7 +31,7 @@ cd "$(dirname "$0")/.."
 build=${BUILD:-build}
 hc=$build/headcount
 quick=${QUICK:-0} force=${FORCE:-0}
-all_stages=(machine linear train_step bench demo prune compare pair techniques budget gpu)
+all_stages=(machine linear train_step bench demo prune compare twins pair techniques budget gpu)
 IFS=, read -ra stages <<<"${STAGES:-$(IFS=,; echo "${all_stages[*]}")}"
 for s in "${stages[@]}"; do
   [[ " ${all_stages[*]} " == *" $s "* ]] || { echo "make results: unknown stage '$s' (stages: ${all_stages[*]})" >&2; exit 2; }
@@ -259,24 +259,71 @@ rows = json.load(open(sys.argv[1] + "/results.json"))["rows"]
 json.dump([{k: v for k, v in r.items() if k not in ("checkpoint", "dense")} for r in rows], sys.stdout)' "$1"
 }
 
-stage_compare() {  # headcount compare over the pruning seeds (--seeds)
-  local seeds=${COMPARE_SEEDS:-1,2,3} txl=(--config configs/moby-char-small-txl.json)
-  local args=(--config configs/moby-char-small-prune.json --set steps=500 --set l0_warmup=250
-              --set eval_every=500 --set checkpoint_every=500)
-  if [ "$quick" = 1 ]; then
-    seeds=1,2 txl=(--config configs/moby-char-tiny.json --set persist=0 --set d_ffn=16)
-    args=(--config configs/moby-char-small-prune.json --methods l0 --budgets 0.5)
-    for s in $quick_prune_sets; do args+=(--set "$s"); done
-  fi
-  demo_dense
-  train_dense "$runs/txl" "${txl[@]}" >&2
-  local dense="$runs/demo/best.safetensors,$runs/txl/best.safetensors"
-  local cmd=("$hc" compare --dense "$dense" "${args[@]}" --seeds "$seeds" --out "$runs/compare")
+# The pruning-method bake-off on the demo's All-attention model: every
+# registered method at 75%, 50% and 25% of the heads over 3 seeds, with one
+# schedule for all: 500 selection steps (the learned methods ramp their
+# head count down over the first 250 and hold it for the last 250, so their
+# choice settles), then 500 steps of fine-tuning at the final shape
+# (finetune_steps); lottery rewinds to the dense run's step 500.
+compare_args=(--config configs/moby-char-small-prune.json --set steps=500 --set l0_warmup=250 --set finetune_steps=500
+              --set eval_every=500 --set checkpoint_every=500 --set "rewind_from={dense}/step-500.safetensors")
+quick_compare_args=(--config configs/moby-char-small-prune.json --set finetune_steps=4
+                    --set "rewind_from={dense}/step-20.safetensors")
+for s in $quick_prune_sets; do quick_compare_args+=(--set "$s"); done
+
+# compare_grid STAGE NAME OUT_DIR DENSE ARGS...: one `headcount compare`, into data/STAGE/NAME.json.
+compare_grid() {
+  local stage=$1 name=$2 out=$3 dense=$4
+  shift 4
+  local cmd=("$hc" compare --dense "$dense" "$@" --out "$out") commands="" d
   "${cmd[@]}" >/dev/null
   [ "${MEASURE_SPEED:-1}" = 0 ] && return
-  grid_rows "$runs/compare" >"$data/compare/rows.json"
-  write_data compare "$data/compare/compare.json" \
-    "$(cat "$runs/demo/.command") && $(cat "$runs/txl/.command") && ${cmd[*]}" "$data/compare/rows.json"
+  grid_rows "$out" >"$data/$stage/$name.rows.json"
+  IFS=, read -ra ds <<<"$dense"
+  for d in "${ds[@]}"; do commands+="$(cat "$(dirname "$d")/.command") && "; done
+  write_data "$stage" "$data/$stage/$name.json" "$commands${cmd[*]}" "$data/$stage/$name.rows.json"
+}
+
+stage_compare() {
+  local seeds=${COMPARE_SEEDS:-1,2,3} budgets=0.75,0.5,0.25 args=("${compare_args[@]}")
+  [ "$quick" = 1 ] && seeds=1,2 budgets=0.5 args=("${quick_compare_args[@]}")
+  demo_dense
+  compare_grid compare compare "$runs/compare" "$runs/demo/best.safetensors" "${args[@]}" --budgets "$budgets" --seeds "$seeds"
+}
+
+# The bake-off's twins: the Transformer-XL twin of the demo model
+# (configs/moby-char-small-txl.json: parameter-matched at the demo's width)
+# and the word-level model, each pruned by l0, taylor and the three methods
+# with the lowest mean loss over the budgets in the compare stage (which
+# must have run), with the compare stage's schedule.
+stage_twins() {
+  local seeds=${COMPARE_SEEDS:-1,2,3} budgets=0.75,0.5,0.25 args=("${compare_args[@]}")
+  local txl=(--config configs/moby-char-small-txl.json) word=(--config configs/sotu-word-small.json)
+  if [ "$quick" = 1 ]; then
+    seeds=1 budgets=0.5 args=("${quick_compare_args[@]}")
+    txl=(--config configs/moby-char-tiny.json --set persist=0 --set d_ffn=16)
+    word=(--config configs/moby-char-tiny.json --set corpus=sotu --set tokenizer=word --set min_count=5)
+  fi
+  [ -f "$runs/compare/results.json" ] || { echo "stage twins: needs the compare stage's runs ($runs/compare)" >&2; return 1; }
+  local methods
+  methods=$($py - "$runs/compare/results.json" <<'PY'
+import json, sys
+summary = json.load(open(sys.argv[1]))["summary"]
+means = {}
+for s in summary:
+    if s["method"] not in ("dense", "l0", "taylor"):
+        means.setdefault(s["method"], []).append(s["valid_loss"])
+best = sorted(means, key=lambda m: sum(means[m]) / len(means[m]))[:3]
+print(",".join(["l0", "taylor"] + best))
+PY
+)
+  echo "stage twins: methods $methods" >&2
+  train_dense "$runs/txl" "${txl[@]}" >&2
+  train_dense "$runs/sotu-word-small" "${word[@]}" >&2
+  compare_grid twins txl "$runs/twins-txl" "$runs/txl/best.safetensors" "${args[@]}" --methods "$methods" \
+    --budgets "$budgets" --seeds "$seeds"
+  compare_grid twins word "$runs/twins-word" "$runs/sotu-word-small/best.safetensors" "${args[@]}" \
+    --methods "$methods" --budgets "$budgets" --seeds "$seeds"
 }
 
 # The paper's question (issue: All-attention against Transformer-XL): a
@@ -304,14 +351,9 @@ stage_pair() {
       dense+=("$runs/pair-$family-s$seed/best.safetensors")
     done
   done
-  local cmd=("$hc" compare --dense "$(IFS=,; echo "${dense[*]}")" "${args[@]}" --methods l0 --budgets "$budgets"
-             --seeds "$seeds" --out "$runs/pair-compare")
-  "${cmd[@]}" >/dev/null
+  compare_grid pair pair "$runs/pair-compare" "$(IFS=,; echo "${dense[*]}")" "${args[@]}" --methods l0 \
+    --budgets "$budgets" --seeds "$seeds"
   [ "${MEASURE_SPEED:-1}" = 0 ] && return
-  grid_rows "$runs/pair-compare" >"$data/pair/rows.json"
-  local commands="" d
-  for d in "${dense[@]}"; do commands+="$(cat "$(dirname "$d")/.command") && "; done
-  write_data pair "$data/pair/pair.json" "$commands${cmd[*]}" "$data/pair/rows.json"
   $py - "${dense[@]}" >"$data/pair/dense_rows.json" <<'PY'
 import json, os, sys
 rows = []
@@ -341,6 +383,7 @@ stage_gpu() {  # import only: the H200 runs' data files as recorded
 outputs() {
   case $1 in
     machine | linear | train_step | bench | demo | compare) echo "$data/$1/$1.json" ;;
+    twins) echo "$data/twins/txl.json $data/twins/word.json" ;;
     pair) echo "$data/pair/pair.json $data/pair/dense.json" ;;
     techniques) echo "$data/techniques/sweep.json $data/techniques/ablations.json" ;;
     budget) echo "$data/budget/rate-sweep.json $data/budget/target.json $data/budget/lagrangian.json $data/budget/target-finetune.json" ;;
@@ -372,7 +415,7 @@ for stage in "${stages[@]}"; do
   start=$EPOCHREALTIME
   # QUICK's tiny models run on one thread: two threads buy them nothing, and
   # on a busy machine each op's OpenMP barrier waits for a descheduled thread.
-  if [ "$quick" = 1 ] && [[ " bench demo prune compare pair techniques budget " == *" $stage "* ]]; then
+  if [ "$quick" = 1 ] && [[ " bench demo prune compare twins pair techniques budget " == *" $stage "* ]]; then
     OMP_NUM_THREADS=1 "stage_$stage"
   else
     "stage_$stage"

@@ -308,9 +308,12 @@ def render_compare(data):
     return render_grid(data, "compare", "the pruning methods compared")
 
 
-def render_grid(data, stage, what, history=True):
-    """The table and the two plots of a `headcount compare` grid stored as data/STAGE/STAGE.json."""
-    d = data.get(f"{stage}/{stage}.json")
+def render_grid(data, stage, what, history=True, name=None, unit="byte"):
+    """The table and the two plots of a `headcount compare` grid stored as data/STAGE/NAME.json
+    (NAME: the stage's name unless given)."""
+    name = name or stage
+    path, plot = f"{stage}/{name}.json", stage if name == stage else f"{stage}-{name}"
+    d = data.get(path)
     if d is None:
         return missing(stage, what, history), {}
     rows = d["rows"]
@@ -341,15 +344,15 @@ def render_grid(data, stage, what, history=True):
                             if (model, m, budget) in by_key else "" for m in methods])
     body = table(["model, budget", "heads", "parameters (no emb.)", "dense"] + methods,
                  ["---", "---:", "---:", "---:"] + ["---:"] * len(methods), cells)
-    note = (f"Valid bits per byte of the compacted models; seeds {', '.join(map(str, seeds))} (the seed of each "
+    note = (f"Valid bits per {unit} of the compacted models; seeds {', '.join(map(str, seeds))} (the seed of each "
             "pruning run): the mean, and (min-max) over seeds. The dense rows are the models every method started "
             "from.\n")
     images = {}
-    for key, x_of, x_label, title, name in (
+    for key, x_of, x_label, title, image in (
             ("params", lambda r: r["parameters"] / 1000, "non-embedding parameters (thousands)",
-             "valid bits per byte against parameters", f"results-{stage}-params.svg"),
+             f"valid bits per {unit} against parameters", f"results-{plot}-params.svg"),
             ("time", lambda r: 1e6 / r["tok_s"], "evaluation time (ms per 1000 tokens)",
-             "valid bits per byte against evaluation time", f"results-{stage}-time.svg")):
+             f"valid bits per {unit} against evaluation time", f"results-{plot}-time.svg")):
         series = []
         for model in models:
             for m in methods:
@@ -366,13 +369,13 @@ def render_grid(data, stage, what, history=True):
                 pts.append((sum(xs) / len(xs), sum(ys) / len(ys), min(ys) if len(ys) > 1 else None,
                             max(ys) if len(ys) > 1 else None))
                 series.append({"name": f"{model} {m}", "points": pts, "dashed": model != models[0]})
-        images["docs/img/" + name] = svg.line_plot(title, x_label, "valid bits per byte", series)
-    plots = (f"\n![valid bits per byte against non-embedding parameters](img/results-{stage}-params.svg)\n"
-             f"![valid bits per byte against evaluation time](img/results-{stage}-time.svg)\n\n"
+        images["docs/img/" + image] = svg.line_plot(title, x_label, f"valid bits per {unit}", series)
+    plots = (f"\n![valid bits per {unit} against non-embedding parameters](img/results-{plot}-params.svg)\n"
+             f"![valid bits per {unit} against evaluation time](img/results-{plot}-time.svg)\n\n"
              "Error bars: the range over seeds. Evaluation time: every model of the grid timed together at the end "
              "of the run (three rounds over all models in turn, each keeping its fastest), forward passes at the "
              "training batch.\n")
-    return body + "\n" + note + plots + source(d["meta"], f"{stage}/{stage}.json"), images
+    return body + "\n" + note + plots + source(d["meta"], path), images
 
 
 def verdict(a, b, name_a, name_b):
@@ -525,6 +528,8 @@ RENDERERS = {
     "prune_sotu": lambda data: render_prune(data, "sotu-word-small", "word"),
     "compare": render_compare,
     "pair": render_pair,
+    "twins_txl": lambda data: render_grid(data, "twins", "the Transformer-XL twin's grid", False, "txl"),
+    "twins_word": lambda data: render_grid(data, "twins", "the word-level model's grid", False, "word", "word"),
     "gpu_train_step": render_gpu_train_step,
     "gpu_profile": render_gpu_profile,
     "gpu_bench": render_gpu_bench,
