@@ -378,6 +378,33 @@ def render_grid(data, stage, what, history=True, name=None, unit="byte"):
     return body + "\n" + note + plots + source(d["meta"], path), images
 
 
+def render_methods(data):
+    """docs/pruning.md's summary of the bake-off: per method, its loss at each budget, the
+    budgets where it beat every other method with separate ranges, and its cost of choosing."""
+    d = data.get("compare/compare.json")
+    if d is None:
+        return missing("compare", "the bake-off this table summarises", False), {}
+    rows = [r for r in d["rows"] if r["method"] != "dense"]
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    budgets = sorted({r["budget"] for r in rows}, reverse=True)
+    loss = {(m, b): [bits(r["valid_loss"]) for r in rows if r["method"] == m and r["budget"] == b]
+            for m in methods for b in budgets}
+    def best_at(m):
+        won = [b for b in budgets if loss[(m, b)] and
+               all(max(loss[(m, b)]) < min(loss[(o, b)]) for o in methods if o != m and loss[(o, b)])]
+        return ", ".join(f"{100 * b:.0f}%" for b in won) or "nowhere alone"
+    cells = []
+    for m in methods:
+        mine = [r for r in rows if r["method"] == m]
+        cells.append([f"`{m}`"] + [mean_range(loss[(m, b)]) if loss[(m, b)] else "" for b in budgets]
+                     + [best_at(m), f"{sum(r['choose_s'] for r in mine) / len(mine):.1f}",
+                        f"{sum(r['select_s'] for r in mine) / len(mine):.1f}"])
+    body = table(["method"] + [f"bits/byte, keep {100 * b:.0f}%" for b in budgets] +
+                 ["best (ranges separate)", "choose_s", "select_s"],
+                 ["---"] + ["---:"] * len(budgets) + ["---", "---:", "---:"], cells)
+    return body + "\n" + source(d["meta"], "compare/compare.json"), {}
+
+
 def verdict(a, b, name_a, name_b):
     """Which of two sets of per-seed losses is lower, said only where their ranges separate."""
     if max(a) < min(b):
@@ -528,6 +555,7 @@ RENDERERS = {
     "prune_sotu": lambda data: render_prune(data, "sotu-word-small", "word"),
     "compare": render_compare,
     "pair": render_pair,
+    "methods": render_methods,
     "twins_txl": lambda data: render_grid(data, "twins", "the Transformer-XL twin's grid", False, "txl"),
     "twins_word": lambda data: render_grid(data, "twins", "the word-level model's grid", False, "word", "word"),
     "gpu_train_step": render_gpu_train_step,
