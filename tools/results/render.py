@@ -397,8 +397,8 @@ def render_methods(data):
     for m in methods:
         mine = [r for r in rows if r["method"] == m]
         cells.append([f"`{m}`"] + [mean_range(loss[(m, b)]) if loss[(m, b)] else "" for b in budgets]
-                     + [best_at(m), f"{sum(r['choose_s'] for r in mine) / len(mine):.1f}",
-                        f"{sum(r['select_s'] for r in mine) / len(mine):.1f}"])
+                     + [best_at(m)] + [f"{sum(r[k] for r in mine) / len(mine):.1f}" if all(k in r for r in mine) else ""
+                                       for k in ("choose_s", "select_s")])
     body = table(["method"] + [f"bits/byte, keep {100 * b:.0f}%" for b in budgets] +
                  ["best (ranges separate)", "choose_s", "select_s"],
                  ["---"] + ["---:"] * len(budgets) + ["---", "---:", "---:"], cells)
