@@ -283,8 +283,8 @@ int compare_command(const CommandLine& cl) {
   for (const std::string& name : methods) {
     const MethodInfo& m = find_method(name);
     check(m.kind != MethodKind::Inference, "headcount compare: " + name +
-                                               " chooses heads at inference and has nothing to prune or fine-tune. " +
-                                               m.details);
+                                               " chooses heads at inference and has nothing to prune or fine-tune "
+                                               "(`headcount prune --help` says how to measure it)");
   }
   const std::vector<double> budgets = cl.reals("budgets");
   const std::vector<int64_t> seeds = cl.integers("seeds");

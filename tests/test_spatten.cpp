@@ -9,11 +9,14 @@
 //   - skipped heads' work is not done: the profiler's FLOPs are those of the
 //     model compacted to the heads run, and NaN weights of skipped heads never
 //     reach the output
-//   - `headcount prune` and `compare` refuse it (exit 2), `prune --help` lists it
+//   - `headcount prune` and `compare` refuse it (exit 2), `prune --help` lists it;
+//     bench_spatten refuses a missing budget, one above the model's heads and
+//     one below a layer's, and measures one that fits
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <limits>
+#include <nlohmann/json.hpp>
 
 #include "engine/profiler.h"
 #include "models/compaction.h"
@@ -215,7 +218,7 @@ TEST_CASE("spatten: skipped heads' work is not done (FLOPs of the heads run; NaN
   CHECK(flops < pass_flops([&] { model.logits(x, dense_mem, false, rng); }));
 }
 
-TEST_CASE("spatten: prune --help lists it; prune and compare refuse it with exit status 2") {
+TEST_CASE("spatten: prune --help lists it; prune and compare refuse it; bench_spatten refuses bad budgets (exit 2)") {
   test::TempDir dir;
   const std::string corpus = test::write_tiny_corpus(dir);
   std::string out;
@@ -231,4 +234,19 @@ TEST_CASE("spatten: prune --help lists it; prune and compare refuse it with exit
                                 " --methods spatten",
                             out) == 2);
   CHECK(out.find("spatten chooses heads at inference") != std::string::npos);
+  // moby-char-tiny: 2 layers x 2 heads.
+  const std::string bench = std::string(BENCH_SPATTEN_BINARY) + " --from " + dir.file("dense/last.safetensors");
+  CHECK(test::run_command(bench + " 2>&1", out) == 2);
+  CHECK(out.find("spatten needs a budget") != std::string::npos);
+  CHECK(test::run_command(bench + " --budgets 1.5 2>&1", out) == 2);
+  CHECK(out.find("target of 6 heads, the model has 4") != std::string::npos);
+  CHECK(test::run_command(bench + " --budgets 0.25 2>&1", out) == 2);
+  CHECK(out.find("below one layer's 2") != std::string::npos);
+  REQUIRE(test::run_command(bench + " --budgets 0.75 --segments 2 --batch 2 --reps 2 --json", out) == 0);
+  const nlohmann::json rows = nlohmann::json::parse(out);
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0]["heads"] == 3);
+  CHECK(rows[0]["spatten_heads_per_layer"] == std::vector<int64_t>{2, 1});
+  CHECK(std::isfinite(rows[0]["loss"]["spatten"].get<double>()));
+  CHECK(rows[0]["static_over_spatten"]["ideal"].get<double>() == doctest::Approx(1.0));
 }
