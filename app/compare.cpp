@@ -274,7 +274,7 @@ int compare_command(const CommandLine& cl) {
         "headcount compare: --dense CKPT[,CKPT...], --config PRUNE_CONFIG and --out DIR are required");
   // Names, fractions and seeds checked by the parser (app/commands.cpp).
   // Every method that prunes a checkpoint; an inference-time method has
-  // nothing to prune or fine-tune, and its own benchmark (its details say).
+  // nothing to prune or fine-tune (its benchmark is in its --help details).
   std::vector<std::string> methods;
   if (cl.has("methods")) methods = cl.items("methods");
   else
