@@ -54,10 +54,10 @@ const char* kLotteryDetails = R"(             Needs rewind_from (an early checkp
 const char* kShapleyDetails = R"(             Loss on importance_batches fixed probe batches; up to shapley_permutations
              orders, truncated within shapley_truncation nats of the full model. Prints
              each value with its standard error; choose.json keeps them.)";
-const char* kSpattenDetails = R"(             Inference only: prune and compare refuse it. `build/bench_spatten --from
-             DENSE --budgets 0.75,0.5` (bench/spatten.cpp) measures its loss and speed
-             against a static method at each budget (a fraction of all heads, at least
-             one layer's): every head in the first layer, the rest spread evenly.)";
+const char* kSpattenDetails = R"(             Inference only: prune and compare refuse it. The program build/bench_spatten
+             (bench/spatten.cpp) measures its loss and speed on a dense checkpoint against
+             a static method at budgets given as fractions of all heads (at least one
+             layer's): every head in the first layer, the rest spread evenly.)";
 const char* kAStarDetails = R"(             Cost: loss on importance_batches fixed probe batches; at most astar_max_nodes
              expansions, then greedy. Exact when a head's removal cost never falls as
              others go (and within the cap). Prints the sets expanded; choose.json too.)";
