@@ -309,10 +309,19 @@ int compare_command(const CommandLine& cl) {
   check(!dense.empty() && !out.empty() && !cl.config.empty(),
         "headcount compare: --dense CKPT[,CKPT...], --config PRUNE_CONFIG and --out DIR are required");
   // Names, fractions and seeds checked by the parser (app/commands.cpp).
+  // Every method that prunes a checkpoint; an inference-time method has
+  // nothing to prune or fine-tune (its benchmark is in its --help details).
   std::vector<std::string> methods;
   if (cl.has("methods")) methods = cl.items("methods");
   else
-    for (const MethodInfo& m : pruning_methods()) methods.push_back(m.name);
+    for (const MethodInfo& m : pruning_methods())
+      if (m.kind != MethodKind::Inference) methods.push_back(m.name);
+  for (const std::string& name : methods) {
+    const MethodInfo& m = find_method(name);
+    check(m.kind != MethodKind::Inference, "headcount compare: " + name +
+                                               " chooses heads at inference and has nothing to prune or fine-tune "
+                                               "(`headcount prune --help` says how to measure it)");
+  }
   const std::vector<double> budgets = cl.reals("budgets");
   const std::vector<int64_t> seeds = cl.integers("seeds");
   const std::vector<DenseModel> models = group_dense(dense, seeds.size());

@@ -61,8 +61,9 @@ times faster than the weights, without weight decay; output_scaling keeps each
 layer's output scale as heads close.
 
 Methods (a learned method chooses during the run; a scored method scores the
-dense model once, keeps the best, then fine-tunes; "budget" marks the methods
-that need target_heads, target_fraction or target_flops):
+dense model once, keeps the best, then fine-tunes; a runtime method chooses
+per sequence at inference, so prune refuses it (exit 2); "budget" marks the
+methods that need target_heads, target_fraction or target_flops):
 )";
 const char* kCompactHelp = R"(usage: headcount compact --from GATED_CKPT --out PATH.safetensors
 
@@ -136,7 +137,8 @@ const char* kCompareHelp = R"(usage: headcount compare --dense CKPT[,CKPT...] --
 
 The pruning bake-off: for every dense model (e.g. an All-attention model and
 its Transformer-XL baseline, configs/moby-char-small-txl.json), every method
-(default: every method `headcount prune --help` lists), every budget
+(default: every method `headcount prune --help` lists but the runtime ones,
+which it refuses: they have nothing to prune), every budget
 (fraction of the heads kept) and every seed, runs `headcount prune` with
 PRUNE_CONFIG (its model keys come from each checkpoint) and the seed as the
 config's seed (data order, gate noise, a random choice), compacts, and
@@ -210,7 +212,9 @@ std::string prune_help() {
   for (const hc::MethodInfo& m : hc::pruning_methods()) {
     char line[512];
     std::snprintf(line, sizeof line, "  %-10s %-7s %-6s %s\n             (%s)\n", m.name,
-                  m.kind == hc::MethodKind::Learned ? "learned" : "scored", m.needs_budget ? "budget" : "", m.help,
+                  m.kind == hc::MethodKind::Learned  ? "learned"
+                  : m.kind == hc::MethodKind::Scored ? "scored"
+                                                     : "runtime", m.needs_budget ? "budget" : "", m.help,
                   m.paper);
     text += line;
     if (*m.details) text += std::string(m.details) + "\n";

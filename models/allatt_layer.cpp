@@ -43,18 +43,30 @@ std::vector<Variable> AllAttLayer::parameters() const {
 Variable AllAttLayer::forward(const Variable& x, const Tensor& mem, const Variable& r_table,
                               const Variable& gate, const AllAttDropout& drop, bool training,
                               RngStream& rng) const {
+  const int64_t B = x.size(0), T = x.size(1), H = shape_.H, D = shape_.D;
+  // With every head removed the attention output is 0, and only the output
+  // bias remains: out = x + dropout(out_b).
+  if (H == 0) {
+    check(x.value().dim() == 3 && x.size(2) == shape_.C, "all-attention layer: x must be (B,T,C)");
+    Variable bias = add(Variable(Tensor::zeros(x.shape(), x.value().dtype(), x.value().device())), out_b);
+    return add(x, dropout(bias, drop.residual, rng.per_stream(B, T * shape_.C), training));
+  }
+  Variable heads = attend(x, mem, r_table, drop, training, rng);  // (B,T,H*D)
+  // The pruning gate multiplies each head's output (one number per head).
+  if (gate.defined()) {
+    const profiler::Region part("output");
+    heads = reshape(mul(reshape(heads, {B, T, H, D}), reshape(gate, {H, 1})), {B, T, H * D});
+  }
+  return project(x, heads, drop, training, rng);
+}
+
+Variable AllAttLayer::attend(const Variable& x, const Tensor& mem, const Variable& r_table,
+                             const AllAttDropout& drop, bool training, RngStream& rng) const {
   const int64_t B = x.size(0), T = x.size(1), C = shape_.C, H = shape_.H, D = shape_.D,
                 N = shape_.N, M = mem.size(1), S = M + T;
   check(x.size(2) == C && mem.size(0) == B && mem.size(2) == C && r_table.size(0) == S,
         "all-attention layer: inputs do not match x (B,T,C), mem (B,M,C), r (S,C)");
-
-  // With every head removed the attention output is 0, and only the output
-  // bias remains: out = x + dropout(out_b).
-  if (H == 0) {
-    Variable bias = add(Variable(Tensor::zeros(x.shape(), x.value().dtype(), x.value().device())), out_b);
-    return add(x, dropout(bias, drop.residual, rng.per_stream(B, T * C), training));
-  }
-
+  check(H > 0, "all-attention layer: attend needs at least one head");
   // Profiler regions name the parts of a head (engine/profiler.h); the
   // caller has opened "layer{i}". Off, each costs one branch.
   profiler::Region part("layernorm");
@@ -97,14 +109,15 @@ Variable AllAttLayer::forward(const Variable& x, const Tensor& mem, const Variab
 
   // Weighted sum over [values ; sqrt(N) persistent values], token-major.
   part.next("weighted_sum");
-  Variable heads = weighted_sum(probs, v, N == 0 ? Variable() : persist_v, std::sqrt(double(N)));  // (B,T,H*D)
+  return weighted_sum(probs, v, N == 0 ? Variable() : persist_v, std::sqrt(double(N)));  // (B,T,H*D)
+}
 
-  // The pruning gate multiplies each head's output (one number per head).
-  part.next("output");
-  if (gate.defined()) heads = reshape(mul(reshape(heads, {B, T, H, D}), reshape(gate, {H, 1})), {B, T, H * D});
-
+Variable AllAttLayer::project(const Variable& x, const Variable& heads, const AllAttDropout& drop, bool training,
+                              RngStream& rng) const {
+  const int64_t B = x.size(0), T = x.size(1), C = shape_.C;
   // The heads side by side are already the projection's input: project,
   // dropout, residual add to the un-normalised x.
+  const profiler::Region part("output");
   const Variable projected = linear(heads, out_w, out_b);
   return add(x, dropout(projected, drop.residual, rng.per_stream(B, T * C), training));
 }

@@ -38,6 +38,15 @@ class AllAttLayer {
   Variable forward(const Variable& x, const Tensor& mem, const Variable& r_table,
                    const Variable& gate, const AllAttDropout& dropout, bool training,
                    RngStream& rng) const;
+  // forward in two halves, for callers that look at the heads' outputs
+  // (models/methods/spatten.cpp). attend: x (B,T,C), mem (B,M,C), r_table
+  // (S,C) -> the heads' outputs side by side (B,T,H*D), head h in columns
+  // h*D..h*D+D-1 (needs H > 0). project: x (B,T,C), heads (B,T,H*D) -> x +
+  // dropout(heads out_w^T + out_b) (B,T,C).
+  Variable attend(const Variable& x, const Tensor& mem, const Variable& r_table, const AllAttDropout& dropout,
+                  bool training, RngStream& rng) const;
+  Variable project(const Variable& x, const Variable& heads, const AllAttDropout& dropout, bool training,
+                   RngStream& rng) const;
 
   // Named parameters, in checkpoint naming (layers.{i}.attn.q.weight, ...).
   std::vector<Variable> parameters() const;

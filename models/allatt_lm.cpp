@@ -181,7 +181,7 @@ int64_t AllAttLM::parameter_count(bool include_embedding) const {
 }
 
 Variable AllAttLM::hidden(const Tensor& tokens, Memory& mem, bool training, RngStream& rng,
-                          const std::vector<Variable>& gates) const {
+                          const LayerStep& step) const {
   const AllAttConfig& c = config_;
   check(tokens.dim() == 2 && tokens.dtype() == DType::I64,
         "model: tokens must be (B,T) I64, got " + tokens.describe());
@@ -190,8 +190,6 @@ Variable AllAttLM::hidden(const Tensor& tokens, Memory& mem, bool training, RngS
                             std::to_string(M) + " exceeds max_len " + std::to_string(c.max_len));
   check(static_cast<int64_t>(mem.layers.size()) == c.layers && mem.layers[0].size(0) == B,
         "model: memory does not match the batch (call initial_memory(B))");
-  check(gates.empty() || static_cast<int64_t>(gates.size()) == c.layers,
-        "model: one gate vector per layer, or none");
 
   // Word dropout: every occurrence of a dropped word loses its embedding
   // (a whole row of the input table is zeroed, the others scaled by 1/(1-p)),
@@ -214,13 +212,11 @@ Variable AllAttLM::hidden(const Tensor& tokens, Memory& mem, bool training, RngS
   const Variable table = dropout(pos, c.dropout_pos, rng.next(pos.numel()), training);
   const Variable r_table = slice(table, 0, c.max_len - S, c.max_len);
 
-  const AllAttDropout drop{c.dropout_attn, c.dropout_residual};
   std::vector<Tensor> inputs;  // each layer's input, the next segment's memory
   for (int64_t l = 0; l < c.layers; ++l) {
     inputs.push_back(h.value());
     part.next([l] { return "layer" + std::to_string(l); });
-    h = layers_[l].forward(h, mem.layers[l], r_table, gates.empty() ? Variable() : gates[l], drop,
-                           training, rng);
+    h = step(l, h, mem.layers[l], r_table);
     if (!ffns_.empty()) {
       const profiler::Region ffn("ffn");
       h = ffns_[l].forward(h, c.dropout_residual, training, rng);
@@ -240,23 +236,48 @@ Variable AllAttLM::hidden(const Tensor& tokens, Memory& mem, bool training, RngS
   return h;
 }
 
-Variable AllAttLM::logits(const Tensor& tokens, Memory& mem, bool training, RngStream& rng,
-                          const std::vector<Variable>& gates) const {
-  const Variable h = hidden(tokens, mem, training, rng, gates);
+AllAttLM::LayerStep AllAttLM::gated_layers(const std::vector<Variable>& gates, bool training, RngStream& rng) const {
+  check(gates.empty() || static_cast<int64_t>(gates.size()) == config_.layers,
+        "model: one gate vector per layer, or none");
+  const AllAttDropout drop{config_.dropout_attn, config_.dropout_residual};
+  return [this, &gates, drop, training, &rng](int64_t l, const Variable& h, const Tensor& mem, const Variable& r) {
+    return layers_[l].forward(h, mem, r, gates.empty() ? Variable() : gates[l], drop, training, rng);
+  };
+}
+
+Variable AllAttLM::output_logits(const Variable& h) const {
   const profiler::Region part("output_layer");
   if (!adaptive) return linear(h, embed);  // tied output layer: logits = h E^T
-  const int64_t B = tokens.size(0), T = tokens.size(1);
+  const int64_t B = h.size(0), T = h.size(1);
   return reshape(adaptive->log_probs(reshape(h, {B * T, config_.d_model})), {B, T, config_.vocab});
+}
+
+Variable AllAttLM::output_loss(const Variable& h, const Tensor& targets) const {
+  const profiler::Region part("output_layer");  // the softmax cross-entropy belongs to the output layer
+  const int64_t R = targets.numel();
+  if (adaptive) return adaptive->loss(reshape(h, {R, config_.d_model}), targets.reshape({R}));
+  // The (R, V) logits are a temporary: their gradient may take their place.
+  return cross_entropy(reshape(linear(h, embed), {R, config_.vocab}), targets.reshape({R}), -100, true);
+}
+
+Variable AllAttLM::logits(const Tensor& tokens, Memory& mem, bool training, RngStream& rng,
+                          const std::vector<Variable>& gates) const {
+  return output_logits(hidden(tokens, mem, training, rng, gated_layers(gates, training, rng)));
 }
 
 Variable AllAttLM::loss(const Tensor& tokens, const Tensor& targets, Memory& mem, bool training,
                         RngStream& rng, const std::vector<Variable>& gates) const {
-  const Variable h = hidden(tokens, mem, training, rng, gates);
-  const profiler::Region part("output_layer");  // the softmax cross-entropy belongs to the output layer
-  const int64_t R = tokens.numel();
-  if (adaptive) return adaptive->loss(reshape(h, {R, config_.d_model}), targets.reshape({R}));
-  // The (R, V) logits are a temporary: their gradient may take their place.
-  return cross_entropy(reshape(linear(h, embed), {R, config_.vocab}), targets.reshape({R}), -100, true);
+  return output_loss(hidden(tokens, mem, training, rng, gated_layers(gates, training, rng)), targets);
+}
+
+Variable AllAttLM::logits(const Tensor& tokens, Memory& mem, const LayerStep& step) const {
+  RngStream unused{0, 0};  // no dropout in evaluation
+  return output_logits(hidden(tokens, mem, false, unused, step));
+}
+
+Variable AllAttLM::loss(const Tensor& tokens, const Tensor& targets, Memory& mem, const LayerStep& step) const {
+  RngStream unused{0, 0};
+  return output_loss(hidden(tokens, mem, false, unused, step), targets);
 }
 
 }  // namespace hc

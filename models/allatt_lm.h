@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -79,6 +80,15 @@ class AllAttLM {
   Variable loss(const Tensor& tokens, const Tensor& targets, Memory& mem, bool training,
                 RngStream& rng, const std::vector<Variable>& gates = {}) const;
 
+  // Evaluation (no dropout) with each layer's attention computed by the
+  // caller: step(l, h, mem, r_table) takes layer l's input h (B,T,C), its
+  // memory (B,M,C) and the relative-position rows (S,C) and returns the
+  // layer's output (B,T,C), what layers()[l].forward would. For inference
+  // methods that change a layer's work per sequence (models/methods/spatten.h).
+  using LayerStep = std::function<Variable(int64_t, const Variable&, const Tensor&, const Variable&)>;
+  Variable logits(const Tensor& tokens, Memory& mem, const LayerStep& step) const;
+  Variable loss(const Tensor& tokens, const Tensor& targets, Memory& mem, const LayerStep& step) const;
+
   std::vector<Variable> parameters() const;  // every trainable tensor, named (gates included)
   // The embedding side: embed (or the adaptive input and softmax) and pos.
   std::vector<Variable> embedding_parameters() const;
@@ -98,8 +108,13 @@ class AllAttLM {
 
  private:
   // tokens (B,T) -> the last hidden states (B,T,C), before the output layer.
-  Variable hidden(const Tensor& tokens, Memory& mem, bool training, RngStream& rng,
-                  const std::vector<Variable>& gates) const;
+  // `step` computes each layer's attention (the gated layers, or a caller's).
+  Variable hidden(const Tensor& tokens, Memory& mem, bool training, RngStream& rng, const LayerStep& step) const;
+  // The layers as they are, with `gates` (one (H_l) per layer, or none).
+  LayerStep gated_layers(const std::vector<Variable>& gates, bool training, RngStream& rng) const;
+  // Logits (B,T,V) or mean cross-entropy from the last hidden states (B,T,C).
+  Variable output_logits(const Variable& h) const;
+  Variable output_loss(const Variable& h, const Tensor& targets) const;
 
   AllAttConfig config_;
   std::vector<AllAttLayer> layers_;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "models/allatt_lm.h"
 
@@ -15,5 +16,10 @@ namespace hc {
 // (config.heads_per_layer) and no gates; in evaluation it computes what the
 // gated model computes.
 std::unique_ptr<AllAttLM> compact(const AllAttLM& gated, bool output_scaling);
+
+// One layer's share of that surgery: `to` (a layer of as many heads as
+// `keep` (H) holds true) gets the kept heads of `from`, in order, and the
+// output projection's kept columns times out_scale.
+void copy_kept_heads(const AllAttLayer& from, const std::vector<bool>& keep, double out_scale, const AllAttLayer& to);
 
 }  // namespace hc

@@ -12,6 +12,9 @@ void PruneConfig::validate() const {
   for (const MethodInfo& m : pruning_methods())
     if (method == m.name) known = &m;
   check(known != nullptr, "config: prune_method must be one of " + method_names() + ", got '" + method + "'");
+  check(known->kind != MethodKind::Inference,
+        "config: prune_method " + method + " chooses heads at inference, per sequence, without retraining: there is "
+        "nothing to prune or fine-tune (`headcount prune --help` says how to measure it)");
   check(l0_coefficient >= 0 && l0_warmup >= 0 && gate_lr_scale > 0,
         "config: need l0_coefficient >= 0, l0_warmup >= 0, gate_lr_scale > 0");
   check(target_heads >= 0 && target_fraction >= 0 && target_fraction <= 1 && target_flops >= 0 && target_flops <= 1,

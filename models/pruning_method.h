@@ -160,7 +160,10 @@ class FinalShape final : public PruningMethod {
 };
 
 // ---- the registry ----
-enum class MethodKind { Learned, Scored };
+// Learned: chooses while it trains; Scored: chooses once, before training;
+// Inference: chooses per sequence at inference time, with nothing to train
+// (a run config refuses it; its own tools run it, as its details say).
+enum class MethodKind { Learned, Scored, Inference };
 
 struct MethodInfo {
   const char* name;
@@ -169,7 +172,7 @@ struct MethodInfo {
   const char* help;   // one line for `headcount prune --help`
   const char* paper;  // where the method comes from
   const char* details;  // more for `headcount prune --help` (indented lines), or ""
-  std::function<std::unique_ptr<PruningMethod>(const PruneSetup&)> make;
+  std::function<std::unique_ptr<PruningMethod>(const PruneSetup&)> make;  // empty for Inference
   ScoreFunction score = nullptr;  // scored methods: their criterion, for tests and tools
 };
 

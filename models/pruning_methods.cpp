@@ -54,6 +54,10 @@ const char* kLotteryDetails = R"(             Needs rewind_from (an early checkp
 const char* kShapleyDetails = R"(             Loss on importance_batches fixed probe batches; up to shapley_permutations
              orders, truncated within shapley_truncation nats of the full model. Prints
              each value with its standard error; choose.json keeps them.)";
+const char* kSpattenDetails = R"(             Inference only: prune and compare refuse it. The program build/bench_spatten
+             (bench/spatten.cpp) measures its loss and speed on a dense checkpoint against
+             a static method at budgets given as fractions of all heads (at least one
+             layer's): every head in the first layer, the rest spread evenly.)";
 const char* kAStarDetails = R"(             Cost: loss on importance_batches fixed probe batches; at most astar_max_nodes
              expansions, then greedy. Exact when a head's removal cost never falls as
              others go (and within the cap). Prints the sets expanded; choose.json too.)";
@@ -83,6 +87,10 @@ const std::vector<MethodInfo>& pruning_methods() {
                "Held and Yang 2022, arXiv 2210.05709", kShapleyDetails, make_shapley),
       searched("astar", "A* search over head removals for the K-head set of lowest loss",
                "Parnami et al. 2021, arXiv 2110.15225", kAStarDetails, make_astar),
+      {"spatten", MethodKind::Inference, true,
+       "SpAtten's cascade: per sequence, heads ranked by their output magnitude accumulated over layers; the "
+       "smallest are skipped, and stay skipped in later layers",
+       "Wang, Zhang, Han 2021, arXiv 2012.09852", kSpattenDetails, {}},
       scored("taylor", "|dL/d head gate| averaged over importance_batches batches, normalised per layer",
              "Michel et al. 2019", taylor_scores),
       scored("magnitude", "L2 norm of each head's weights", "Han et al. 2015, per head", magnitude_scores),
