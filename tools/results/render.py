@@ -169,6 +169,28 @@ def render_train_step(data):
     return body + "\n" + note + peer_line(d["meta"]) + source(d["meta"], "train_step/train_step.json"), {}
 
 
+def render_fused(data):
+    d = data.get("fused/fused.json")
+    if d is None:
+        return missing("fused", "the fused attention op against the unfused path", False), {}
+    rows = []
+    for r in d["rows"]:
+        rows.append([os.path.basename(r["config"]).removesuffix(".json"), r["mode"], f"{r['unfused_ms']:.2f}",
+                     f"{r['fused_ms']:.2f}", f"{r['speedup']:.2f}x",
+                     interval(r["speedup_lo"], r["speedup_hi"], r["interval_coverage"], r["pairs"]),
+                     f"{r['unfused_gflops']:.1f}", f"{r['fused_gflops']:.1f}",
+                     f"{100 * r['fused_mfu_fma']:.1f}%" if "fused_mfu_fma" in r else ""])
+    body = table(["config", "mode", "unfused ms/step", "fused ms/step", "speedup", "95% interval",
+                  "unfused GFLOP/s", "fused GFLOP/s", "fused MFU of FMA peak"],
+                 ["---", "---", "---:", "---:", "---:", "---", "---:", "---:", "---:"], rows)
+    note = (f"ms/step: each side's fastest step over {d['meta']['rounds']} rounds; in every round the unfused and the "
+            "fused model run in turns (unfused, fused, unfused, fused). *speedup*: the median over the rounds of "
+            "unfused ms / fused ms (each side's best of the round), with its 95% interval. *train*: forward, backward, "
+            "clip and Adam; *infer*: the evaluation forward. GFLOP/s from the ops' analytic FLOPs (the same for both "
+            "paths).\n")
+    return body + "\n" + note + source(d["meta"], "fused/fused.json"), {}
+
+
 def render_bench(data):
     d = data.get("bench/bench.json")
     if d is None:
@@ -550,6 +572,7 @@ RENDERERS = {
     "linear": render_linear,
     "train_step": render_train_step,
     "bench": render_bench,
+    "fused": render_fused,
     "demo": render_demo,
     "prune_moby": lambda data: render_prune(data, "moby-char-small", "byte"),
     "prune_sotu": lambda data: render_prune(data, "sotu-word-small", "word"),
