@@ -9,7 +9,7 @@ all: build
 
 help:
 	@echo "make demo     install, build, fetch data, train moby-char-small (~10 min on 2 cores), sample,"
-	@echo "              prune to 40% of the heads (~2 min), compact, dense vs pruned table"
+	@echo "              prune to 40% of the heads (~2 min), compact, dense vs pruned table, an HTML report per run"
 	@echo "make          build (Release, -march=native; CUDA backend too when nvcc is found)"
 	@echo "make test     install missing Debian packages, build, run every test"
 	@echo "make test-sanitize  the whole test suite built with clang, ASan + UBSan (~15 min on 2 cores)"
@@ -26,7 +26,7 @@ deps:
 	tools/deps.sh install
 
 # Installs only what is missing, so a fresh Debian machine needs just `make test`.
-$(BUILD)/.deps-ok: tools/deps.sh
+$(BUILD)/.deps-ok: tools/deps.sh tests/browser/package-lock.json
 	tools/deps.sh check >/dev/null || tools/deps.sh install
 	@mkdir -p $(BUILD) && touch $@
 
@@ -93,3 +93,6 @@ demo: build data
 	  --set out_dir=$(DEMO_DIR)-pruned $$(test -f $(DEMO_DIR)-pruned/last.json && echo --resume)
 	./$(BUILD)/headcount compact --from $(DEMO_DIR)-pruned/last.safetensors --out $(DEMO_DIR)-small/model.safetensors
 	tools/demo-table.sh $(BUILD) $(DEMO_DIR)/best.safetensors $(DEMO_DIR)-small/model.safetensors
+	./$(BUILD)/headcount report $(DEMO_DIR)
+	./$(BUILD)/headcount report $(DEMO_DIR)-pruned
+	@echo "open $(DEMO_DIR)-pruned/report.html (the pruning) and $(DEMO_DIR)/report.html (the training) in a browser"

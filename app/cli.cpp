@@ -214,6 +214,12 @@ const Flag* find_flag(const std::vector<Flag>& flags, const std::string& name) {
   return nullptr;
 }
 
+const Flag* positional_flag(const std::vector<Flag>& flags) {
+  for (const Flag& f : flags)
+    if (f.positional) return &f;
+  return nullptr;
+}
+
 // The shared flags fill CommandLine's own fields; a command's own go to `flags`.
 void store(CommandLine& cl, const std::string& name, const std::string& value) {
   if (name == "help") cl.help = true;
@@ -231,9 +237,16 @@ void store(CommandLine& cl, const std::string& name, const std::string& value) {
 CommandLine parse_command_line(const std::string& command, int argc, char** argv, const std::vector<Flag>& flags) {
   CommandLine cl;
   cl.command = command;
+  const Flag* bare = positional_flag(flags);  // takes the first bare word, then no more
   for (int i = 0; i < argc; ++i) {
     std::string arg = argv[i] ? argv[i] : "";
     if (arg == "-h") arg = "--help";
+    if (bare && !arg.empty() && arg[0] != '-') {
+      check_flag_value(*bare, arg);
+      store(cl, bare->name, arg);
+      bare = nullptr;
+      continue;
+    }
     const bool dashed = arg.rfind("--", 0) == 0;
     const size_t eq = dashed ? arg.find('=') : std::string::npos;
     const std::string name = dashed ? arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2) : "";

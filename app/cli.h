@@ -42,6 +42,7 @@ struct Flag {
   bool unique = false;    // a list whose elements may not repeat
   size_t max_items = 0;   // a list's longest length (0: kMaxListItems)
   bool repeatable = false;  // each one counts (--set); otherwise the last one given counts
+  bool positional = false;  // Text: may also be given as the line's one bare word (`report RUN_DIR`)
 };
 
 constexpr size_t kMaxListItems = 1024;
@@ -84,7 +85,8 @@ void check_flag_value(const Flag& flag, const std::string& value);
 
 // Parses argv (after the command name) against the command's flags, the
 // shared ones included (--config, --set, --from, --device, --threads, --tf32,
-// --help, as the table lists them). Throws std::invalid_argument for an
+// --help, as the table lists them), and the one bare word a positional flag
+// may take (a word that does not start with '-'). Throws std::invalid_argument for an
 // unknown flag, a missing value or a value outside its range. A flag given
 // twice keeps the last value (each is checked), as --set does for a key.
 CommandLine parse_command_line(const std::string& command, int argc, char** argv, const std::vector<Flag>& flags);

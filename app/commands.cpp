@@ -149,6 +149,12 @@ std::vector<Flag> heatmap_flags() {
           integer("columns", "N", 1, 100000, "200", "at most N columns (logged steps, evenly picked)"), shared("help")};
 }
 
+std::vector<Flag> report_flags() {
+  Flag run = text("run", "DIR", "the run directory (train, prune, profile or compare); also the line's bare word");
+  run.positional = true;
+  return {run, text("out", "FILE", "the page to write (default: DIR/report.html)"), shared("help")};
+}
+
 std::vector<Flag> eval_flags() {
   return with({shared("from", "the checkpoint to evaluate"),
                shared("set", "override a config key of the checkpoint (batch, eval_segments)"),
@@ -193,6 +199,7 @@ const std::vector<CommandFlags>& command_flags() {
       {"train", train_flags()},     {"eval", eval_flags()},       {"generate", generate_flags()},
       {"prune", prune_flags()},     {"compact", compact_flags()}, {"heatmap", heatmap_flags()},
       {"compare", compare_flags()}, {"profile", profile_flags()}, {"bench", bench_flags()},
+      {"report", report_flags()},
   };
   return commands;
 }

@@ -24,6 +24,7 @@ int train_command(const CommandLine& cl);
 int prune_command(const CommandLine& cl);
 int compact_command(const CommandLine& cl);
 int heatmap_command(const CommandLine& cl);
+int report_command(const CommandLine& cl);
 int compare_command(const CommandLine& cl);
 int profile_command(const CommandLine& cl);
 int bench_command(const CommandLine& cl);

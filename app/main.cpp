@@ -26,6 +26,7 @@ commands:
   compare    the pruning bake-off: models x methods x budgets, one table and two plots
   profile    what every head costs: analytic, measured per part, marginal per head, predicted
   bench      does pruning buy speed: headcount bench --from runs/p/last.safetensors (dense vs pruned)
+  report     one HTML page of a run:   headcount report runs/demo-pruned (writes runs/demo-pruned/report.html)
 
 exit status: 0 success, 1 failure while running, 2 bad usage or input, 130 interrupted (checkpoint saved)
 )";
@@ -171,7 +172,26 @@ const char* kHeatmapHelp = R"(usage: headcount heatmap --metrics METRICS.jsonl -
 
 Draws a pruning run's gates as an SVG: one row per head, grouped by layer, one
 column per logged step (at most N columns, default 200, evenly picked), each
-cell shaded by the head's probability of being open (dark = open).
+cell shaded by the head's probability of being open (dark = open), with a
+colour scale beneath. `headcount report` draws the same on a page of the run.
+)";
+
+const char* kReportHelp = R"(usage: headcount report RUN_DIR [--out FILE]
+
+Writes one self-contained HTML page about a run directory, to open from disk:
+SVG figures inline, no script, nothing fetched. What it shows depends on the
+files it finds there:
+  metrics.jsonl  (train, prune) learning curves: training loss (the mean of
+                 each band of steps) and validation loss, in nats per token,
+                 and the final metrics
+  open_prob      (prune) every head's P(open) over the steps, and at the end
+  last.json      the run's config
+  costs.json     (profile) each head's marginal cost, each part's time, and
+                 the predicted against the measured time
+  results.json   (compare) dense against pruned: heads, parameters, bits per
+                 token with the range over seeds, speed
+A file that is missing or unreadable is named on the page. A directory with
+none of metrics.jsonl, costs.json and results.json is refused (exit status 2).
 )";
 
 const char* kEvalHelp = R"(usage: headcount eval --from CKPT [--split valid|test|train] [--set key=value ...] [--json]
@@ -239,6 +259,7 @@ const Command kCommands[] = {
     {"bench", [] { return kBenchHelp + options("bench"); }, hc::bench_command},
     {"compare", [] { return kCompareHelp + options("compare"); }, hc::compare_command},
     {"heatmap", [] { return kHeatmapHelp + options("heatmap"); }, hc::heatmap_command},
+    {"report", [] { return kReportHelp + options("report"); }, hc::report_command},
     {"eval", [] { return kEvalHelp + options("eval"); }, hc::eval_command},
     {"generate", [] { return kGenerateHelp + options("generate"); }, hc::generate_command},
 };

@@ -30,6 +30,7 @@
 #include "app/commands.h"
 #include "app/progress.h"
 #include "app/run.h"
+#include "app/svg_heatmap.h"
 #include "app/svg_plot.h"
 #include "engine/profiler.h"
 #include "engine/safetensors.h"
@@ -498,7 +499,7 @@ bool heatmaps(const AllAttLM& model, const Sweeps& s, const std::string& out) {
                                      head_grid("marginal training cost of each head", head_cost, "ms per step"));
   if (model.gate_logits().empty()) return false;
   safetensors::write_file_atomically(out + "/gates_heatmap.svg",
-                                     head_grid("P(gate open) of each head", open_probabilities(model), ""));
+                                     head_grid("P(gate open) of each head", open_probabilities(model), "P(open)", 1.0));
   return true;
 }
 

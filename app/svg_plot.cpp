@@ -29,14 +29,11 @@ std::vector<double> round_ticks(double lo, double hi, int target, bool integers)
   return ticks;
 }
 
-namespace {
-// A tick label without float noise: up to 6 significant digits.
 std::string tick_label(double v) {
   std::ostringstream out;
   out << std::setprecision(6) << v;
   return out.str();
 }
-}  // namespace
 
 std::string line_plot(const std::string& title, const std::string& x_label, const std::string& y_label,
                       const std::vector<Series>& series, bool integer_x) {
@@ -135,37 +132,6 @@ std::string stacked_bars(const std::string& title, const std::string& y_label, c
         << kColors[p % 10] << "\"/><text x=\"" << left + w + 24 << "\" y=\"" << top + 9 + 16 * static_cast<int>(p) << "\">"
         << parts[p] << "</text>\n";
   svg << "</svg>\n";
-  return svg.str();
-}
-
-std::string head_grid(const std::string& title, const std::vector<std::vector<double>>& value, const std::string& unit) {
-  const int cw = 36, ch = 22, left = 70, top = 40;
-  double hi = 0;
-  size_t heads = 0;
-  for (const auto& row : value) {
-    heads = std::max(heads, row.size());
-    for (double v : row) hi = std::max(hi, v);
-  }
-  if (hi <= 0) hi = 1;
-  std::ostringstream svg;
-  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << left + static_cast<int>(heads) * cw + 200
-      << "\" height=\"" << top + static_cast<int>(value.size()) * ch + 40
-      << "\" font-family=\"sans-serif\" font-size=\"11\">\n<text x=\"10\" y=\"18\">" << title << "</text>\n";
-  for (size_t l = 0; l < value.size(); ++l) {
-    const int y = top + static_cast<int>(l) * ch;
-    svg << "<text x=\"4\" y=\"" << y + 15 << "\">layer " << l << "</text>\n";
-    for (size_t h = 0; h < value[l].size(); ++h) {
-      const int x = left + static_cast<int>(h) * cw;
-      const double v = value[l][h];
-      const int shade = v < 0 ? 255 : static_cast<int>(255 * (1 - std::clamp(v / hi, 0.0, 1.0)) + 0.5);
-      svg << "<rect x=\"" << x << "\" y=\"" << y << "\" width=\"" << cw - 2 << "\" height=\"" << ch - 2 << "\" fill=\"rgb("
-          << shade << "," << shade << ",255)\" stroke=\"#ccc\" data-layer=\"" << l << "\" data-head=\"" << h
-          << "\" data-value=\"" << v << "\"/>\n";
-      if (v < 0) svg << "<text x=\"" << x + cw / 2 << "\" y=\"" << y + 15 << "\" text-anchor=\"middle\">x</text>\n";
-    }
-  }
-  svg << "<text x=\"" << left << "\" y=\"" << top + static_cast<int>(value.size()) * ch + 20 << "\">darker = more; max " << hi
-      << " " << unit << "; x = removed head</text>\n</svg>\n";
   return svg.str();
 }
 

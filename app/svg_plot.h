@@ -26,6 +26,9 @@ struct Series {
 // [lo, hi] with about `target` intervals; integers only when `integers`.
 std::vector<double> round_ticks(double lo, double hi, int target, bool integers);
 
+// A tick label without float noise: up to 6 significant digits.
+std::string tick_label(double v);
+
 // A line plot: one polyline with dots (and error bars) per series, linear
 // axes with round ticks; `integer_x` for counts on the x axis.
 std::string line_plot(const std::string& title, const std::string& x_label, const std::string& y_label,
@@ -35,9 +38,5 @@ std::string line_plot(const std::string& title, const std::string& x_label, cons
 // (values[bar][part] >= 0), with a legend of the parts.
 std::string stacked_bars(const std::string& title, const std::string& y_label, const std::vector<std::string>& bars,
                          const std::vector<std::string>& parts, const std::vector<std::vector<double>>& values);
-
-// A layer x head grid shaded by value[l][h] (darker = more); a negative
-// value marks a removed head (white, crossed).
-std::string head_grid(const std::string& title, const std::vector<std::vector<double>>& value, const std::string& unit);
 
 }  // namespace hc

@@ -178,13 +178,19 @@ TEST_CASE("cli: heatmap draws one cell per head and logged step, shaded by P(ope
   REQUIRE(test::run_headcount("heatmap --metrics " + dir.file("m.jsonl") + " --out " + dir.file("g.svg"), out) == 0);
   std::ifstream in(dir.file("g.svg"));
   const std::string svg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_t rects = 0;
-  for (size_t at = svg.find("<rect"); at != std::string::npos; at = svg.find("<rect", at + 1)) ++rects;
-  CHECK(rects == 3 * 2);  // three heads, two logged steps with gates
-  CHECK(svg.find(R"x(fill="rgb(0,0,0)" data-layer="0" data-head="0" data-step="1")x") != std::string::npos);
-  CHECK(svg.find(R"x(fill="rgb(255,255,255)" data-layer="1" data-head="0" data-step="1")x") != std::string::npos);
-  CHECK(svg.find(R"x(fill="rgb(191,191,191)" data-layer="0" data-head="1" data-step="3")x") != std::string::npos);
+  size_t cells = 0;
+  for (size_t at = svg.find("data-step="); at != std::string::npos; at = svg.find("data-step=", at + 1)) ++cells;
+  CHECK(cells == 3 * 2);  // three heads, two logged steps with gates
+  // The scale's ends, dark = open (app/svg_heatmap.cpp), and a quarter of the way.
+  CHECK(svg.find(R"x(fill="rgb(8,48,107)" data-layer="0" data-head="0" data-step="1" data-value="1")x") != std::string::npos);
+  CHECK(svg.find(R"x(fill="rgb(240,246,252)" data-layer="1" data-head="0" data-step="1" data-value="0")x") != std::string::npos);
+  CHECK(svg.find(R"x(fill="rgb(182,197,216)" data-layer="0" data-head="1" data-step="3" data-value="0.25")x") !=
+        std::string::npos);
+  CHECK(svg.find(R"(data-scale="colour" data-lo="0" data-hi="1")") != std::string::npos);
   std::ofstream(dir.file("dense.jsonl")) << R"({"step":1,"loss":2})" << "\n";
   expect_refusal("heatmap --metrics " + dir.file("dense.jsonl") + " --out " + dir.file("x.svg"), "no line has open_prob");
   expect_refusal("heatmap --metrics " + dir.file("none.jsonl") + " --out " + dir.file("x.svg"), "cannot read");
+  std::ofstream(dir.file("m.jsonl"), std::ios::app) << R"({"step":4,"loss":2,"open_prob":[[0.5],[1.0]]})" << "\n";
+  expect_refusal("heatmap --metrics " + dir.file("m.jsonl") + " --out " + dir.file("x.svg"),
+                 "m.jsonl line 4: the heads change between lines");
 }

@@ -37,11 +37,11 @@ std::vector<std::string> lines_of(const std::string& text) {
   return lines;
 }
 
-// Build outputs, fetched corpora and caches are not part of the repository.
+// Build outputs, fetched corpora, installed npm packages and caches are not part of the repository.
 bool skipped_dir(const fs::path& p) {
   const std::string name = p.filename().string();
   const std::string rel = fs::relative(p, kRoot).generic_string();
-  return name.rfind("build", 0) == 0 || name == ".git" || name == "__pycache__" || rel == "data/corpora" ||
+  return name.rfind("build", 0) == 0 || name == ".git" || name == "__pycache__" || name == "node_modules" || rel == "data/corpora" ||
          rel == "data/cache" || rel == "bench/results";
 }
 

@@ -4,6 +4,7 @@
 // run the binary for the exit status and for --help.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <regex>
@@ -157,7 +158,10 @@ TEST_CASE("flags: unknown flags and stray words are refused; a repeated flag kee
   for (const CommandFlags& c : command_flags()) {
     CAPTURE(c.name);
     CHECK(refusal(c.name, {"--bogus"}).find("unknown argument '--bogus'") != std::string::npos);
-    CHECK(refusal(c.name, {"stray"}).find("unknown argument 'stray'") != std::string::npos);
+    // A command with a positional flag takes one bare word (`report RUN_DIR`), and refuses a second.
+    const bool takes_word = std::any_of(c.flags.begin(), c.flags.end(), [](const Flag& f) { return f.positional; });
+    const std::vector<std::string> stray = takes_word ? std::vector<std::string>{"word", "stray"} : std::vector<std::string>{"stray"};
+    CHECK(refusal(c.name, stray).find("unknown argument 'stray'") != std::string::npos);
     CHECK(refusal(c.name, {"-"}).find("unknown argument") != std::string::npos);
     CHECK(refusal(c.name, {""}).find("unknown argument") != std::string::npos);
     CHECK(parse(c.name, {"--help", "-h"}).help);
@@ -178,6 +182,8 @@ TEST_CASE("flags: unknown flags and stray words are refused; a repeated flag kee
   CHECK(cl.has("resume"));
   CHECK(refusal("heatmap", {"--device", "cpu"}).find("unknown argument '--device'") != std::string::npos);
   CHECK(refusal("train", {"--from", "x.safetensors"}).find("unknown argument '--from'") != std::string::npos);
+  CHECK(parse("report", {"runs/a", "--out", "r.html"}).get("run", "") == "runs/a");
+  CHECK(parse("report", {"--run", "runs/a"}).get("run", "") == "runs/a");
 }
 
 TEST_CASE("flags: the typed accessors read what was given") {

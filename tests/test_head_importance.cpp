@@ -236,6 +236,12 @@ TEST_CASE("head importance: compare runs the grid over seeds, pairs dense seeds,
     CHECK(text.find("data-series=\"txl random\"") != std::string::npos);
     CHECK(text.find("data-lo=") != std::string::npos);
   }
+  // `headcount report` reads the grid back: dense against pruned, the ranges over seeds as error bars.
+  REQUIRE(test::run_headcount("report " + dir.file("grid"), log) == 0);
+  const std::string page = test::read_text(dir.file("grid/report.html"));
+  CHECK(page.find("could not draw") == std::string::npos);
+  CHECK(page.find("<td>txl</td><td>random</td><td>0.50</td><td>2</td>") != std::string::npos);
+  CHECK(page.find("data-lo=") != std::string::npos);
   // Again: every cell is finished, so nothing is pruned anew.
   const auto before = std::filesystem::last_write_time(dir.file("grid/txl-random-0.50-s2/metrics.jsonl"));
   REQUIRE(test::run_headcount(cmd, log) == 0);

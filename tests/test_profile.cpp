@@ -191,9 +191,16 @@ TEST_CASE("profile: the report on a tiny model has every table and chart; bad in
   CHECK(count(parts, "data-part=\"content\"") == 2);
   std::ifstream grid_in(dir.file("p/cost_heatmap.svg"));
   const std::string grid((std::istreambuf_iterator<char>(grid_in)), {});
-  CHECK(count(grid, "<rect") == 4);  // 2 layers x 2 heads
+  CHECK(count(grid, "data-head=") == 4);  // 2 layers x 2 heads
+  CHECK(count(grid, "data-scale=\"colour\"") == 1);
   CHECK(grid.find("data-layer=\"1\" data-head=\"1\"") != std::string::npos);
   CHECK(grid.find(">x</text>") == std::string::npos);  // a dense model: no head removed
+  // `headcount report` reads what profile wrote: a head grid per mode, the parts, nothing it could not draw.
+  REQUIRE(test::run_headcount("report " + dir.file("p"), log) == 0);
+  const std::string page = test::read_text(dir.file("p/report.html"));
+  CHECK(page.find("could not draw") == std::string::npos);
+  CHECK(count(page, "data-scale=\"colour\"") == 2);
+  CHECK(page.find("data-part=\"content\"") != std::string::npos);
 
   // A gated checkpoint (3 of 4 heads kept): its mask is predicted, its closed
   // head crossed out, and its gates drawn.
@@ -205,7 +212,7 @@ TEST_CASE("profile: the report on a tiny model has every table and chart; bad in
                               log) == 0);
   std::ifstream gates_in(dir.file("g/gates_heatmap.svg")), cost_in(dir.file("g/cost_heatmap.svg"));
   const std::string gates((std::istreambuf_iterator<char>(gates_in)), {}), cost((std::istreambuf_iterator<char>(cost_in)), {});
-  CHECK(count(gates, "<rect") == 4);
+  CHECK(count(gates, "data-head=") == 4);
   CHECK(count(cost, ">x</text>") == 1);
   const nlohmann::json gated = nlohmann::json::parse(std::ifstream(dir.file("g/costs.json")));
   const std::vector<int64_t> counts = gated["prediction"]["heads_per_layer"];
