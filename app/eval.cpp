@@ -15,9 +15,7 @@ namespace hc {
 
 int eval_command(const CommandLine& cl) {
   check(!cl.from.empty(), "headcount eval: --from CHECKPOINT is required");
-  const std::string split = cl.get("split", "valid");
-  check(split == "valid" || split == "test" || split == "train",
-        "--split must be valid, test or train, got '" + split + "'");
+  const std::string split = cl.text("split");  // valid, test or train (app/commands.cpp)
   LoadedModel m = load_model(cl.from, cl.device, cl.sets);
   const RunConfig& cfg = m.checkpoint.config;
   const RunData data = load_data(cfg, &m.tokenizer);

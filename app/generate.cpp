@@ -23,12 +23,11 @@ int generate_command(const CommandLine& cl) {
   const AllAttLM& model = *m.model;
   const Tokenizer& tok = m.tokenizer;
   const std::string prompt = cl.get("prompt", "\n");
-  const int64_t count = static_cast<int64_t>(cl.number("tokens", 200));
-  const double temperature = cl.number("temperature", 1.0);
-  const int64_t top_k = static_cast<int64_t>(cl.number("top-k", 0));
-  const uint64_t seed = static_cast<uint64_t>(cl.number("seed", 1));
-  check(count >= 0, "--tokens must be >= 0");
-  check(temperature > 0, "--temperature must be positive");
+  // Ranges checked by the parser (app/commands.cpp).
+  const int64_t count = cl.integer("tokens");
+  const double temperature = cl.real("temperature");
+  const int64_t top_k = cl.integer("top-k");
+  const uint64_t seed = static_cast<uint64_t>(cl.integer("seed"));
 
   std::vector<int64_t> ids = tok.encode(prompt);
   check(!ids.empty(), "--prompt is empty (for the word tokenizer, a prompt needs at least one word)");

@@ -16,8 +16,7 @@ namespace hc {
 int heatmap_command(const CommandLine& cl) {
   const std::string metrics = cl.get("metrics", ""), out = cl.get("out", "");
   check(!metrics.empty() && !out.empty(), "headcount heatmap: --metrics FILE and --out FILE.svg are required");
-  const int64_t columns = static_cast<int64_t>(cl.number("columns", 200));
-  check(columns > 0, "--columns must be positive");
+  const int64_t columns = cl.integer("columns");  // >= 1 (app/commands.cpp)
   std::ifstream in(metrics);
   check(static_cast<bool>(in), "headcount heatmap: cannot read " + metrics);
   std::vector<int64_t> steps;

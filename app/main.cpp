@@ -27,15 +27,6 @@ commands:
   profile    what every head costs: analytic, measured per part, marginal per head, predicted
   bench      does pruning buy speed: headcount bench --from runs/p/last.safetensors (dense vs pruned)
 
-options for every command:
-  --config FILE      a JSON config (configs/*.json); keys are listed by `headcount train --help`
-  --set key=value    override one config key (repeatable; the value is JSON, or a plain string)
-  --from CKPT        a checkpoint (.safetensors; its .json sidecar sits beside it)
-  --device cpu|cuda  where to run (default cpu)
-  --threads K        CPU threads (default: all cores, or OMP_NUM_THREADS)
-  --tf32             with --device cuda: TF32 tensor cores for float32 GEMMs (about 1e-3 relative)
-  --help             this text, or a command's own
-
 exit status: 0 success, 1 failure while running, 2 bad usage or input, 130 interrupted (checkpoint saved)
 )";
 
@@ -49,17 +40,10 @@ the memory counters the soak test watches), vocab.txt, checkpoints step-N.*, las
 best.* (lowest validation loss). Ctrl-C or SIGTERM writes a checkpoint and
 stops; the same command with --resume continues bit for bit.
 
-  --resume           continue from out_dir/last.safetensors
-  --stop-at N        checkpoint and stop after step N, as Ctrl-C would (exit status 130)
-  --dump-gradients F write the first step's gradients (averaged over ranks, before
-                     clipping) to F as safetensors, to check a data-parallel run
-
 Data parallel: `mpirun -np R headcount train ...` trains on R processes, each
 on batch/R of the batch streams (batch stays the global batch; R must divide
 it), with gradients averaged after every backward; rank 0 logs and writes the
 checkpoints, which resume on any number of ranks. docs/distributed.md.
-
-config keys:
 )";
 
 const char* kPruneHelp = R"(usage: headcount prune --from DENSE_CKPT --config FILE [--method M] [--set key=value ...] [--resume] [--stop-at N]
@@ -117,11 +101,22 @@ const char* kBenchHelp = R"(usage: headcount bench (--from CKPT [--pruned CKPT2]
                        [--batches 1,4,16] [--reps N] [--device cpu|cuda] [--json]
 
 Does pruning buy speed? Times the evaluation forward pass (one segment of
-B streams x T tokens with M tokens of memory, as eval runs it; the median of
---reps passes, default 15, after three warm-up passes) of a dense model and
-its pruned versions at each batch size, and prints ms per segment, tokens/s,
-the measured speedup over dense, the ideal speedup (dense FLOPs / pruned
-FLOPs, from the ops' analytic counts) and the share of it achieved.
+B streams x T tokens with M tokens of memory, as eval runs it) of a dense
+model and its pruned versions at each batch size. After three warm-up
+passes each, the dense and a pruned model run in turns, pass by pass
+(dense, pruned, dense, pruned, ...), --reps passes each (default 15). Each
+pair gives a ratio t_dense / t_pruned; the speedup is the median of those
+ratios, with a 95% confidence interval for it that assumes nothing about
+their distribution (order statistics: the j-th smallest and j-th largest
+ratio, j from the Binomial(n, 1/2) distribution; under 6 pairs it is the
+whole range, with its lower coverage in the JSON). Prints ms per segment
+(the median pass), tokens/s, the speedup and its interval, the ideal
+speedup (dense FLOPs / pruned FLOPs, from the ops' analytic counts) and the
+share of it achieved. A speedup whose interval lies wholly above the ideal
+is flagged and explained from the op profiler: per part of the model
+(qkv, content, softmax, ..., output_layer), its time and FLOPs dense and
+pruned, and the FLOP rates of the parts that shrink with heads and of those
+that do not.
   --from CKPT             a checkpoint; a gated one is timed with all heads
                           (dense) against its compaction
   --from A --pruned B     A against B (a compacted checkpoint, or a gated one,
@@ -129,7 +124,11 @@ FLOPs, from the ops' analytic counts) and the share of it achieved.
   --config FILE           fresh weights (the time does not depend on them):
                           dense against copies keeping each --keep fraction
                           of the heads in every layer (default 0.75,0.5)
---json prints the rows as JSON instead of the table.
+--json prints the rows as JSON instead of the table: model, heads, batch, ms,
+tok_s, flops, speedup, speedup_lo, speedup_hi, interval_coverage, pairs,
+ideal, above_ideal, and for every pruned row explain: the profiler's
+per-part account (5 profiled passes of each model, in turns, each part at
+its fastest).
 )";
 
 const char* kCompareHelp = R"(usage: headcount compare --dense CKPT[,CKPT...] --config PRUNE_CONFIG --out DIR
@@ -142,7 +141,11 @@ its Transformer-XL baseline, configs/moby-char-small-txl.json), every method
 PRUNE_CONFIG (its model keys come from each checkpoint) and the seed as the
 config's seed (data order, gate noise, a random choice), compacts, and
 measures heads, non-embedding parameters, validation loss and inference
-tokens/s.
+tokens/s, and what choosing the heads cost: choose_s (the one-shot choice
+before the first step, from the run's choose.json) and select_s (the
+selection steps' seconds, during which a learned method chooses). A method
+that rewinds (lottery) takes rewind_from={dense}/step-N.safetensors, each
+dense checkpoint's own early checkpoint.
 
 Dense checkpoints with the same model keys are seeds of one model: give one
 checkpoint per model, which every pruning seed starts from, or one per
@@ -190,6 +193,11 @@ softmax(logits / T) over the K most likely tokens (default T=1, all tokens).
 
 namespace {
 
+// The flags a command accepts, as --help lists them (app/commands.cpp).
+std::string options(const char* command) {
+  return "\noptions:\n" + hc::flags_help(*hc::flags_of(command));
+}
+
 // prune --help: the text, then one line per registered method.
 std::string prune_help() {
   std::string text = kPruneHelp;
@@ -201,74 +209,63 @@ std::string prune_help() {
     text += line;
     if (*m.details) text += std::string(m.details) + "\n";
   }
-  return text + "Keys are those of `headcount train --help`, and it runs data-parallel under mpirun as train does.\n";
+  return text + "Keys are those of `headcount train --help`, and it runs data-parallel under mpirun as train does.\n" +
+         options("prune");
+}
+
+// A command: its --help (prose, then the table of its flags) and what runs it.
+struct Command {
+  const char* name;
+  std::string (*help)();
+  int (*run)(const hc::CommandLine&);
+};
+
+const Command kCommands[] = {
+    {"train", [] { return kTrainHelp + options("train") + "\nconfig keys:\n" + hc::RunConfig::help(); },
+     hc::train_command},
+    {"prune", prune_help, hc::prune_command},
+    {"compact", [] { return kCompactHelp + options("compact"); }, hc::compact_command},
+    {"profile", [] { return kProfileHelp + options("profile"); }, hc::profile_command},
+    {"bench", [] { return kBenchHelp + options("bench"); }, hc::bench_command},
+    {"compare", [] { return kCompareHelp + options("compare"); }, hc::compare_command},
+    {"heatmap", [] { return kHeatmapHelp + options("heatmap"); }, hc::heatmap_command},
+    {"eval", [] { return kEvalHelp + options("eval"); }, hc::eval_command},
+    {"generate", [] { return kGenerateHelp + options("generate"); }, hc::generate_command},
+};
+
+std::string usage() {
+  return kUsage + std::string("\noptions (each command's --help lists those it takes):\n") +
+         hc::flags_help(hc::shared_flags());
 }
 
 int run_command(int argc, char** argv) {
   using namespace hc;
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
-    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    std::fputs(usage().c_str(), argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }
   const std::string command = argv[1];
   // A file-size limit (ulimit -f) must fail a write with EFBIG, which the
   // writers report, not kill the process mid-checkpoint with SIGXFSZ.
   std::signal(SIGXFSZ, SIG_IGN);
+  const Command* c = nullptr;
+  for (const Command& k : kCommands)
+    if (command == k.name) c = &k;
+  if (!c) {
+    std::fprintf(stderr, "headcount: unknown command '%s'\n\n%s", command.c_str(), usage().c_str());
+    return 2;
+  }
   try {
-    FlagSpec own;
-    std::string help;
-    int (*run)(const CommandLine&) = nullptr;
-    if (command == "train") {
-      own = {{"resume", false}, {"stop-at", true}, {"dump-gradients", true}};
-      help = kTrainHelp;
-      run = train_command;
-    } else if (command == "prune") {
-      own = {{"resume", false}, {"stop-at", true}, {"method", true}, {"dump-gradients", true}};
-      help = prune_help();
-      run = prune_command;
-    } else if (command == "compact") {
-      own = {{"out", true}};
-      help = kCompactHelp;
-      run = compact_command;
-    } else if (command == "profile") {
-      own = {{"out", true}, {"batch", true}, {"reps", true}, {"heads-per-layer", true}};
-      help = kProfileHelp;
-      run = profile_command;
-    } else if (command == "bench") {
-      own = {{"pruned", true}, {"keep", true}, {"batches", true}, {"reps", true}, {"json", false}};
-      help = kBenchHelp;
-      run = bench_command;
-    } else if (command == "compare") {
-      own = {{"dense", true}, {"methods", true}, {"budgets", true}, {"seeds", true}, {"out", true}};
-      help = kCompareHelp;
-      run = compare_command;
-    } else if (command == "heatmap") {
-      own = {{"metrics", true}, {"out", true}, {"columns", true}};
-      help = kHeatmapHelp;
-      run = heatmap_command;
-    } else if (command == "eval") {
-      own = {{"split", true}, {"json", false}};
-      help = kEvalHelp;
-      run = eval_command;
-    } else if (command == "generate") {
-      own = {{"prompt", true}, {"tokens", true}, {"temperature", true}, {"top-k", true}, {"seed", true}};
-      help = kGenerateHelp;
-      run = generate_command;
-    } else {
-      std::fprintf(stderr, "headcount: unknown command '%s'\n\n%s", command.c_str(), kUsage);
-      return 2;
-    }
-    const CommandLine cl = parse_command_line(command, argc - 2, argv + 2, own);
+    const CommandLine cl = parse_command_line(command, argc - 2, argv + 2, *flags_of(command));
     if (cl.help) {
-      std::fputs(help.c_str(), stdout);
-      if (command == "train") std::fputs(RunConfig::help().c_str(), stdout);
+      std::fputs(c->help().c_str(), stdout);
       return 0;
     }
     if (cl.device == Device::CUDA) DataParallel::world().use_gpu();  // before any CUDA call
     apply_runtime_options(cl);
     if (DataParallel::world().ranks() > 1 && command != "train" && command != "prune")
       throw std::invalid_argument("only train and prune run under mpirun with several ranks");
-    return run(cl);
+    return c->run(cl);
   } catch (const std::invalid_argument& e) {
     // One failing rank of a data-parallel job takes the others down (they
     // would wait for it forever), naming itself.

@@ -151,17 +151,8 @@ std::map<std::string, std::pair<double, double>> time_by_region(int steps) {
   return out;
 }
 
-std::vector<int64_t> parse_head_counts(const std::string& text, int64_t layers) {
-  std::vector<int64_t> counts;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    char* end = nullptr;
-    const long v = std::strtol(item.c_str(), &end, 10);
-    check(end && *end == '\0' && !item.empty() && v >= 0,
-          "--heads-per-layer: expected head counts like 2,2,1,1, got '" + text + "'");
-    counts.push_back(v);
-  }
+// --heads-per-layer (each a count >= 0, checked by the parser): one per layer.
+std::vector<int64_t> head_counts(const std::vector<int64_t>& counts, int64_t layers) {
   check(static_cast<int64_t>(counts.size()) == layers, "--heads-per-layer has " + std::to_string(counts.size()) +
                                                            " entries for a model of " + std::to_string(layers) + " layers");
   return counts;
@@ -187,8 +178,7 @@ struct Target {
 Target load_target(const CommandLine& cl) {
   check(!cl.from.empty() || !cl.config.empty(), "headcount profile: --from CKPT or --config FILE is required");
   Target t;
-  t.reps = static_cast<int>(cl.number("reps", 5));
-  check(t.reps >= 1, "--reps must be >= 1");
+  t.reps = static_cast<int>(cl.integer("reps"));  // ranges checked by the parser (app/commands.cpp)
   RunConfig cfg;
   if (!cl.from.empty()) {
     t.loaded = load_model(cl.from, cl.device, cl.sets);
@@ -200,10 +190,9 @@ Target load_target(const CommandLine& cl) {
     t.fresh = std::make_unique<AllAttLM>(model_config(cfg, data.tokenizer.size()), uint64_t(cfg.seed), DType::F32, cl.device);
     t.model = t.fresh.get();
   }
-  t.B = static_cast<int64_t>(cl.number("batch", double(cfg.batch)));
-  check(t.B >= 1, "--batch must be >= 1");
+  t.B = cl.has("batch") ? cl.integer("batch") : cfg.batch;
   const AllAttConfig& mc = t.model->config();
-  if (cl.has("heads-per-layer")) t.counts = parse_head_counts(cl.get("heads-per-layer", ""), mc.layers);
+  if (cl.has("heads-per-layer")) t.counts = head_counts(cl.integers("heads-per-layer"), mc.layers);
   else if (!t.model->gate_logits().empty())
     t.counts = kept_heads(*t.model).per_layer();
   for (size_t l = 0; l < t.counts.size(); ++l)

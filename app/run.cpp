@@ -45,7 +45,7 @@ void load_parameters(const AllAttLM& model, const std::map<std::string, Tensor>&
   std::set<std::string> names;
   for (const Variable& p : model.parameters()) names.insert(p.name());
   for (const auto& [name, t] : tensors) {
-    const bool run_state = name.rfind("optim.", 0) == 0 || name.rfind("memory.", 0) == 0 ||
+    const bool run_state = name.rfind("optim.", 0) == 0 || name.rfind("memory.", 0) == 0 || name.rfind("method.", 0) == 0 ||
                            name.find(".gate.log_alpha") != std::string::npos;
     check(run_state || names.count(name), source + ": tensor '" + name +
                                               "' belongs to no parameter of the model its sidecar describes "

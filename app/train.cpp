@@ -198,16 +198,63 @@ void build_optimizer(Run& r) {
   r.rng = RngStream{static_cast<uint64_t>(r.cfg.seed), 0, r.first_stream};
 }
 
+// rewind_from, with "{dense}" standing for the folder of the --from
+// checkpoint (so that one config names each dense seed's own early
+// checkpoint, as `headcount compare` needs).
+std::string rewind_path(const Run& r) {
+  std::string path = r.cfg.prune.rewind_from;
+  const size_t at = path.find("{dense}");
+  if (at == std::string::npos) return path;
+  check(!r.cl.from.empty(), "config: rewind_from " + path + " names {dense}: give the dense checkpoint with --from");
+  const std::string folder = std::filesystem::path(r.cl.from).parent_path().string();
+  return path.replace(at, 7, folder.empty() ? "." : folder);
+}
+
 // The pruning method of a run, told its budget and schedule.
 PruneSetup prune_setup(const Run& r) {
   const AllAttConfig& mcfg = r.model->config();
   PruneSetup s{r.cfg.prune, 0, budget_heads(mcfg, r.cfg.prune), r.cfg.steps, r.cfg.accum,
                static_cast<uint64_t>(r.cfg.seed)};
   for (int64_t l = 0; l < mcfg.layers; ++l) s.heads += mcfg.heads_in(l);
+  if (!r.cfg.prune.rewind_from.empty()) {
+    const Checkpoint early = load_checkpoint(rewind_path(r));
+    for (const Variable& p : r.model->parameters())
+      if (const auto it = early.tensors.find(p.name()); it != early.tensors.end()) s.rewind[p.name()] = it->second;
+  }
   if (r.cfg.prune.target_flops > 0 && DataParallel::world().leader())
     std::fprintf(stderr, "target_flops %.3f: %lld of %lld heads\n", r.cfg.prune.target_flops,
                  static_cast<long long>(s.budget), static_cast<long long>(s.heads));
   return s;
+}
+
+// ScoreInputs::fixed_loss: the mean loss over the first importance_batches
+// probe batches, the same batches on every call, memory carried through
+// them from an empty start, without dropout or gradients.
+std::function<double(const std::vector<Variable>&)> fixed_probe_loss(const Run& r) {
+  Batcher probe(r.data.train, r.cfg.batch, r.model->config().seg_len);
+  auto fixed = std::make_shared<std::vector<Batcher::Batch>>();
+  for (int64_t i = 0; i < r.cfg.prune.importance_batches; ++i) fixed->push_back(probe.next());
+  const AllAttLM* model = r.model.get();
+  const int64_t B = r.cfg.batch;
+  return [model, fixed, B](const std::vector<Variable>& gates) {
+    NoGrad no_grad;
+    Memory mem = model->initial_memory(B);
+    RngStream no_dropout{0, 0};
+    double sum = 0;
+    for (const Batcher::Batch& b : *fixed)
+      sum += model->loss(b.inputs, b.targets, mem, /*training=*/false, no_dropout, gates).value().item();
+    return sum / double(fixed->size());
+  };
+}
+
+// The cost of the choice: printed, and kept in the run's choose.json with
+// what the method reports of it (for `headcount compare`).
+void record_choice(const Run& r, const PruneSetup& setup, double seconds) {
+  const char* name = find_method(r.cfg.prune.method).name;
+  std::fprintf(stderr, "%s: %.3f s choosing heads\n", name, seconds);
+  nlohmann::json chosen = {{"method", name}, {"choose_seconds", seconds}, {"heads", setup.heads}, {"budget", setup.budget}};
+  r.method->choose_report(chosen);
+  safetensors::write_file_atomically(r.out + "/choose.json", chosen.dump(2) + "\n");
 }
 
 // A fresh pruning run lets its method choose before the first step (a
@@ -220,13 +267,17 @@ void choose_heads(Run& r, const PruneSetup& setup) {
   const ScoreInputs inputs{model, setup.seed, r.cfg.prune.importance_batches, [&](const std::vector<Variable>& gates) {
                              const Batcher::Batch b = probe.next();
                              return model.loss(b.inputs, b.targets, probe_mem, /*training=*/false, no_dropout, gates);
-                           }};
+                           },
+                           fixed_probe_loss(r)};
+  const auto t0 = std::chrono::steady_clock::now();
   r.method->choose(*r.model, inputs);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.opt->zero_grad();  // scoring passes may leave gradients on the weights
   const MethodInfo& info = find_method(r.cfg.prune.method);
   if (info.kind == MethodKind::Scored && DataParallel::world().leader())
     std::fprintf(stderr, "%s: kept %lld of %lld heads\n", info.name, static_cast<long long>(setup.budget),
                  static_cast<long long>(setup.heads));
+  if (DataParallel::world().leader()) record_choice(r, setup, seconds);
 }
 
 // --resume: weights, optimizer moments, this rank's memory rows, the random
@@ -242,6 +293,10 @@ void restore(Run& r, const Checkpoint& ckpt) {
   for (const auto& [name, t] : ckpt.tensors)
     if (name.rfind("optim.", 0) == 0) moments[name.substr(6)] = t.to(r.cl.device);
   r.opt->load_state(moments, ckpt.optimizer_steps);
+  std::map<std::string, Tensor> method_state;
+  for (const auto& [name, t] : ckpt.tensors)
+    if (name.rfind("method.", 0) == 0) method_state[name.substr(7)] = t;
+  r.method->load_state(method_state);
   for (size_t l = 0; l < r.mem.layers.size(); ++l) {
     auto it = ckpt.tensors.find("memory." + std::to_string(l));
     check(it != ckpt.tensors.end() && it->second.dim() == 3 && it->second.size(0) == r.cfg.batch &&
@@ -277,6 +332,7 @@ void write_checkpoint(Run& r, const std::string& name) {
   c.vocab = "vocab.txt";
   c.tensors = parameter_tensors(*r.model);
   for (const auto& [k, t] : r.opt->state()) c.tensors["optim." + k] = t;
+  for (const auto& [k, t] : r.method->state()) c.tensors["method." + k] = t;
   for (size_t l = 0; l < memory.size(); ++l) c.tensors["memory." + std::to_string(l)] = memory[l];
   try {
     save_checkpoint(r.out + "/" + name + ".safetensors", c);
@@ -355,6 +411,7 @@ bool optimizer_step(Run& r, StepResult& s, const std::string& dump_gradients) {
   s.grad_norm = clip_grad_norm(r.params, r.cfg.grad_clip);
   if (!std::isfinite(s.loss) || !std::isfinite(s.grad_norm)) return false;
   PruningMethod& phase = r.phase();
+  phase.before_step(*r.model, r.step);
   r.opt->set_lr_scale(1, phase.gate_lr_scale());
   r.opt->step(s.lr);
   r.opt->zero_grad();

@@ -56,11 +56,24 @@ write(d + "/f32", {"w": ("F32", [2, 2], struct.pack("<4f", 1, 2, 3, 4))}, {"step
 write(d + "/mixed", {"a": ("F64", [1], struct.pack("<d", 0.5)), "i": ("I64", [2], struct.pack("<2q", -1, 7)),
                      "e": ("F32", [0, 3], b"")})
 PY
+S=$(seeds fuzz_cli)
+# Command lines: a command name and its arguments, NUL-separated (written with | here).
+while IFS=' ' read -r name line; do printf '%s' "$line" | tr '|' '\0' >"$S/$name"; done <<'LINES'
+generate generate|--from|x.safetensors|--top-k|0|--temperature=0.8|--tokens|20|--seed|7|--prompt|Call me
+compare compare|--dense|a,b|--budgets|0.5,0.25|--seeds|1,2|--methods|l0,random|--set|seed=3|--out|d
+bench bench|--config|c.json|--batches|1,4|--keep|0.5|--json|--reps=3|--device|cpu
+profile profile|--from|c|--heads-per-layer|2,2,1|--batch=4|--reps|3|--out|d
+train train|--config|c.json|--set|steps=2|--threads|2|--stop-at|5|--resume|--dump-gradients|g
+eval eval|--from|c|--split|test|--json|--set=batch=2|--tf32|--device=cuda
+heatmap heatmap|--metrics|m.jsonl|--out|x.svg|--columns|50
+prune prune|--method|topk|--from|d|--config|p.json|-h
+compact compact|--from|g|--out|s|--threads=1
+LINES
 
 # ---- run ----
 status=0
 printf '%-18s %12s %10s %8s\n' harness executions seconds crashes
-for harness in fuzz_config fuzz_sidecar fuzz_vocabulary fuzz_corpus fuzz_safetensors; do
+for harness in fuzz_config fuzz_sidecar fuzz_vocabulary fuzz_corpus fuzz_safetensors fuzz_cli; do
   dir=$WORK/$harness
   regressions=tests/fuzz/regressions/$harness
   if [ -d "$regressions" ] && [ -n "$(ls -A "$regressions")" ]; then

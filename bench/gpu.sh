@@ -171,7 +171,7 @@ profile() {
     tar -C build-gpu -cf "$out/$name.tar" "$name" && cat "build-gpu/$name/report.md"
 }
 export -f profile
-stage "headcount profile moby-char-small" 150 profile profile --config configs/moby-char-small.json --mask 2,2,1,1 --reps 3
+stage "headcount profile moby-char-small" 150 profile profile --config configs/moby-char-small.json --heads-per-layer 2,2,1,1 --reps 3
 
 # compute-sanitizer: out-of-bounds and uninitialised device memory
 # (memcheck), and shared-memory races between threads of a block (racecheck).
@@ -187,7 +187,7 @@ fi
 # The paper's model, compute-bound on the GPU, where the head-count fits
 # should predict a pruned model's time (the moby model is launch-bound).
 stage "headcount profile wt103-16l (char vocab, batch 4)" 300 profile profile-wt103 --config "$cfg" \
-  --set corpus=data/corpora/moby --set tokenizer=char --batch 4 --reps 3 --mask 8,8,8,8,6,6,6,6,4,4,4,4,2,2,2,2
+  --set corpus=data/corpora/moby --set tokenizer=char --batch 4 --reps 3 --heads-per-layer 8,8,8,8,6,6,6,6,4,4,4,4,2,2,2,2
 
 if [ "$compile" = 1 ]; then
   for i in "${!rows[@]}"; do

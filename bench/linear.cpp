@@ -18,6 +18,7 @@
 #endif
 
 #include "autograd/ops.h"
+#include "bench/bench_flags.h"
 
 using namespace hc;
 using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -29,7 +30,7 @@ namespace {
 // run down, so the fastest run is the one closest to what the code can do
 // (bench/linear_torch.py times the peer the same way).
 template <typename F>
-double fastest_seconds(F&& f, int warmup = 20, int reps = 30) {
+double fastest_seconds(F&& f, int warmup, int reps) {
   for (int i = 0; i < warmup; ++i) f();
   std::vector<double> t;
   for (int i = 0; i < reps; ++i) {
@@ -42,23 +43,18 @@ double fastest_seconds(F&& f, int warmup = 20, int reps = 30) {
 
 }  // namespace
 
+const char* const kUsage =
+    "usage: bench_linear [--json] [--quick]\n"
+    "Times a linear layer's forward + backward at C in {128, 256, 512} and R = B*T in\n"
+    "{1024, 4096}: raw Eigen SGEMM (the CPU ceiling) against the engine's linear through\n"
+    "autograd, the fastest of 30 runs each, on OMP_NUM_THREADS threads. Prints a table,\n"
+    "or one JSON array with --json. bench/linear.sh runs PyTorch beside it. --quick: C = 128,\n"
+    "R = 1024 only, the fastest of 5 after 2 warm-up runs (make results QUICK=1).\n";
+
 int main(int argc, char** argv) {
-  bool as_json = false;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--json")) {
-      as_json = true;
-    } else {
-      const bool help = !std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h");
-      std::fprintf(help ? stdout : stderr,
-                   "%susage: bench_linear [--json]\n"
-                   "Times a linear layer's forward + backward at C in {128, 256, 512} and R = B*T in\n"
-                   "{1024, 4096}: raw Eigen SGEMM (the CPU ceiling) against the engine's linear through\n"
-                   "autograd, the fastest of 30 runs each, on OMP_NUM_THREADS threads. Prints a table,\n"
-                   "or one JSON array with --json. bench/linear.sh runs PyTorch beside it.\n",
-                   help ? "" : ("bench_linear: unknown argument " + std::string(argv[i]) + "\n").c_str());
-      return help ? 0 : 2;
-    }
-  }
+  BenchFlags flags;
+  if (const int status = parse_bench_flags(argc, argv, "bench_linear", kUsage, flags); status >= 0) return status;
+  const bool as_json = flags.json, quick = flags.quick;
   int threads = 1;
 #ifdef _OPENMP
   threads = omp_get_max_threads();
@@ -67,8 +63,11 @@ int main(int argc, char** argv) {
   if (!as_json)
     std::printf("threads %d (Eigen uses %d)\n%6s %6s %14s %14s %8s\n", threads, Eigen::nbThreads(), "C",
                 "R", "Eigen GF/s", "engine GF/s", "ratio");
-  for (int64_t R : {1024, 4096})
-    for (int64_t C : {128, 256, 512}) {
+  const std::vector<int64_t> rows_list = quick ? std::vector<int64_t>{1024} : std::vector<int64_t>{1024, 4096},
+                              widths = quick ? std::vector<int64_t>{128} : std::vector<int64_t>{128, 256, 512};
+  const int warmup = quick ? 2 : 20, reps = quick ? 5 : 30;
+  for (int64_t R : rows_list)
+    for (int64_t C : widths) {
       const int64_t OC = C;
       const double flops = 6.0 * R * C * OC;
       // Raw Eigen: the three products, written into preallocated matrices.
@@ -78,7 +77,7 @@ int main(int argc, char** argv) {
         y.noalias() = x * w.transpose();
         dx.noalias() = dy * w;
         dw.noalias() = dy.transpose() * x;
-      });
+      }, warmup, reps);
       // The engine: Variables, the graph, backward. Each run starts from
       // fresh leaves (sharing the same values), so the gradients are
       // written, not added onto zero-filled buffers: the same work as the
@@ -91,7 +90,7 @@ int main(int argc, char** argv) {
       const double engine_s = fastest_seconds([&] {
         const Variable xv(x_value, true, "x"), wv(w_value, true, "w"), bv(b_value, true, "b");
         linear(xv, wv, bv).backward(seed);
-      });
+      }, warmup, reps);
       const double eigen_gf = flops / eigen_s * 1e-9, engine_gf = flops / engine_s * 1e-9;
       rows.push_back({{"C", C}, {"R", R}, {"threads", threads}, {"eigen_gflops", eigen_gf},
                       {"engine_gflops", engine_gf}, {"engine_ms", engine_s * 1e3}});

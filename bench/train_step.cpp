@@ -2,8 +2,9 @@
 // All-attention model at a config's sizes, on random tokens, or with --infer
 // one evaluation forward pass (no dropout, no gradient, the memory carried
 // from segment to segment, as `headcount eval` runs it). Prints ms/step,
-// tokens/s, achieved GFLOP/s (from the profiler's analytic op FLOPs) and,
-// with --profile, the per-op table (each op at its fastest of --steps
+// tokens/s, achieved GFLOP/s (from the profiler's analytic op FLOPs), the
+// MFU against the two ceilings measured beside the steps (the machine's FMA
+// peak, engine/fma_peak.h, and a raw Eigen SGEMM) and, with --profile, the per-op table (each op at its fastest of --steps
 // profiled steps). bench/train_step.sh runs PyTorch beside it.
 // The step time is the fastest of --steps, as the PyTorch peer reports it: on
 // a shared VM other tenants only ever slow a step down.
@@ -23,6 +24,7 @@
 
 #include "app/config.h"
 #include "autograd/optim.h"
+#include "engine/fma_peak.h"
 #include "engine/profiler.h"
 #include "models/allatt_lm.h"
 
@@ -36,7 +38,8 @@ const char* kUsage =
     "Times training steps (forward, backward, clip, Adam) of CONFIG's model on random tokens,\n"
     "or with --infer evaluation forward passes (no dropout, no gradient, memory carried):\n"
     "ms/step (the fastest of --steps), tokens/s, GFLOP/s; on the CPU also the MFU: --steps more\n"
-    "steps, each set against a raw Eigen SGEMM timed right after it, the median ratio. --profile\n"
+    "steps, each set against the FMA peak (all threads) and a raw Eigen SGEMM timed right after\n"
+    "it, the median of each ratio. --profile\n"
     "adds the per-op table, each op at its fastest of --steps more steps, profiled. Defaults:\n"
     "--vocab 86, --steps 10, --batch from the config.\n";
 
@@ -134,17 +137,22 @@ int run(int argc, char** argv) {
     step();
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
   }
-  // MFU: --steps more steps, each followed by the SGEMM ceiling (fastest of
-  // three), raw Eigen
-  // on all threads, (R, C) x (C, C)^T at R = 4096, C = 512 (bench_linear's
-  // largest linear layer). This VM's speed wanders by up to 2x within
-  // seconds, so each step is set against the SGEMM rate of the same moment;
-  // the median of those ratios is the MFU least disturbed by the wandering.
+  // MFU: --steps more steps, each followed by the two ceilings: the FMA peak
+  // on all threads (engine/fma_peak.h, fastest of three ~5 ms runs) and the
+  // SGEMM (fastest of three), raw Eigen on all threads, (R, C) x (C, C)^T at
+  // R = 4096, C = 512 (bench_linear's largest linear layer). This VM's speed
+  // wanders by up to 2x within seconds, so each step is set against the
+  // ceilings of the same moment; the median of those ratios is the MFU least
+  // disturbed by the wandering.
   using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const Mat sx = Mat::Random(4096, 512), sw = Mat::Random(512, 512);
   Mat sy(4096, 512);
   const double sgemm_flops = 2.0 * 4096 * 512 * 512;
-  std::vector<double> sgemm_gflops, mfu;
+  std::vector<double> sgemm_gflops, mfu, fma_gflops, mfu_fma;
+  int threads = 1;
+#ifdef _OPENMP
+  threads = omp_get_max_threads();
+#endif
   for (int64_t i = 0; i < (device == Device::CPU ? steps : 0); ++i) {
     const auto a = std::chrono::steady_clock::now();
     step();
@@ -157,15 +165,17 @@ int run(int argc, char** argv) {
     }
     sgemm_gflops.push_back(sgemm_flops / sgemm_s * 1e-9);
     mfu.push_back(flops / step_s * 1e-9 / sgemm_gflops.back());
+    fma_gflops.push_back(measure_fma_peak(threads, 3, 0.005).gflops);
+    mfu_fma.push_back(flops / step_s * 1e-9 / fma_gflops.back());
   }
-  std::sort(mfu.begin(), mfu.end());
-  const double median_mfu = mfu.empty() ? 0 : mfu[mfu.size() / 2],
-               best_sgemm = sgemm_gflops.empty() ? 0 : *std::max_element(sgemm_gflops.begin(), sgemm_gflops.end());
+  auto middle = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[v.size() / 2];
+  };
+  auto largest = [](const std::vector<double>& v) { return v.empty() ? 0.0 : *std::max_element(v.begin(), v.end()); };
+  const double median_mfu = middle(mfu), best_sgemm = largest(sgemm_gflops), median_mfu_fma = middle(mfu_fma),
+               best_fma = largest(fma_gflops);
   const double best = *std::min_element(ms.begin(), ms.end()), tok_s = B * T / (best * 1e-3), gflops = flops / (best * 1e-3) * 1e-9;
-  int threads = 1;
-#ifdef _OPENMP
-  threads = omp_get_max_threads();
-#endif
   if (as_json) {
     std::printf("%s\n", nlohmann::json{{"config", argv[1]}, {"threads", threads}, {"batch", B},
                                        {"mode", infer ? "infer" : "train"},
@@ -174,6 +184,8 @@ int run(int argc, char** argv) {
                                        {"parameters", model.parameter_count(true)},
                                        {"profiler_off_ns_per_scope", off_ns},
                                        {"sgemm_gflops_best", best_sgemm}, {"mfu_paired_median", median_mfu},
+                                       {"fma_kernel", fma_kernel_name()}, {"fma_peak_gflops_best", best_fma},
+                                       {"mfu_fma_paired_median", median_mfu_fma},
                                        {"scopes_per_step", scopes_per_step}}.dump().c_str());
   } else {
     std::printf("%s: %s, B=%lld T=%lld, %d threads: %.1f ms/step, %.0f tok/s, %.1f GFLOP/s (%.2f GFLOP/step)\n",
@@ -183,6 +195,10 @@ int run(int argc, char** argv) {
       std::printf("SGEMM (4096x512)x(512x512) beside each step: best %.1f GFLOP/s; step/SGEMM rate, median of %zu "
                   "pairs: %.1f%%\n",
                   best_sgemm, mfu.size(), 100.0 * median_mfu);
+    if (!mfu_fma.empty())
+      std::printf("FMA peak (%s, %d threads) beside each step: best %.1f GFLOP/s; step/peak rate, median of %zu "
+                  "pairs: %.1f%%\n",
+                  fma_kernel_name(), threads, best_fma, mfu_fma.size(), 100.0 * median_mfu_fma);
     std::printf("profiler off: %.2f ns per op scope x %zu scopes per step = %.5f%% of a step\n", off_ns,
                 scopes_per_step, 100.0 * off_ns * 1e-6 * static_cast<double>(scopes_per_step) / best);
     if (profile) std::printf("%s", table.c_str());

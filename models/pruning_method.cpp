@@ -20,6 +20,13 @@ void PruneConfig::validate() const {
         "config: prune_method " + method + " needs a budget: target_heads, target_fraction or target_flops");
   check(importance_batches > 0, "config: importance_batches must be positive");
   check(finetune_steps >= 0, "config: finetune_steps must be >= 0");
+  check(l0_budget_mode == "quadratic" || l0_budget_mode == "lagrangian",
+        "config: l0_budget_mode must be quadratic or lagrangian, got '" + l0_budget_mode + "'");
+  check(lagrangian_lr > 0 && std::isfinite(lagrangian_lr), "config: lagrangian_lr must be positive");
+  check(dsp_temperature > 0 && dsp_final_temperature > 0 && astar_max_nodes > 0 && shapley_truncation >= 0,
+        "config: need dsp_temperature, dsp_final_temperature, astar_max_nodes > 0 and shapley_truncation >= 0");
+  check(lottery_rounds >= 1, "config: lottery_rounds must be >= 1");
+  check(shapley_permutations >= 2, "config: shapley_permutations must be >= 2 (a standard error needs two)");
 }
 
 int64_t budget_heads(const AllAttConfig& model, const PruneConfig& p) {

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -46,6 +47,15 @@ struct PruneConfig {
   double target_flops = 0;       // > 0: the most heads within this fraction of the dense forward FLOPs
   int64_t importance_batches = 32;  // scored methods that look at data: batches averaged
   int64_t finetune_steps = 0;    // steps at the final shape after the selection
+  std::string l0_budget_mode = "quadratic";  // L0 with a budget: quadratic | lagrangian
+  double lagrangian_lr = 0.01;   // the Lagrangian multipliers' ascent rate (per step)
+  double dsp_temperature = 1.0;         // DSP: temperature of the relaxed top-K at the first step
+  double dsp_final_temperature = 0.05;  // DSP: ... annealed geometrically to this at the last selection step
+  int64_t shapley_permutations = 32;    // Shapley: the most permutations sampled
+  double shapley_truncation = 0.005;    // Shapley: a permutation stops within this many nats of v(all) (0 = never)
+  int64_t astar_max_nodes = 64;         // A*: the most states expanded before it completes greedily
+  std::string rewind_from;              // a checkpoint of the dense run a method may rewind the weights to
+  int64_t lottery_rounds = 3;           // lottery: prune-and-rewind rounds over the selection
 
   // Ranges, the method's name, and a budget for the methods that need one;
   // throws std::invalid_argument naming the key.
@@ -66,6 +76,9 @@ struct PruneSetup {
   int64_t steps = 0;   // the selection phase
   int64_t accum = 1;   // micro-batches per optimizer step
   uint64_t seed = 0;
+  // rewind_from's tensors that are the model's parameters, by name (empty
+  // without one); the app loads them.
+  std::map<std::string, Tensor> rewind = {};
 };
 
 // What a scored method may look at: the model and, for the methods that
@@ -76,6 +89,11 @@ struct ScoreInputs {
   uint64_t seed;
   int64_t batches;  // probe batches to average over
   std::function<Variable(const std::vector<Variable>&)> probe_loss;
+  // The methods that compare head sets (shapley, astar): the mean loss, in
+  // nats, over the same `batches` probe batches on every call (memory
+  // carried from an empty start through them, no dropout, no gradient), so
+  // that every set is scored on the same data.
+  std::function<double(const std::vector<Variable>&)> fixed_loss = {};
 };
 using ScoreFunction = HeadScores (*)(const ScoreInputs&);
 
@@ -93,6 +111,9 @@ class PruningMethod {
   std::vector<Variable> gates(const AllAttLM& model, int64_t step, RngStream& rng);
   // What one micro-batch of step `step` adds to the loss (undefined: nothing).
   virtual Variable penalty(const AllAttLM& /*model*/, int64_t /*step*/) { return {}; }
+  // Step `step`'s gradients are in the weights (clipped, averaged over
+  // ranks); the optimizer has not used them yet.
+  virtual void before_step(AllAttLM& /*model*/, int64_t /*step*/) {}
   // After the optimizer has taken its `done`-th step.
   virtual void after_step(AllAttLM& /*model*/, int64_t /*done*/) {}
   // This step's numbers for metrics.jsonl (after its `done`-th step): the
@@ -101,6 +122,12 @@ class PruningMethod {
   // The heads the model runs with now, for the log: by default what the
   // deterministic gates keep (what compaction would keep).
   virtual int64_t heads_in_use(const AllAttLM& model, int64_t done) const;
+  // State a resumed run needs besides the model and the optimizer (e.g.
+  // learned multipliers), by name; checkpoints hold it as method.NAME.
+  virtual std::map<std::string, Tensor> state() const { return {}; }
+  virtual void load_state(const std::map<std::string, Tensor>& /*state*/) {}
+  // What choose() found, for the run's choose.json (values, search counts).
+  virtual void choose_report(nlohmann::json& /*out*/) const {}
 
  protected:
   virtual std::vector<Variable> draw_gates(const AllAttLM& model, int64_t step, RngStream& rng) = 0;

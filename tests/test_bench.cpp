@@ -1,6 +1,7 @@
 // `headcount bench`: dense against pruned forward passes, on real checkpoints.
 #include <doctest/doctest.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "app/config.h"
@@ -40,12 +41,48 @@ TEST_CASE("bench: a gated checkpoint against its compaction, and against a compa
       if (is_dense) CHECK(r["ideal"].get<double>() == 1.0);
       else CHECK((r["ideal"].get<double>() > 1.2 && r["ideal"].get<double>() < 2.0));
       if (!is_dense) CHECK(r["flops"].get<double>() < rows[i - 1]["flops"].get<double>());
+      // The paired speedup: the median of 3 pairs with the interval around it
+      // (under 6 pairs, the whole range: coverage 1 - 2/2^3). Dense's own
+      // row is 1 exactly, over all its passes.
+      const double lo = r["speedup_lo"], mid = r["speedup"], hi = r["speedup_hi"];
+      CHECK(lo <= mid);
+      CHECK(mid <= hi);
+      CHECK(r["pairs"] == 3);
+      CHECK(r["above_ideal"] == (lo > r["ideal"].get<double>()));
+      if (is_dense) {
+        CHECK((lo == 1.0 && mid == 1.0 && hi == 1.0));
+        CHECK(!r.contains("explain"));
+        continue;
+      }
+      CHECK(lo > 0);
+      CHECK(r["interval_coverage"].get<double>() == doctest::Approx(0.75));
+      // The profiler's account covers the whole pass: its parts' FLOPs add
+      // up to each model's count, and the attention parts lose FLOPs while
+      // the output layer keeps all of its own.
+      const nlohmann::json& e = r["explain"];
+      double dense_flops = 0, pruned_flops = 0;
+      std::map<std::string, nlohmann::json> parts;
+      for (const nlohmann::json& p : e["parts"]) {
+        dense_flops += p["dense_flops"].get<double>();
+        pruned_flops += p["pruned_flops"].get<double>();
+        CHECK(p["dense_ms"].get<double>() >= 0);
+        parts[p["part"]] = p;
+      }
+      CHECK(dense_flops == doctest::Approx(rows[i - 1]["flops"].get<double>()));
+      CHECK(pruned_flops == doctest::Approx(r["flops"].get<double>()));
+      CHECK(e["flops_removed"].get<double>() == doctest::Approx(1 - pruned_flops / dense_flops));
+      REQUIRE(parts.count("content"));
+      REQUIRE(parts.count("output_layer"));
+      CHECK(parts["content"]["shrinks"] == true);
+      CHECK(parts["output_layer"]["shrinks"] == false);
+      CHECK(parts["output_layer"]["pruned_flops"] == parts["output_layer"]["dense_flops"]);
     }
   }
   // The table form names its columns.
   REQUIRE(test::run_headcount("bench --from " + pruned + "/last.safetensors --batches 2 --reps 2", out) == 0);
   CHECK(out.find("ms/seg") != std::string::npos);
   CHECK(out.find("achieved") != std::string::npos);
+  CHECK(out.find("95% interval") != std::string::npos);
 
   // Bad input, each with a message.
   CHECK(test::run_headcount("bench --from " + dir.file("missing.safetensors"), out) != 0);

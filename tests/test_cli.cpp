@@ -93,8 +93,8 @@ TEST_CASE("cli: bad input is refused with exit status 2 and a message naming it"
   }
   SUBCASE("generate") {
     expect_refusal("generate --from " + ckpt + " --prompt 'the whale Z'", "is not in the model's vocabulary");
-    expect_refusal("generate --from " + ckpt + " --temperature 0", "--temperature must be positive");
-    expect_refusal("generate --from " + ckpt + " --tokens many", "--tokens: expected a number");
+    expect_refusal("generate --from " + ckpt + " --temperature 0", "--temperature: '0' is out of range; allowed: a number in (0, 100]");
+    expect_refusal("generate --from " + ckpt + " --tokens many", "--tokens: 'many' is not an integer");
   }
 }
 

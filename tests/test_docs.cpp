@@ -8,6 +8,8 @@
 // the test needs no git and runs the same in a checkout or an unpacked copy.
 #include <doctest/doctest.h>
 
+#include "tests/test_util.h"
+
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -27,13 +29,6 @@ const fs::path kRoot = HEADCOUNT_SOURCE_DIR;
 const char* const kDirs[] = {"app",  "autograd", "bench", "configs", "cuda",  "data",
                              "docs", "engine",   "models", "python", "tests", "tools"};
 const char* const kFiles[] = {"README.md", "Makefile", "CMakeLists.txt"};
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
@@ -106,7 +101,7 @@ TEST_CASE("docs: no file of the repository points into the folder beside it") {
   int hits = 0;
   for (const fs::path& f : files) {
     int number = 0;
-    for (const std::string& line : lines_of(read_text(f))) {
+    for (const std::string& line : lines_of(hc::test::read_text(f))) {
       ++number;
       if (line.find(outside) == std::string::npos) continue;
       ++hits;
@@ -120,7 +115,7 @@ TEST_CASE("docs: no file of the repository points into the folder beside it") {
 TEST_CASE("docs: every relative link in README.md and docs/ names a file that exists") {
   int checked = 0;
   for (const fs::path& page : markdown_pages()) {
-    for (const auto& [number, raw] : links_of(read_text(page))) {
+    for (const auto& [number, raw] : links_of(hc::test::read_text(page))) {
       std::string target = raw.substr(0, raw.find(' '));  // drop a "title"
       if (target.rfind("http://", 0) == 0 || target.rfind("https://", 0) == 0 || target.rfind("mailto:", 0) == 0)
         continue;
@@ -140,7 +135,7 @@ TEST_CASE("docs: every relative link in README.md and docs/ names a file that ex
 TEST_CASE("docs: docs/index.md lists every page of docs/") {
   REQUIRE(fs::is_regular_file(kRoot / "docs/index.md"));
   std::set<std::string> listed;
-  for (const auto& [number, target] : links_of(read_text(kRoot / "docs/index.md"))) listed.insert(target);
+  for (const auto& [number, target] : links_of(hc::test::read_text(kRoot / "docs/index.md"))) listed.insert(target);
   for (const fs::path& page : markdown_pages()) {
     const std::string name = page.filename().string();
     if (page.parent_path() != kRoot / "docs" || name == "index.md") continue;
@@ -152,7 +147,7 @@ TEST_CASE("docs: every 'docs/spec.md section N' cited in the repository is a sec
   // The numbered sections: headings "## N. Title".
   std::set<int> sections;
   const std::regex heading(R"(^## ([0-9]+)\. )");
-  for (const std::string& line : lines_of(read_text(kRoot / "docs/spec.md"))) {
+  for (const std::string& line : lines_of(hc::test::read_text(kRoot / "docs/spec.md"))) {
     std::smatch m;
     if (line.rfind("## ", 0) == 0 && std::regex_search(line, m, heading)) sections.insert(std::stoi(m[1]));
   }
@@ -164,7 +159,7 @@ TEST_CASE("docs: every 'docs/spec.md section N' cited in the repository is a sec
   int citations = 0;
   for (const fs::path& f : repository_files()) {
     int line_number = 0;
-    for (const std::string& line : lines_of(read_text(f))) {
+    for (const std::string& line : lines_of(hc::test::read_text(f))) {
       ++line_number;
       if (line.find("spec.md") == std::string::npos) continue;  // std::regex is slow on long lines
       for (auto m = std::sregex_iterator(line.begin(), line.end(), cite); m != std::sregex_iterator(); ++m) {

@@ -87,7 +87,9 @@ json run_all() {
       {"magnitude", "--method magnitude --set target_fraction=0.75"},
       {"random", "--method random --set target_heads=1 --set output_scaling=false"},
   };
-  for (const auto& [name, flags] : prunes) {
+  for (const auto& prune : prunes) {
+    const std::string& name = prune.first;  // a plain reference: clang < 16 cannot capture a structured binding
+    const std::string& flags = prune.second;
     CAPTURE(name);
     REQUIRE_MESSAGE(test::run_headcount("prune --from " + dir.file("dense/last.safetensors") + " " +
                                             test::tiny_training(corpus, dir.file(name), 12) + " " + flags,
@@ -125,7 +127,9 @@ TEST_CASE("golden trace: training, every pruning method, compaction and eval rep
   }
   const json& want = golden["runs"];
   REQUIRE(want.size() == runs.size());
-  for (const auto& [name, run] : want.items()) {
+  for (const auto& item : want.items()) {
+    const std::string name = item.key();  // a plain variable: clang < 16 cannot capture a structured binding
+    const json& run = item.value();
     CAPTURE(name);
     REQUIRE(runs.contains(name));
     if (!run.is_object() || !run.contains("metrics")) {

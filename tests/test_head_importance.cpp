@@ -144,7 +144,8 @@ TEST_CASE("head importance: every prune --method ends with exactly the budgeted 
     // moby-char-tiny: 2 layers x 2 heads; keep 3.
     REQUIRE(test::run_headcount("prune --from " + dir.file("dense/last.safetensors") + " --method " + method + " " +
                                     test::tiny_training(corpus, out, 8) + " --set target_heads=3 --set l0_warmup=4" +
-                                    " --set l0_coefficient=1 --set importance_batches=2",
+                                    " --set l0_coefficient=1 --set importance_batches=2" +
+                                    " --set rewind_from={dense}/step-4.safetensors",  // lottery's; the others ignore it
                                 log) == 0);
     CAPTURE(log);
     std::ifstream metrics(out + "/metrics.jsonl");
@@ -184,14 +185,15 @@ TEST_CASE("head importance: compare runs the grid over seeds, pairs dense seeds,
   std::ifstream csv(dir.file("grid/results.csv"));
   std::string line;
   std::getline(csv, line);
-  CHECK(line == "model,method,budget,seed,heads,parameters,valid_loss,valid_bits,valid_bits_min,valid_bits_max,tok_s");
+  CHECK(line ==
+        "model,method,budget,seed,heads,parameters,valid_loss,valid_bits,valid_bits_min,valid_bits_max,tok_s,choose_s,select_s");
   std::map<std::string, std::vector<std::string>> rows;  // "model method seed"
   while (std::getline(csv, line)) {
     std::vector<std::string> f;
     std::stringstream in(line);
     std::string cell;
     while (std::getline(in, cell, ',')) f.push_back(cell);
-    REQUIRE(f.size() == 11);
+    REQUIRE(f.size() == 13);
     rows[f[0] + " " + f[1] + " " + f[3]] = f;
   }
   // Per seed: 2 allatt dense + 1 txl dense + 2 models x 2 methods x 2 seeds; a summary row per cell: 6.
@@ -204,7 +206,9 @@ TEST_CASE("head importance: compare runs the grid over seeds, pairs dense seeds,
     CHECK(std::stod(mean[8]) <= std::stod(mean[7]));
     CHECK(std::stod(mean[7]) <= std::stod(mean[9]));
     CHECK(std::stod(mean[10]) > 0);
+    CHECK((std::stod(mean[11]) >= 0 && std::stod(mean[12]) > 0));  // choose_s (scoring), select_s (4 steps)
   }
+  CHECK(std::stod(rows["allatt dense mean"][12]) == 0);
   // The two dense seeds differ, so the allatt dense summary has a range.
   CHECK(std::stod(rows["allatt dense mean"][8]) < std::stod(rows["allatt dense mean"][9]));
   // Pairing: pruning seed i starts from dense checkpoint i; one baseline checkpoint serves both seeds.
@@ -242,6 +246,6 @@ TEST_CASE("head importance: compare runs the grid over seeds, pairs dense seeds,
   };
   refused("--budgets 1.5", "--budgets");
   refused("--seeds 1,2,3", "has 2 dense checkpoints for 3 seeds");
-  refused("--methods l0,nope", "unknown pruning method 'nope' (known: l0, topk");
-  refused("--seeds 1,1", "seed 1 is given twice");
+  refused("--methods l0,nope", "'nope' is not a choice; allowed: a comma list of 1 to 1024 distinct values, each one of l0, topk");
+  refused("--seeds 1,1", "--seeds: '1' is given twice");
 }

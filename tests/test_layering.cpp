@@ -20,6 +20,9 @@
 #include <string>
 #include <vector>
 
+#include "models/pruning_method.h"
+#include "tests/test_util.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -95,13 +98,6 @@ std::vector<fs::path> layered_sources(const fs::path& root) {
   return files;
 }
 
-std::string read_all(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // The names of the functions that cuda/'s headers declare at namespace scope
 // (a line "Type name(...);"), e.g. cuda_backend.
 std::set<std::string> cuda_function_names(const fs::path& root) {
@@ -110,7 +106,7 @@ std::set<std::string> cuda_function_names(const fs::path& root) {
   if (!fs::is_directory(root / "cuda")) return names;
   for (const auto& entry : fs::directory_iterator(root / "cuda")) {
     if (entry.path().extension() != ".h") continue;
-    std::istringstream lines(read_all(entry.path()));
+    std::istringstream lines(hc::test::read_text(entry.path()));
     std::string line;
     std::smatch m;
     while (std::getline(lines, line))
@@ -149,7 +145,7 @@ TEST_CASE("layering: includes run down the layers (app -> models -> autograd -> 
   REQUIRE_MESSAGE(files.size() > 50, "only " << files.size() << " sources found under " << root);
   int offences = 0;
   for (const fs::path& file : files)
-    for (const std::string& offence : layering_offences(root, file, read_all(root / file))) {
+    for (const std::string& offence : layering_offences(root, file, hc::test::read_text(root / file))) {
       FAIL_CHECK(offence);
       ++offences;
     }
@@ -165,7 +161,7 @@ TEST_CASE("layering: engine/ names no function that cuda/ declares (the CUDA bac
                         names) == std::vector<std::string>{"engine/x.cpp:1: engine/ names cuda_backend, which cuda/ defines"});
   for (const fs::path& file : layered_sources(root))
     if (top_dir(file) == "engine")
-      for (const std::string& offence : names_from_cuda(file, read_all(root / file), names)) FAIL_CHECK(offence);
+      for (const std::string& offence : names_from_cuda(file, hc::test::read_text(root / file), names)) FAIL_CHECK(offence);
 }
 
 TEST_CASE("layering: the scan names each include against the layering by file and line, and passes the rest") {
@@ -194,4 +190,45 @@ TEST_CASE("layering: the scan names each include against the layering by file an
   CHECK(layering_offences(root, "cuda/example.cu", "#include \"engine/backend.h\"\n").empty());
   CHECK(layering_offences(root, "cuda/example.cu", "#include \"engine/backend.cpp\"\n").size() == 1);
   CHECK(layering_offences(root, "tests/example.cpp", "#include \"cuda/cuda_backend.h\"\n").empty());
+}
+
+TEST_CASE("structure: app/ spells out no pruning method's name (method logic lives in models/, behind the registry)") {
+  const fs::path root = HEADCOUNT_SOURCE_DIR;
+  std::vector<std::string> names;
+  for (const hc::MethodInfo& m : hc::pruning_methods()) names.push_back(std::string("\"") + m.name + "\"");
+  REQUIRE(names.size() >= 5);
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(root / "app")) {
+    const std::string text = hc::test::read_text(entry.path());
+    ++files;
+    for (const std::string& quoted : names)
+      if (text.find(quoted) != std::string::npos)
+        FAIL_CHECK(entry.path().filename().string() << " has the literal " << quoted);
+  }
+  CHECK(files > 10);
+}
+
+TEST_CASE("structure: no function in app/ or models/ is longer than 80 lines (tools/long-functions.py)") {
+  if (!hc::test::python_has("re")) {
+    hc::test::skip("function lengths", "no /usr/bin/python3");
+    return;
+  }
+  const std::string root = HEADCOUNT_SOURCE_DIR;
+  std::string out;
+  // The tool itself: a made-up 81-line function is reported, an 80-line one is not.
+  const hc::test::TempDir tmp;
+  const std::string& dir = tmp.path();
+  for (int lines : {80, 81}) {
+    std::ofstream f(dir + "/f" + std::to_string(lines) + ".cpp");
+    f << "int f() {\n";
+    for (int i = 0; i < lines - 2; ++i) f << "  int x" << i << " = 0;\n";
+    f << "}\n";
+  }
+  CHECK(hc::test::run_command("/usr/bin/python3 " + root + "/tools/long-functions.py " + dir + "/f80.cpp", out) == 0);
+  CHECK(hc::test::run_command("/usr/bin/python3 " + root + "/tools/long-functions.py " + dir + "/f81.cpp", out) == 1);
+  CHECK(out.find("81 lines") != std::string::npos);
+  const int status = hc::test::run_command("/usr/bin/python3 " + root + "/tools/long-functions.py " + root + "/app " +
+                                           root + "/models 2>&1",
+                                       out);
+  CHECK_MESSAGE(status == 0, out);
 }

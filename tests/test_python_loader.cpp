@@ -299,7 +299,9 @@ TEST_CASE("python loader: losses and logits equal the engine's for every checkpo
   REQUIRE(split.predictions() % kBatch != 0);
 
   REQUIRE(f.py["models"].size() == f.engine.size());
-  for (const auto& [kind, e] : f.engine) {
+  for (const auto& entry : f.engine) {
+    const auto& kind = entry.first;  // not a structured binding: clang 14 cannot capture one
+    const auto& e = entry.second;
     CAPTURE(kind);
     const json& p = f.py["models"][kind];
     CHECK(p["loss"].get<double>() == doctest::Approx(e.loss).epsilon(1e-5));
@@ -325,7 +327,9 @@ TEST_CASE("python loader: losses and logits equal the engine's for every checkpo
 TEST_CASE("python loader: generate continues a prompt as headcount generate does") {
   if (!ready("python loader: generate")) return;
   const Fixture& f = fixture();
-  for (const auto& [kind, e] : f.engine) {
+  for (const auto& entry : f.engine) {
+    const auto& kind = entry.first;  // not a structured binding: clang 14 cannot capture one
+    const auto& e = entry.second;
     CAPTURE(kind);
     const json& p = f.py["models"][kind];
     // The engine prints the text and a newline.
@@ -353,7 +357,9 @@ TEST_CASE("python loader: generate continues a prompt as headcount generate does
 TEST_CASE("python loader: save writes what the engine loads, bit for bit") {
   if (!ready("python loader: save")) return;
   const Fixture& f = fixture();
-  for (const auto& [kind, e] : f.engine) {
+  for (const auto& entry : f.engine) {
+    const auto& kind = entry.first;  // not a structured binding: clang 14 cannot capture one
+    const auto& e = entry.second;
     CAPTURE(kind);
     const std::string saved = f.dir.file("rt/" + kind + ".safetensors");
     LoadedModel a = load_model(e.path, Device::CPU, {}), b = load_model(saved, Device::CPU, {});
@@ -362,14 +368,17 @@ TEST_CASE("python loader: save writes what the engine loads, bit for bit") {
     CHECK(b.checkpoint.step == a.checkpoint.step);
     const std::map<std::string, Tensor> ta = parameter_tensors(*a.model), tb = parameter_tensors(*b.model);
     REQUIRE(ta.size() == tb.size());
-    for (const auto& [name, t] : ta) {
+    for (const auto& tensor : ta) {
+      const auto& name = tensor.first;  // not a structured binding: clang 14 cannot capture one
+      const auto& t = tensor.second;
       CAPTURE(name);
       REQUIRE(tb.count(name) == 1);
       REQUIRE(tb.at(name).shape() == t.shape());
       CHECK(std::memcmp(tb.at(name).raw(), t.raw(), t.nbytes()) == 0);
     }
     // Model checkpoints only: no optimizer moments, no training memory.
-    for (const auto& [name, t] : b.checkpoint.tensors) {
+    for (const auto& tensor : b.checkpoint.tensors) {
+      const std::string& name = tensor.first;  // not a structured binding: clang 14 cannot capture one
       CAPTURE(name);
       CHECK(name.rfind("optim.", 0) != 0);
       CHECK(name.rfind("memory.", 0) != 0);
@@ -410,7 +419,9 @@ TEST_CASE("python loader: bad input raises an exception that names the problem")
       {"truncated", {"CheckpointError", {"truncated.safetensors", "truncated"}}},
       {"prompt", {"ValueError", {"byte 90 is not in the model's vocabulary"}}}};
   CHECK(bad.size() == expected.size());
-  for (const auto& [name, what] : expected) {
+  for (const auto& entry : expected) {
+    const auto& name = entry.first;  // not a structured binding: clang 14 cannot capture one
+    const auto& what = entry.second;
     CAPTURE(name);
     REQUIRE(bad.contains(name));
     const std::string message = bad[name]["message"].get<std::string>();

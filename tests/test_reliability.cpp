@@ -29,11 +29,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 int temporaries_in(const std::string& dir) {
   int n = 0;
   for (const auto& e : fs::directory_iterator(dir)) n += e.path().filename().string().find(".tmp.") != std::string::npos;
@@ -98,7 +93,7 @@ TEST_CASE("reliability: kill -9 at random moments; the newest checkpoint always 
     ::kill(pid, SIGKILL);
     int status = 0;
     ::waitpid(pid, &status, 0);
-    CAPTURE(read_file(dir.file("log.txt")));
+    CAPTURE(test::read_text(dir.file("log.txt")));
     // Killed, not finished or failed on its own (a failed resume would show here).
     REQUIRE(WIFSIGNALED(status));
     if (!fs::exists(out)) {
@@ -155,7 +150,7 @@ TEST_CASE("reliability: a full disk or an unwritable out_dir is a clear error; t
   std::string log;
   const std::string run = dir.file("run");
   REQUIRE(test::run_headcount("train " + test::tiny_training(corpus, run, 4), log) == 0);
-  const std::string before = read_file(run + "/last.safetensors"), before_side = read_file(run + "/last.json");
+  const std::string before = test::read_text(run + "/last.safetensors"), before_side = test::read_text(run + "/last.json");
 
   SUBCASE("a file-size limit smaller than a checkpoint (ulimit -f)") {
     // Resume for 4 more steps with writes capped at 64 KiB: the checkpoint
@@ -189,8 +184,8 @@ TEST_CASE("reliability: a full disk or an unwritable out_dir is a clear error; t
     fs::permissions(run, fs::perms::owner_all);
     CHECK(log.find("Permission denied") != std::string::npos);
   }
-  CHECK(read_file(run + "/last.safetensors") == before);
-  CHECK(read_file(run + "/last.json") == before_side);
+  CHECK(test::read_text(run + "/last.safetensors") == before);
+  CHECK(test::read_text(run + "/last.json") == before_side);
   REQUIRE(test::run_headcount("eval --from " + run + "/last.safetensors", log) == 0);
 }
 
@@ -200,7 +195,7 @@ TEST_CASE("reliability: a NaN in the loss stops training before the update; the 
   std::string log;
   const std::string run = dir.file("run");
   REQUIRE(test::run_headcount("train " + test::tiny_training(corpus, run, 8), log) == 0);
-  const std::string before = read_file(run + "/last.safetensors");
+  const std::string before = test::read_text(run + "/last.safetensors");
   // Resume to step 40 with a learning rate of 1e30: the first update sends
   // the weights to infinity, and the loss of the next step is NaN/Inf.
   const int rc = test::run_headcount(
@@ -208,7 +203,7 @@ TEST_CASE("reliability: a NaN in the loss stops training before the update; the 
   CAPTURE(log);
   CHECK(rc == 1);
   CHECK(log.find("NaN/Inf at step 10") != std::string::npos);
-  CHECK(read_file(run + "/last.safetensors") == before);
+  CHECK(test::read_text(run + "/last.safetensors") == before);
   REQUIRE(test::run_headcount("eval --from " + run + "/last.safetensors", log) == 0);
 }
 
@@ -222,7 +217,7 @@ TEST_CASE("reliability: a second trainer on the same out_dir refuses, and overwr
   for (int i = 0; i < 600 && !fs::exists(run + "/last.json"); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   REQUIRE(fs::exists(run + "/last.json"));
-  const std::string vocab = read_file(run + "/vocab.txt");
+  const std::string vocab = test::read_text(run + "/vocab.txt");
   // The second trainer reads another corpus: had it got past the lock, its
   // vocabulary would replace the first one's.
   fs::create_directories(dir.file("other"));
@@ -230,7 +225,7 @@ TEST_CASE("reliability: a second trainer on the same out_dir refuses, and overwr
   std::string log;
   CHECK(test::run_headcount("train " + test::tiny_training(dir.file("other"), run, 10), log) == 1);
   CHECK(log.find("is in use by another headcount process (pid " + std::to_string(first) + ")") != std::string::npos);
-  CHECK(read_file(run + "/vocab.txt") == vocab);
+  CHECK(test::read_text(run + "/vocab.txt") == vocab);
   ::kill(first, SIGKILL);
   ::waitpid(first, nullptr, 0);
   // The kernel dropped the dead process's lock: the next trainer may start.

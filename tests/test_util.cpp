@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <stdexcept>
 
@@ -31,6 +32,11 @@ bool python_has(const std::string& module) {
   if (it != known.end()) return it->second;
   const std::string cmd = "/usr/bin/python3 -c 'import " + module + "' >/dev/null 2>&1";
   return known[module] = std::system(cmd.c_str()) == 0;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 int run_command(const std::string& cmd, std::string& output) {

@@ -34,6 +34,8 @@ bool python_has(const std::string& module);
 int run_python(const std::string& script, const std::string& args, std::string& output);
 // Run the headcount binary with `args`; returns its exit status, output in `output`.
 int run_headcount(const std::string& args, std::string& output);
+// The bytes of a file, or "" if it cannot be opened.
+std::string read_text(const std::string& path);
 // Run a shell command; returns its exit status (128 + the signal if one
 // killed it), its standard output in `output`.
 int run_command(const std::string& cmd, std::string& output);

@@ -22,7 +22,9 @@ class TopK final : public PruningMethod {
   double gate_lr_scale() const override { return s_.config.gate_lr_scale; }
 
   void after_step(AllAttLM& model, int64_t done) override {
-    if (done == s_.steps) read_out_top(model, s_.budget);
+    if (done != s_.steps) return;
+    open_before_readout_ = kept_heads(model).count();  // logits >= 0, whatever K_t was
+    read_out_top(model, s_.budget);
   }
   // During the selection, the mask in use has K_t heads.
   int64_t heads_in_use(const AllAttLM& model, int64_t done) const override {
@@ -36,10 +38,14 @@ class TopK final : public PruningMethod {
       for (Variable& z : gates) z = with_output_scaling(z);
     return gates;
   }
-  void report_own(int64_t done, nlohmann::json& m) const override { m["target_heads"] = target_at(s_, done - 1); }
+  void report_own(int64_t done, nlohmann::json& m) const override {
+    m["target_heads"] = target_at(s_, done - 1);
+    if (done == s_.steps) m["open_before_readout"] = open_before_readout_;
+  }
 
  private:
   PruneSetup s_;
+  int64_t open_before_readout_ = 0;
 };
 
 }  // namespace

@@ -1,0 +1,526 @@
+"""Regenerates the tables and plots of README.md and docs/*.md from the data
+that `make results` wrote under docs/data/.
+
+A generated part of a doc sits between two markers on lines of their own:
+
+    <!-- generated: NAME -->
+    ... (replaced by RENDERERS[NAME](data)) ...
+    <!-- end generated: NAME -->
+
+Every renderer reads only data files, so the same data always gives the
+same text (and the same SVG, written to docs/img/). A renderer whose data
+is missing says which stage would make it.
+
+    python3 tools/results/render.py            rewrite the docs and plots in place
+    python3 tools/results/render.py --check    change nothing; print a diff and exit 1
+                                               if a doc or plot differs from its data
+    --root DIR   the tree whose docs are rendered (default: this repository)
+    --data DIR   the data (default: ROOT/docs/data)
+    --out DIR    write the rendered docs and plots under DIR instead of in place
+                 (make results QUICK=1 renders its scratch data so)
+
+Needs only the Python standard library (any python3).
+"""
+import argparse
+import difflib
+import glob
+import json
+import math
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import svg  # noqa: E402
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+BLOCK = re.compile(r"(<!-- generated: (?P<name>[a-z0-9_]+) -->\n)(?P<body>.*?)(<!-- end generated: (?P=name) -->)",
+                   re.S)
+
+
+class Data:
+    """The data files under one folder, each read once."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.cache = {}
+
+    def get(self, path):
+        """The JSON object at data/PATH, or None if there is no such file."""
+        if path not in self.cache:
+            full = os.path.join(self.folder, path)
+            self.cache[path] = json.load(open(full)) if os.path.exists(full) else None
+        return self.cache[path]
+
+
+# ---- formatting -----------------------------------------------------------
+
+def missing(stage, what):
+    return (f"_Not measured by `make results` yet: `make results STAGES={stage}` writes {what}. "
+            "Earlier hand-typed figures are in the History section._\n")
+
+
+def source(meta, path):
+    """One line that says where a table's numbers come from: file, commit, date, machine, command."""
+    m = meta["machine"]
+    machine = (f"{m['cpu']} ({m['cpu_id']}), {threads(m['threads'])}; FMA peak "
+               f"{m['fma_peak_gflops']['one_core']:.0f} GFLOP/s on one core, {m['fma_peak_gflops']['all_cores']:.0f} "
+               f"on all; Eigen SGEMM {m['sgemm_gflops']['one_core']:.0f} / {m['sgemm_gflops']['all_cores']:.0f} "
+               "(measured as the data was written)")
+    quick = " **QUICK run: tiny configs, the numbers mean nothing.**" if meta.get("quick") else ""
+    return (f"_Data: `docs/data/{path}`, commit `{meta['commit'][:7]}`{' (uncommitted changes)' if meta['commit'].endswith('-dirty') else ''}, "
+            f"{meta['date']}; {machine}. Command: `{meta['command']}`._{quick}\n")
+
+
+def peer_line(meta):
+    p = meta["peer"]
+    return f"_Peer: {p['what']}; PyTorch {p['torch']}; {p['blas']}; threads: {p['threads']}._\n"
+
+
+def interval(lo, hi, coverage, n, unit="x"):
+    """An interval's text; a coverage under 95% (too few pairs) is stated."""
+    text = f"{lo:.2f}-{hi:.2f}{unit}"
+    return text if coverage >= 0.95 else f"{text} (range of {n}, covers {100 * coverage:.0f}%)"
+
+
+def mean_range(values, fmt="{:.3f}"):
+    """"m" for one value (or several equal ones), "m (lo-hi)" otherwise: the mean and the
+    range over seeds. fmt "count" prints whole numbers without decimals and a mean of
+    counts with one."""
+    mean = sum(values) / len(values)
+    if fmt == "count":
+        fmt = "{:,.0f}" if mean == round(mean) else "{:,.1f}"
+        bound = "{:,.0f}"
+    else:
+        bound = fmt
+    if min(values) == max(values):
+        return fmt.format(mean)
+    return f"{fmt.format(mean)} ({bound.format(min(values))}-{bound.format(max(values))})"
+
+
+def threads(n):
+    return f"{n} thread{'s' if n != 1 else ''}"
+
+
+def table(header, align, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def bits(loss):
+    return loss / math.log(2)
+
+
+# ---- renderers: each returns (markdown, {image path relative to the root: svg text}) ----
+
+def render_machine(data):
+    d = data.get("machine/machine.json")
+    if d is None:
+        return missing("machine", "the FMA peak and the SGEMM rate"), {}
+    rows, m = d["rows"], d["meta"]["machine"]
+    def cell(key, where):
+        return mean_range([r[key][where] for r in rows], "{:.1f}")
+    body = table(["GFLOP/s", "one core", f"all threads ({m['threads']})"], ["---", "---:", "---:"], [
+        [f"FMA peak ({rows[0]['fma_kernel']} kernel: independent FMA chains in registers)",
+         cell("fma_peak_gflops", "one_core"), cell("fma_peak_gflops", "all_cores")],
+        ["Eigen SGEMM, (4096 x 512) x (512 x 512)^T", cell("sgemm_gflops", "one_core"), cell("sgemm_gflops", "all_cores")]])
+    note = (f"The mean (min-max) of {len(rows)} measurements in a row, each the fastest of its repetitions.\n"
+            if len(rows) > 1 else "")
+    return body + "\n" + note + source(d["meta"], "machine/machine.json"), {}
+
+
+def render_linear(data):
+    d = data.get("linear/linear.json")
+    if d is None:
+        return missing("linear", "the linear layer's rates"), {}
+    rows = []
+    for r in d["rows"]:
+        rows.append([r["C"], r["R"], f"{r['eigen_gflops']:.1f}", f"{r['engine_gflops']:.1f}",
+                     f"{r['engine_pct_of_eigen']:.1f}%", f"{r['torch_gflops']:.1f}",
+                     f"{r['engine_over_torch']:.2f}x",
+                     interval(r["engine_over_torch_lo"], r["engine_over_torch_hi"], r["interval_coverage"], r["pairs"])])
+    body = table(["C", "R", "Eigen", "engine", "engine % of Eigen", "torch", "engine / torch", "95% interval"],
+                 ["---:"] * 7 + ["---"], rows)
+    note = (f"GFLOP/s: each side's best over {d['meta']['rounds']} rounds. *engine / torch*: the median over the "
+            "rounds of the ratio of the engine's and the peer's best rates in that round, with its 95% interval.\n")
+    return body + "\n" + note + peer_line(d["meta"]) + source(d["meta"], "linear/linear.json"), {}
+
+
+def render_train_step(data):
+    d = data.get("train_step/train_step.json")
+    if d is None:
+        return missing("train_step", "the training step against PyTorch"), {}
+    rows = []
+    for r in d["rows"]:
+        rows.append([os.path.basename(r["config"]).removesuffix(".json"), f"{r['engine_ms']:.1f}",
+                     f"{r['engine_tok_s']:,}", f"{r['torch_ms']:.1f}", f"{r['torch_tok_s']:,}", f"{r['speedup']:.2f}x",
+                     interval(r["speedup_lo"], r["speedup_hi"], r["interval_coverage"], r["pairs"]),
+                     f"{r['gflops']:.1f}", f"{100 * r['mfu_fma']:.1f}%", f"{100 * r['mfu_sgemm']:.1f}%"])
+    body = table(["config", "engine ms/step", "tok/s", "torch ms/step", "tok/s", "speedup", "95% interval", "GFLOP/s",
+                  "MFU of FMA peak", "MFU of SGEMM"], ["---"] + ["---:"] * 5 + ["---"] + ["---:"] * 3, rows)
+    r0 = d["rows"][0]
+    note = (f"ms/step: each side's fastest step over {d['meta']['rounds']} rounds. *speedup*: the median over the "
+            "rounds of torch ms / engine ms (each side's best of the round), with its 95% interval. *MFU*: the "
+            "engine's FLOP rate (the ops' analytic FLOPs) over the FMA peak and over the Eigen SGEMM rate, each "
+            "measured on all threads right after every step; the median of those ratios over every step "
+            f"(best ceilings seen beside the steps: FMA peak {r0['fma_peak_gflops']:.0f}, SGEMM "
+            f"{r0['sgemm_gflops']:.0f} GFLOP/s).\n")
+    return body + "\n" + note + peer_line(d["meta"]) + source(d["meta"], "train_step/train_step.json"), {}
+
+
+def render_bench(data):
+    d = data.get("bench/bench.json")
+    if d is None:
+        return missing("bench", "dense against pruned forward passes"), {}
+    rows, notes = [], []
+    dense = {r["batch"]: r for r in d["rows"] if r["model"] == "dense"}
+    for r in d["rows"]:
+        if r["model"] == "dense":
+            continue
+        flag = " (above ideal)" if r["above_ideal"] else ""
+        rows.append([f"{r['heads']} of {dense[r['batch']]['heads']}", r["batch"], f"{dense[r['batch']]['ms']:.3f}",
+                     f"{r['ms']:.3f}", f"{r['speedup']:.2f}x{flag}",
+                     interval(r["speedup_lo"], r["speedup_hi"], r["interval_coverage"], r["pairs"]),
+                     f"{r['ideal']:.2f}x", f"{100 * r['speedup'] / r['ideal']:.0f}%"])
+        if r["above_ideal"]:
+            e = r["explain"]
+            faster = [p for p in e["parts"] if p["pruned_ms"] > 0 and p["pruned_flops"] > 0 and
+                      p["dense_ms"] / p["pruned_ms"] > p["dense_flops"] / p["pruned_flops"] * 1.05]
+            gone = [p["part"] for p in e["parts"] if p["dense_flops"] > 0 and p["pruned_flops"] == 0]
+            parts = ", ".join(f"{p['part']} (time {p['dense_ms'] / p['pruned_ms']:.2f}x, FLOPs "
+                              f"{p['dense_flops'] / p['pruned_flops']:.2f}x)" for p in faster[:4])
+            notes.append(f"- {r['heads']} heads at batch {r['batch']}: the whole interval is above the FLOP-ideal. "
+                         f"Profiled, the heads removed {100 * e['flops_removed']:.0f}% of the FLOPs but "
+                         f"{100 * e['time_removed']:.0f}% of the time: the parts that shrink with heads ran at "
+                         f"{e['shrinking_parts_gflops']:.1f} GFLOP/s in the dense model, the parts that do not at "
+                         f"{e['fixed_parts_gflops']:.1f}."
+                         + (f" Parts whose time shrank more than their FLOPs: {parts}." if parts else "")
+                         + (f" Removed entirely: {', '.join(gone)}." if gone else ""))
+    body = table(["kept heads", "batch", "dense ms/segment", "pruned ms/segment", "speedup", "95% interval", "ideal",
+                  "speedup / ideal"], ["---:"] * 5 + ["---"] + ["---:"] * 2, rows)
+    pairs = d["rows"][1]["pairs"] if len(d["rows"]) > 1 else 0
+    note = (f"Evaluation forward of one segment; the dense and the pruned model in turns, pass by pass, {pairs} pairs "
+            "after warm-up; *speedup*: the median of the paired ratios with its 95% interval; *ideal*: dense FLOPs / "
+            "pruned FLOPs from the ops' analytic counts.\n")
+    return body + "\n" + note + ("\n".join(notes) + "\n" if notes else "") + source(d["meta"], "bench/bench.json"), {}
+
+
+def render_demo(data):
+    d = data.get("demo/demo.json")
+    if d is None:
+        return missing("demo", "the demo's numbers"), {}
+    rows = d["rows"]
+    models = {m: [r for r in rows if r["kind"] == "model" and r["model"] == m] for m in ("dense", "pruned")}
+    seeds = sorted({r["seed"] for r in rows})
+    out = [f"Seeds: {', '.join(map(str, seeds))} (mean, and the range over seeds where there are several).\n"]
+    summary = []
+    for label, key, fmt in (("heads", "heads", "count"), ("parameters (no embedding)", "parameters", "count"),
+                            ("forward GFLOP per segment (B=1)", "gflop_per_segment", "{:.4f}"),
+                            ("valid bits per byte", "valid_bits", "{:.4f}")):
+        a, b = [r[key] for r in models["dense"]], [r[key] for r in models["pruned"]]
+        summary.append([label, mean_range(a, fmt), mean_range(b, fmt), f"{sum(b) / sum(a):.3f}"])
+    test = [r["test_bits"] for r in models["dense"]]
+    summary.append(["test bits per byte", mean_range(test, "{:.4f}"), "", ""])
+    for r in rows:
+        if r["kind"] == "speed":
+            summary.append([f"evaluation speedup, batch {r['batch']} (seed {r['seed']})", "", "",
+                            f"{r['speedup']:.2f}x ({interval(r['speedup_lo'], r['speedup_hi'], r['interval_coverage'], r['pairs'])}; ideal {r['ideal']:.2f}x)"])
+    out.append(table(["", "dense", "pruned", "pruned / dense"], ["---", "---:", "---:", "---:"], summary))
+    for r in rows:
+        if r["kind"] == "pruning":
+            out.append(f"\nSeed {r['seed']}: heads per layer after pruning {', '.join(map(str, r['heads_per_layer']))}; "
+                       "the deterministic head count over the pruning run: "
+                       + ", ".join(f"{k} (step {s})" for s, k in count_changes(r["steps"], r["kept_heads"])) + ".\n")
+    curve = [r for r in rows if r["kind"] == "curve"]
+    steps = sorted({r["step"] for r in curve})
+    series, crow = [], []
+    for step in steps:
+        at = [r for r in curve if r["step"] == step]
+        crow.append([step, mean_range([r["train_loss"] for r in at]), mean_range([r["valid_loss"] for r in at]),
+                     mean_range([bits(r["valid_loss"]) for r in at])])
+    out.append("\nThe dense run's learning curve (whole validation split, memory carried):\n\n")
+    out.append(table(["step", "train loss (nats)", "valid loss (nats)", "valid bits per byte"], ["---:"] * 4, crow))
+    points = []
+    for step in steps:
+        v = [bits(r["valid_loss"]) for r in curve if r["step"] == step]
+        points.append((step, sum(v) / len(v), min(v) if len(v) > 1 else None, max(v) if len(v) > 1 else None))
+    series.append({"name": "valid", "points": points})
+    img = "docs/img/results-demo-curve.svg"
+    out.append("\n![valid bits per byte against training step](img/results-demo-curve.svg)\n\n")
+    out.append(source(d["meta"], "demo/demo.json"))
+    plot = svg.line_plot("the demo's dense model: validation over training", "training step", "valid bits per byte", series,
+                         integer_x=True)
+    return "".join(out), {img: plot}
+
+
+def count_changes(steps, kept):
+    """(step, count) where the head count changed, and the first and last."""
+    out = []
+    for i, (s, k) in enumerate(zip(steps, kept)):
+        if i == 0 or i == len(kept) - 1 or k != kept[i - 1]:
+            out.append((s, k))
+    return out
+
+
+def render_prune(data, name, unit):
+    d = data.get(f"prune/{name}.json")
+    if d is None:
+        return missing("prune", f"`docs/data/prune/{name}.json`"), {}
+    runs = []
+    for r in d["rows"]:
+        if r["run"] not in runs:
+            runs.append(r["run"])
+    rows = []
+    for run in runs:
+        rs = [r for r in d["rows"] if r["run"] == run]
+        per_layer = "; ".join(" ".join(map(str, r["heads_per_layer"])) for r in rs if "heads_per_layer" in r)
+        speed = [r["speedup"] for r in rs]
+        rows.append([run, ", ".join(str(r["seed"]) for r in rs), mean_range([r["heads"] for r in rs], "count"),
+                     per_layer, mean_range([r["parameters"] for r in rs], "count"),
+                     mean_range([r["valid_bits"] for r in rs], "{:.3f}"),
+                     mean_range(speed, "{:.2f}") + "x", f"{rs[0]['ideal']:.2f}x",
+                     mean_range([r["min_kept"] for r in rs], "count") if "min_kept" in rs[0] else "",
+                     mean_range([r["increases"] for r in rs], "count") if "increases" in rs[0] else ""])
+    body = table(["run", "seeds", "heads", "heads per layer (each seed)", "parameters (no emb.)",
+                  f"valid bits per {unit}", "speedup (B=4)", "ideal", "min kept during run", "increases of kept count"],
+                 ["---", "---", "---:", "---", "---:", "---:", "---:", "---:", "---:", "---:"], rows)
+    note = ("Mean over seeds, (min-max) where there are several. *speedup*: `headcount bench` at batch 4, each "
+            "seed's median paired ratio (its 95% interval is in the data file); *ideal*: dense FLOPs / pruned FLOPs.\n")
+    return body + "\n" + note + source(d["meta"], f"prune/{name}.json"), {}
+
+
+def render_compare(data):
+    d = data.get("compare/compare.json")
+    if d is None:
+        return missing("compare", "the pruning methods compared"), {}
+    rows = d["rows"]
+    names = {"allatt": "All-attention", "txl": "Transformer-XL"}
+    methods = []  # in the order compare ran them (the registry's order)
+    for r in rows:
+        if r["method"] != "dense" and r["method"] not in methods:
+            methods.append(r["method"])
+    seeds = sorted({r["seed"] for r in rows})
+    cells, by_key = [], {}
+    for r in rows:
+        by_key.setdefault((r["model"], r["method"], r["budget"]), []).append(r)
+    models = []
+    for r in rows:
+        if r["model"] not in models:
+            models.append(r["model"])
+    for model in models:
+        dense = by_key[(model, "dense", 1.0)]
+        cells.append([f"{names.get(model, model)}, dense", mean_range([r["heads"] for r in dense], "count"),
+                      mean_range([r["parameters"] for r in dense], "count"),
+                      mean_range([bits(r["valid_loss"]) for r in dense])] + [""] * len(methods))
+        for budget in sorted({r["budget"] for r in rows if r["model"] == model and r["method"] != "dense"},
+                             reverse=True):
+            at = [r for m in methods for r in by_key.get((model, m, budget), [])]
+            cells.append([f"{names.get(model, model)}, keep {budget:.2f}", mean_range([r["heads"] for r in at], "count"),
+                          mean_range([r["parameters"] for r in at], "count"), ""]
+                         + [mean_range([bits(r["valid_loss"]) for r in by_key.get((model, m, budget), [])])
+                            if (model, m, budget) in by_key else "" for m in methods])
+    body = table(["model, budget", "heads", "parameters (no emb.)", "dense"] + methods,
+                 ["---", "---:", "---:", "---:"] + ["---:"] * len(methods), cells)
+    note = (f"Valid bits per byte of the compacted models; seeds {', '.join(map(str, seeds))} (the seed of each "
+            "pruning run): the mean, and (min-max) over seeds. The dense rows are the models every method started "
+            "from.\n")
+    images = {}
+    for key, x_of, x_label, title, name in (
+            ("params", lambda r: r["parameters"] / 1000, "non-embedding parameters (thousands)",
+             "valid bits per byte against parameters", "results-compare-params.svg"),
+            ("time", lambda r: 1e6 / r["tok_s"], "evaluation time (ms per 1000 tokens)",
+             "valid bits per byte against evaluation time", "results-compare-time.svg")):
+        series = []
+        for model in models:
+            for m in methods:
+                pts = []
+                for budget in sorted({b for (mo, me, b) in by_key if mo == model and me == m}):
+                    rs = by_key[(model, m, budget)]
+                    ys = [bits(r["valid_loss"]) for r in rs]
+                    xs = [x_of(r) for r in rs]
+                    pts.append((sum(xs) / len(xs), sum(ys) / len(ys), min(ys) if len(ys) > 1 else None,
+                                max(ys) if len(ys) > 1 else None))
+                dense = by_key[(model, "dense", 1.0)]
+                ys = [bits(r["valid_loss"]) for r in dense]
+                xs = [x_of(r) for r in dense]
+                pts.append((sum(xs) / len(xs), sum(ys) / len(ys), min(ys) if len(ys) > 1 else None,
+                            max(ys) if len(ys) > 1 else None))
+                series.append({"name": f"{model} {m}", "points": pts, "dashed": model != models[0]})
+        images["docs/img/" + name] = svg.line_plot(title, x_label, "valid bits per byte", series)
+    plots = ("\n![valid bits per byte against non-embedding parameters](img/results-compare-params.svg)\n"
+             "![valid bits per byte against evaluation time](img/results-compare-time.svg)\n\n"
+             "Error bars: the range over seeds.\n")
+    return body + "\n" + note + plots + source(d["meta"], "compare/compare.json"), images
+
+
+def gpu_label(meta):
+    return f"{meta['run']}, commit `{meta['commit'][:7]}`, {meta['date']}"
+
+
+def render_gpu_train_step(data):
+    r1, r3 = data.get("gpu/h200-run1.json"), data.get("gpu/h200-run3.json")
+    if r1 is None or r3 is None:
+        return missing("gpu", "the H200 runs' data files"), {}
+    def ceilings(d):  # math -> the run's cuBLAS TFLOP/s
+        return {r["math"]: r["cublas_tflops"] for r in d["rows"] if r["kind"] == "ceiling"}
+    ms = lambda v: f"{v:.1f}" if v is not None else "not recorded"
+    c1, c3 = ceilings(r1), ceilings(r3)
+    rows1 = []
+    for r in (x for x in r1["rows"] if x["kind"] == "train_step"):
+        rows1.append([r["batch"], r["math"], ms(r["engine_ms"]), ms(r["eager_ms"]),
+                      ms(r["compile_ms"]) if r["compile_ms"] is not None else r.get("note", "not recorded"),
+                      f"{r['eager_ms'] / r['engine_ms']:.2f}x" if r["eager_ms"] else "",
+                      f"{r['compile_ms'] / r['engine_ms']:.2f}x" if r["compile_ms"] else ""])
+    rows3 = []
+    for r in (x for x in r3["rows"] if x["kind"] == "train_step"):
+        rows3.append([r["batch"], r["math"], ms(r["engine_ms"]), f"{r['engine_tflops']:.1f}",
+                      f"{100 * r['engine_tflops'] / c3[r['math']]:.1f}%", ms(r["eager_ms"]),
+                      f"{r['eager_ms'] / r['engine_ms']:.2f}x"])
+    out = [f"**{gpu_label(r1['meta'])}** (the code before the fixes below; cuBLAS through PyTorch, 8192^3: fp32 "
+           f"{c1['fp32']:.1f}, TF32 {c1['tf32']:.1f} TFLOP/s). {r1['meta']['train_step']}. The engine ran LAMB, the "
+           "peer Adam. *vs*: the peer's time over the engine's, both from this run:\n\n",
+           table(["batch", "math", "engine ms", "eager ms", "torch.compile ms", "engine vs eager",
+                  "engine vs compile"], ["---:", "---", "---:", "---:", "---:", "---:", "---:"], rows1),
+           f"\n**{gpu_label(r3['meta'])}** (the fixes; cuBLAS fp32 {c3['fp32']:.1f}, TF32 {c3['tf32']:.1f} TFLOP/s; "
+           "torch.compile was not measured in this run). The same step; *of cuBLAS*: the engine's TFLOP/s over this "
+           "run's cuBLAS rate for the same math:\n\n",
+           table(["batch", "math", "engine ms", "engine TFLOP/s", "of cuBLAS", "eager ms", "engine vs eager"],
+                 ["---:", "---", "---:", "---:", "---:", "---:", "---:"], rows3),
+           f"\n_Data: `docs/data/gpu/h200-run1.json`, `docs/data/gpu/h200-run3.json`; peer: {r3['meta']['peer']['what']}, "
+           f"PyTorch {r3['meta']['peer']['torch']}. {r3['meta']['imported']}_\n"]
+    return "".join(out), {}
+
+
+def render_gpu_profile(data):
+    r2, r3 = data.get("gpu/h200-run2.json"), data.get("gpu/h200-run3.json")
+    if r2 is None or r3 is None:
+        return missing("gpu", "the H200 runs' data files"), {}
+    before = {r["op"]: r["ms"] for r in r2["rows"] if r["kind"] == "op"}
+    s2 = next(r for r in r2["rows"] if r["kind"] == "step")
+    s3 = next(r for r in r3["rows"] if r["kind"] == "step")
+    rows = [[r["op"], f"{before[r['op']]:g}", f"{r['ms']:g}", r["note"]] for r in r3["rows"] if r["kind"] == "op"]
+    head = (f"A batch-16 fp32 step of wt103-all-16l by op (CUDA events, `bench_train_step --profile`). "
+            f"{r2['meta']['run']} (commit `{r2['meta']['commit'][:7]}`): {s2['step_ms']:g} ms per step, "
+            f"{s2['inside_ops_ms']:g} inside the ops. {r3['meta']['run']} (commit `{r3['meta']['commit'][:7]}`): "
+            f"{s3['step_ms']:g} ms, {s3['inside_ops_ms']:g} inside the ops. Two runs on two commits, side by side, "
+            "not divided:\n\n")
+    return head + table(["op", f"{r2['meta']['run']}, ms", f"{r3['meta']['run']}, ms", "note (run 3)"],
+                        ["---", "---:", "---:", "---"], rows) + \
+        "\n_Data: `docs/data/gpu/h200-run2.json`, `docs/data/gpu/h200-run3.json` (imported, as recorded)._\n", {}
+
+
+def render_gpu_bench(data):
+    r3 = data.get("gpu/h200-run3.json")
+    if r3 is None:
+        return missing("gpu", "the H200 runs' data files"), {}
+    cells = {}
+    for r in r3["rows"]:
+        if r["kind"] == "bench":
+            cells.setdefault((r["model"], r["batch"], r["dense_ms"]), {})[r["keep"]] = r
+    rows = []
+    for (model, batch, dense_ms), keep in cells.items():
+        rows.append([model, batch, f"{dense_ms:.3f}"] +
+                    [f"{keep[k]['speedup']:.2f}x / {keep[k]['ideal']:.2f}x ({100 * keep[k]['speedup'] / keep[k]['ideal']:.0f}%)"
+                     for k in (0.75, 0.5)])
+    return (f"**{gpu_label(r3['meta'])}**: {r3['meta']['bench']}.\n\n"
+            + table(["model", "batch", "dense ms", "keep 0.75: speedup / ideal", "keep 0.5: speedup / ideal"],
+                    ["---", "---:", "---:", "---", "---"], rows)
+            + "\n_Data: `docs/data/gpu/h200-run3.json` (imported, as recorded)._\n"), {}
+
+
+def render_readme_speed(data):
+    t, r3, r1 = data.get("train_step/train_step.json"), data.get("gpu/h200-run3.json"), data.get("gpu/h200-run1.json")
+    out = []
+    if t is None:
+        out.append("On the CPU: not measured by `make results` yet (`make results STAGES=train_step`).")
+    else:
+        m = t["meta"]
+        parts = []
+        for r in t["rows"]:
+            parts.append(f"{r['engine_ms']:.1f} ms on {os.path.basename(r['config']).removesuffix('.json')} "
+                         f"({100 * r['mfu_fma']:.1f}% of the FMA peak, {100 * r['mfu_sgemm']:.1f}% of the SGEMM rate; "
+                         f"{r['speedup']:.2f}x as fast as PyTorch, 95% interval "
+                         f"{interval(r['speedup_lo'], r['speedup_hi'], r['interval_coverage'], r['pairs'])})")
+        out.append(f"On the CPU ({m['machine']['cpu']}, {threads(m['machine']['threads'])}; commit "
+                   f"`{m['commit'][:7]}`, {m['date'][:10]}), a training step took " + "; ".join(parts)
+                   + f". The FMA peak and the SGEMM rate are measured beside every step; the peer is PyTorch "
+                   f"{m['peer']['torch']} eager (torch.compile needs PyTorch 2) on OpenBLAS's fastest kernel here.")
+    if r3 is not None and r1 is not None:
+        steps = [r for r in r3["rows"] if r["kind"] == "train_step"]
+        lo = min(r["eager_ms"] / r["engine_ms"] for r in steps)
+        hi = max(r["eager_ms"] / r["engine_ms"] for r in steps)
+        out.append(f"On an NVIDIA H200 ({r3['meta']['run']}, commit `{r3['meta']['commit'][:7]}`, "
+                   f"{r3['meta']['date']}), a training step of the paper's model ran {lo:.2f}-{hi:.2f}x faster than "
+                   f"PyTorch {r3['meta']['peer']['torch']} eager; torch.compile was not timed in that run. That code is "
+                   "from before the attention rewrite (f941fba) and has not been measured on a GPU since.")
+    return "**Speed** (`make results`; docs/results.md has the tables). " + " ".join(out) + "\n", {}
+
+
+RENDERERS = {
+    "machine": render_machine,
+    "linear": render_linear,
+    "train_step": render_train_step,
+    "bench": render_bench,
+    "demo": render_demo,
+    "prune_moby": lambda data: render_prune(data, "moby-char-small", "byte"),
+    "prune_sotu": lambda data: render_prune(data, "sotu-word-small", "word"),
+    "compare": render_compare,
+    "gpu_train_step": render_gpu_train_step,
+    "gpu_profile": render_gpu_profile,
+    "gpu_bench": render_gpu_bench,
+    "readme_speed": render_readme_speed,
+}
+
+
+def render_doc(text, data, images):
+    """The doc with every generated block replaced; adds the blocks' plots to `images`."""
+    def replace(m):
+        name = m.group("name")
+        if name not in RENDERERS:
+            raise SystemExit(f"render.py: no renderer for generated block '{name}'")
+        body, imgs = RENDERERS[name](data)
+        images.update(imgs)
+        return m.group(1) + body + m.group(4)
+    return BLOCK.sub(replace, text)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--root", default=ROOT)
+    ap.add_argument("--data")
+    ap.add_argument("--out")
+    ap.add_argument("--check", action="store_true")
+    args = ap.parse_args()
+    data = Data(args.data or os.path.join(args.root, "docs", "data"))
+    docs = [os.path.join(args.root, "README.md")] + sorted(glob.glob(os.path.join(args.root, "docs", "*.md")))
+    outputs, images = {}, {}
+    for path in docs:
+        text = open(path).read()
+        if "<!-- generated:" in text:
+            outputs[os.path.relpath(path, args.root)] = render_doc(text, data, images)
+    outputs.update(images)
+    differ = []
+    for rel, text in sorted(outputs.items()):
+        target = os.path.join(args.out or args.root, rel)
+        old = open(os.path.join(args.root, rel)).read() if os.path.exists(os.path.join(args.root, rel)) else ""
+        if args.check:
+            if old != text:
+                differ.append(rel)
+                sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), text.splitlines(True),
+                                                           f"{rel} (as committed)", f"{rel} (from the data)"))
+            continue
+        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+        if not os.path.exists(target) or open(target).read() != text:
+            with open(target, "w") as f:
+                f.write(text)
+            print(f"render.py: wrote {os.path.relpath(target)}")
+    if differ:
+        print(f"\nrender.py --check: {', '.join(differ)} differ from the data under "
+              f"{os.path.relpath(data.folder)}; run `python3 tools/results/render.py` (or `make results`) "
+              "and commit the result", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
