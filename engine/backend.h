@@ -119,15 +119,6 @@ struct AttentionCall {
   Tensor q, k, v, r, u, vb, pk, pv;
   double alpha = 1.0, pv_scale = 1.0, dropout_p = 0.0;
   RandomKey key;
-  // Where the call's time went, by the parts of the unfused computation
-  // (models/head_cost.h): a backend that times its phases adds each part's
-  // time, summed over its threads, and sets `measured`; others leave it.
-  struct Parts {
-    enum Part { Content, Position, Persistent, Softmax, WeightedSum, Count };
-    double ns[Count] = {};
-    bool measured = false;
-  };
-  Parts* parts = nullptr;  // null: not wanted
 
   struct Dims {
     int64_t B, T, M, S, H, D, N;

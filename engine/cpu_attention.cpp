@@ -313,18 +313,12 @@ void attention_backward(const AttentionCall& call, const Tensor& out, const Tens
 }  // namespace plain
 
 AttentionRecord attention_forward(const AttentionCall& call, const Tensor& out) {
-#ifdef __AVX512F__
-  if (call.q.dtype() == DType::F32) return tuned::attention_forward(call, out);
-#endif
-  return plain::attention_forward(call, out);
+  return tuned::attention_forward(call, out);
 }
 
 void attention_backward(const AttentionCall& call, const Tensor& out, const Tensor& dout,
                         const AttentionRecord& record, const AttentionGrads& grads) {
-#ifdef __AVX512F__
-  if (call.q.dtype() == DType::F32) return tuned::attention_backward(call, out, dout, record, grads);
-#endif
-  plain::attention_backward(call, out, dout, record, grads);
+  tuned::attention_backward(call, out, dout, record, grads);
 }
 
 }  // namespace hc::cpu

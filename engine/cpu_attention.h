@@ -6,14 +6,14 @@
 //
 // Two implementations of the same definition, as everywhere in the CPU
 // backend (docs/cpu-kernels.md):
-// - the plain loops (engine/cpu_attention.cpp): one query row at a time, its
-//   whole row of scores in a buffer, float32 and float64; the reference, and
-//   the path of a CPU without AVX-512;
-// - the AVX-512 tiles (engine/cpu_tuned/attention.cpp): float32, eight
-//   queries at a time, their scores in L1, an online softmax over the
-//   context and persistent columns.
-// attention_forward / attention_backward pick the tiles for float32 where the
-// CPU has AVX-512; cpu::plain:: runs the loops always (the tests compare them).
+// - the plain loops (cpu::plain:: here, engine/cpu_attention.cpp): one query
+//   row at a time, its whole row of scores in a buffer, one dot product per
+//   score; the reference, float32 and float64;
+// - the blocks (engine/cpu_tuned/attention.h): 16 query rows at a time,
+//   their scores, probabilities and gradients as small matrix products on
+//   buffers that stay in cache; what attention_forward and
+//   attention_backward run, in both float types.
+// tests/test_fused_attention.cpp checks one against the other.
 //
 // What both share lives here: the raw view of a call, the record's layout,
 // the dropout bits, and the backward's split into tasks with its partial sums.

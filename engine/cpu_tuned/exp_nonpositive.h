@@ -9,9 +9,6 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
 
 namespace hc {
 
@@ -39,30 +36,5 @@ inline float exp_nonpositive(float x) {
   return nan ? x : p * two_n;
 }
 inline double exp_nonpositive(double x) { return std::exp(x); }  // float64 (gradient checks): libm
-
-#ifdef __AVX512F__
-// Sixteen lanes of the float version at once, for kernels written in
-// AVX-512 intrinsics (engine/cpu_tuned/attention.cpp): the same operations in
-// the same order, so each lane equals the scalar result bit for bit.
-inline __m512 exp_nonpositive(__m512 x) {
-  const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
-  const __m512 xc = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693145751953125f), xc);
-  r = _mm512_fmadd_ps(n, _mm512_set1_ps(-1.42860682030941723212e-6f), r);
-  __m512 p = _mm512_set1_ps(1.0f / 5040);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  const __m512 two_n =
-      _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23));
-  return _mm512_mask_blend_ps(nan, _mm512_mul_ps(p, two_n), x);
-}
-#endif
 
 }  // namespace hc
