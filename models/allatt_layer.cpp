@@ -65,7 +65,7 @@ Variable AllAttLayer::forward(const Variable& x, const Tensor& mem, const Variab
     const Variable cat = concat({Variable(mem), x}, 1);                  // (B,S,C)
     const Variable normed = layernorm(cat, norm_w, norm_b, shape_.eps);  // (B,S,C)
     part.next("qkv");
-    q = linear(slice(normed, 1, M, S), q_w);  // (B,T,H*D)
+    q = reshape(linear(slice(normed, 1, M, S), q_w), {B, T, H, D});
     k = linear(normed, k_w);                  // (B,S,H*D)
     v = linear(normed, v_w);                  // (B,S,H*D)
     part.next("position");
@@ -88,15 +88,14 @@ Variable AllAttLayer::forward(const Variable& x, const Tensor& mem, const Variab
   return add(x, dropout(projected, drop.residual, rng.per_stream(B, T * C), training));
 }
 
-// q (B,T,H*D), k v (B,S,H*D), r (S,H*D) -> (B,T,H*D), op by op: the
+// q (B,T,H,D), k v (B,S,H*D), r (S,H*D) -> (B,T,H*D), op by op: the
 // readable reference of attend_fused, each step in its profiler region.
 Variable AllAttLayer::attend_unfused(const Variable& q, const Variable& k, const Variable& v, const Variable& r,
                                      double attn_p, RandomKey attn_key) const {
   const int64_t B = q.size(0), T = q.size(1), S = k.size(1), M = S - T, H = shape_.H, D = shape_.D, N = shape_.N;
   // u and v are Transformer-XL's global content and position biases, added
   // to the query before the two kinds of scores.
-  const Variable q_heads = reshape(q, {B, T, H, D});
-  const Variable q_u = reshape(add(q_heads, u_bias), {B, T, H * D});
+  const Variable q_u = reshape(add(q, u_bias), {B, T, H * D});
 
   // Context logits: content (q+u)·k plus position (q+v)·r realigned by
   // distance, both over sqrt(D) (the GEMMs' alpha).
@@ -104,7 +103,7 @@ Variable AllAttLayer::attend_unfused(const Variable& q, const Variable& k, const
   profiler::Region part("content");
   const Variable content = head_scores(q_u, k, H, inv_sqrt_d);    // (H*B,T,S)
   part.next("position");
-  const Variable q_v = reshape(add(q_heads, v_bias), {1, B * T, H * D});
+  const Variable q_v = reshape(add(q, v_bias), {1, B * T, H * D});
   const Variable position =
       reshape(head_scores(q_v, reshape(r, {1, S, H * D}), H, inv_sqrt_d), {H * B, T, S});
   const Variable ctx_logits = add_rel_shift(content, position);
@@ -112,7 +111,7 @@ Variable AllAttLayer::attend_unfused(const Variable& q, const Variable& k, const
   // Persistent logits use the raw query: q · (sqrt(D) k_p) / sqrt(D) = q · k_p.
   // (N = 0, the TXL baseline, attends to the context alone.)
   part.next("persistent");
-  const Variable logits = N == 0 ? ctx_logits : append_scores(ctx_logits, q, persist_k);
+  const Variable logits = N == 0 ? ctx_logits : append_scores(ctx_logits, reshape(q, {B, T, H * D}), persist_k);
 
   // One softmax over [context ; persistent] columns. Query i sees context
   // columns i..i+M (itself and the M tokens before it: the same-length mask)
@@ -132,7 +131,8 @@ Variable AllAttLayer::attend_fused(const Variable& q, const Variable& k, const V
                                    double attn_p, RandomKey attn_key) const {
   const double D = double(shape_.D), N = double(shape_.N);
   const profiler::Region part("attention");
-  const AttentionOperands x{q, k, v, r, u_bias, v_bias, shape_.N == 0 ? Variable() : persist_k,
+  const AttentionOperands x{reshape(q, {q.size(0), q.size(1), shape_.H * shape_.D}), k, v, r, u_bias, v_bias,
+                            shape_.N == 0 ? Variable() : persist_k,
                             shape_.N == 0 ? Variable() : persist_v};
   return attention(x, AttentionOptions{1.0 / std::sqrt(D), std::sqrt(N), attn_p, attn_key});
 }

@@ -51,7 +51,7 @@ class AllAttLayer {
   Variable out_w, out_b;                  // (C, H*D), (C)
 
  private:
-  // Attention proper, between the projections and the gate: q (B,T,H*D),
+  // Attention proper, between the projections and the gate: q (B,T,H,D),
   // k v (B,S,H*D), r (S,H*D) -> (B,T,H*D). Two paths, the same numbers.
   Variable attend_unfused(const Variable& q, const Variable& k, const Variable& v, const Variable& r, double attn_p,
                           RandomKey attn_key) const;

@@ -122,17 +122,21 @@ void backward_block(Block<F>& blk, BackwardBuffers<F>& w, const AttentionGradArg
     F* s = &blk.s(r, 0);
 #pragma omp simd
     for (int64_t t = 0; t < V; ++t) s[t] = exp_nonpositive(s[t] - lse);  // p, from the row statistic
-    for (int64_t t = 0; t < V; ++t) {
-      const F m = a.mult(kept, t), dz = t <= M ? w.dz_band(r, r + t) : w.dz_pers(r, t - M - 1);
-      const F ds = s[t] * (m * dz - delta);
-      if (t <= M) {
-        w.z_band(r, r + t) = s[t] * m;
-        w.ds_band(r, r + t) = a.alpha * ds;
-        w.ds_pos(r, t) = a.alpha * ds;
-      } else {
-        w.ds_pers(r, t - M - 1) = ds;
-        s[t] *= m;  // z, for dpv
-      }
+    // Context columns t = 0..M: key r+t of the window, position row t.
+    const F* dz = &w.dz_band(r, r);
+    F *z = &w.z_band(r, r), *ds_band = &w.ds_band(r, r), *ds_pos = &w.ds_pos(r, 0);
+    for (int64_t t = 0; t <= M; ++t) {
+      const F m = a.mult(kept, t), ds = a.alpha * s[t] * (m * dz[t] - delta);
+      z[t] = s[t] * m;
+      ds_band[t] = ds;
+      ds_pos[t] = ds;
+    }
+    // Persistent columns; s keeps z there, for dpv.
+    for (int64_t n = 0; n < N; ++n) {
+      const int64_t t = M + 1 + n;
+      const F m = a.mult(kept, t);
+      w.ds_pers(r, n) = s[t] * (m * w.dz_pers(r, n) - delta);
+      s[t] *= m;
     }
   }
   // Values: dv_window += Z_band^T dout, dpv += pv_scale Z_pers^T dout.
