@@ -107,6 +107,8 @@ std::vector<Field> fields(RunConfig& c) {
       field("dropout_proj", m.dropout_proj, "first dropout before the output layer"),
       field("dropout_output", m.dropout_output, "second dropout before the output layer"),
       field("layernorm_eps", m.layernorm_eps, "LayerNorm epsilon"),
+      field("fused_attention", m.fused_attention,
+            "attention in one fused op per layer (no score matrices in memory); false: op by op. Same results"),
       field("adaptive_cutoffs", m.adaptive_cutoffs,
             "word ids where the adaptive input/softmax clusters start ([] = one tied V x C softmax)"),
       field("adaptive_div", m.adaptive_div, "adaptive clusters: cluster i has width d_model / adaptive_div^i"),

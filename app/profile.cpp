@@ -152,6 +152,25 @@ std::map<std::string, std::pair<double, double>> time_by_region(int steps) {
   return out;
 }
 
+// A fused layer's one "layer{l}/attention" region shared out among the parts
+// it does the work of (models/head_cost.h, fused_attention_shares), so that
+// the report lists the same parts whichever path ran.
+void split_fused_attention(std::map<std::string, std::pair<double, double>>& measured, const AllAttConfig& c,
+                           int64_t B) {
+  for (int64_t l = 0; l < c.layers; ++l) {
+    const std::string layer = "layer" + std::to_string(l) + "/";
+    const auto it = measured.find(layer + "attention");
+    if (it == measured.end()) continue;
+    const std::pair<double, double> fused = it->second;
+    measured.erase(it);
+    for (const PartShare& s : fused_attention_shares(c, l, B)) {
+      auto& slot = measured[layer + s.part];
+      slot.first += s.forward * fused.first;
+      slot.second += s.backward * fused.second;
+    }
+  }
+}
+
 // --heads-per-layer (each a count >= 0, checked by the parser): one per layer.
 std::vector<int64_t> head_counts(const std::vector<int64_t>& counts, int64_t layers) {
   check(static_cast<int64_t>(counts.size()) == layers, "--heads-per-layer has " + std::to_string(counts.size()) +
@@ -235,7 +254,8 @@ std::map<std::string, std::pair<double, double>> measure_parts(const Target& t, 
   profiler::clear();
   for (int r = 0; r < t.reps; ++r) step();
   profiler::enable(false);
-  const auto measured = time_by_region(t.reps);
+  auto measured = time_by_region(t.reps);
+  split_fused_attention(measured, model.config(), t.B);
   profiler::use_device_clock(nullptr);
   profiler::clear();
   return measured;

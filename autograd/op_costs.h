@@ -70,4 +70,37 @@ inline OpCost cross_entropy(double R, double V, double elem) {
   return {4 * R * V, 4 * R * V, elem * R * V, elem * 3 * R * V};
 }
 
+// attention (the fused op, autograd/ops/attention.cpp): G = H B query rows of
+// T, each over its V = M+1+N visible columns only (the unfused ops compute
+// every one of the S+N columns and mask afterwards). Its five phases, the
+// parts of the unfused computation, each with the forward's work and the
+// backward's: the backward recomputes the scores (once more the forward's
+// score FLOPs) and then takes two products per score product (the gradients
+// of both operands), and two per weighted-sum product (dz and dv).
+struct AttentionPhases {
+  OpCost content, position, persistent, softmax, weighted_sum;
+  OpCost total() const {
+    OpCost t = content;
+    t += position, t += persistent, t += softmax, t += weighted_sum;
+    return t;
+  }
+};
+inline AttentionPhases attention_phases(double H, double B, double T, double M, double N, double D, double elem) {
+  const double G = H * B, V = M + 1 + N, HD = H * D;
+  auto scores = [&](double cols) {
+    const double flops = 2 * G * T * cols * D;
+    return OpCost{flops, 3 * flops, 0, 0};
+  };
+  AttentionPhases p{scores(M + 1), scores(M + 1), scores(N), {5 * G * T * V, 4 * G * T * V, 0, 0}, {}};
+  const double wsum = 2 * G * T * V * D;
+  p.weighted_sum = {wsum, 2 * wsum, 0, 0};
+  // Bytes, all charged to the weighted sum: q, k, v, r, the biases and the
+  // persistent vectors read, out and the row statistics written; the backward
+  // reads them and dout again and writes a gradient of each.
+  const double bytes = elem * (2 * B * T * HD + 2 * B * (M + T) * HD + (M + T) * HD + 2 * HD + 2 * H * N * D + G * T);
+  p.weighted_sum.forward_bytes = bytes;
+  p.weighted_sum.backward_bytes = 2 * bytes + elem * B * T * HD;
+  return p;
+}
+
 }  // namespace hc::cost

@@ -85,6 +85,26 @@ Variable append_scores(const Variable& ctx, const Variable& q, const Variable& k
 // undefined when N = 0.
 Variable weighted_sum(const Variable& probs, const Variable& v, const Variable& pv, double pv_scale);
 
+// All-attention in one op (autograd/ops/attention.cpp): what head_scores,
+// add_rel_shift, append_scores, masked_softmax (mask and dropout included)
+// and weighted_sum compute together in models/allatt_layer.cpp, without the
+// (H*B,T,S+N) scores or probabilities in memory. Operands, token-major:
+// q (B,T,H*D), k v (B,S,H*D), r (S,H*D) the projected position rows (row c
+// <-> distance S-1-c), u vb (H,D) the content and position biases, pk pv
+// (H,N,D) the persistent keys and values (undefined for N = 0). Returns
+// (B,T,H*D). The dropout key cuts the (H*B,T,S+N) probabilities as
+// masked_softmax's does, so the masks are the same bits.
+struct AttentionOperands {
+  Variable q, k, v, r, u, vb, pk, pv;
+};
+struct AttentionOptions {
+  double alpha = 1.0;      // scale of the content and position scores (1/sqrt(D))
+  double pv_scale = 1.0;   // the persistent values' multiplier (sqrt(N))
+  double dropout_p = 0.0;  // attention dropout on the probabilities
+  RandomKey key;
+};
+Variable attention(const AttentionOperands& x, const AttentionOptions& options);
+
 // Hard-concrete gates (Louizos et al. 2018; docs/spec.md section 5): one
 // gate per head. The constants are the seed paper's.
 struct HardConcrete {

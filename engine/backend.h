@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "engine/profiler.h"  // DeviceClock
 #include "engine/rng.h"  // HC_HOST_DEVICE, and RandomKey's meaning
@@ -97,6 +98,49 @@ struct AdamStep {
   double weight_decay = 0.0;  // decoupled (AdamW / LAMB style)
   double bias_correction1 = 1.0;  // 1 - beta1^t, or 1 when switched off
   double bias_correction2 = 1.0;  // 1 - beta2^t, or 1 when switched off
+};
+
+// One call of All-attention over every head of a batch (docs/spec.md
+// section 2), in the layouts of models/allatt_layer.cpp: q (B,T,H*D) the
+// queries, k and v (B,S,H*D) the keys and values over [memory ; current], r
+// (S,H*D) the projected relative-position rows (row c <-> distance S-1-c), u
+// and vb (H,D) the content and position biases, pk and pv (H,N,D) the
+// persistent keys and values (undefined when N = 0); S = M + T, and head h is
+// the column window h*D..h*D+D-1 of every token-major row. Query i of head h
+// sees the context columns j = i..i+M (the same-length mask) and every
+// persistent column:
+//   a_ij    = alpha ((q_i + u)·k_j + (q_i + vb)·r_{j+T-1-i})
+//   a_i,S+n = q_i·pk_n
+//   p       = softmax of a over the visible columns
+//   z       = p m, m the multipliers dropout_mask would draw with (dropout_p,
+//             key) for the (H*B, T, S+N) probabilities (masked columns count)
+//   out_i   = sum_j z_ij v_j + pv_scale sum_n z_i,S+n pv_n     out (B,T,H*D)
+struct AttentionCall {
+  Tensor q, k, v, r, u, vb, pk, pv;
+  double alpha = 1.0, pv_scale = 1.0, dropout_p = 0.0;
+  RandomKey key;
+
+  struct Dims {
+    int64_t B, T, M, S, H, D, N;
+  };
+  // The call's dimensions, every operand's shape and dtype checked against
+  // them (throws naming the operand).
+  Dims dims() const;
+};
+// What attention_forward keeps for attention_backward, in a form that is the
+// backend's own business (the CPU: each row's log-sum-exp and the dropout
+// bits; Backend's default: the probabilities and dropout's record).
+struct AttentionRecord {
+  std::vector<Tensor> saved;
+};
+// A gradient a backward writes (accumulate = false) or adds to; an undefined
+// tensor when that gradient is not wanted.
+struct GradTarget {
+  Tensor t;
+  bool accumulate = false;
+};
+struct AttentionGrads {
+  GradTarget q, k, v, r, u, vb, pk, pv;
 };
 
 class Backend {
@@ -234,6 +278,18 @@ class Backend {
   // dx (+)= dy * m, for the m that dropout_forward(x, y, p, key) drew and recorded in `kept`.
   virtual void dropout_backward(const Tensor& dy, const Tensor& kept, double p, RandomKey key,
                                 const Tensor& dx, bool accumulate);
+
+  // ---- attention ----
+  // out (B,T,H*D) = All-attention of the call (AttentionCall above), every
+  // head in one primitive; returns what the backward needs. The default runs
+  // the unfused computation on this list's primitives and keeps the
+  // probabilities; the CPU runs it fused, tile by tile, keeping only each
+  // row's log-sum-exp and the dropout bits (engine/cpu_attention.h).
+  virtual AttentionRecord attention_forward(const AttentionCall& call, const Tensor& out);
+  // The gradients of attention_forward's out, given dout (B,T,H*D), the
+  // forward's out and record, into the targets that are defined.
+  virtual void attention_backward(const AttentionCall& call, const Tensor& out, const Tensor& dout,
+                                  const AttentionRecord& record, const AttentionGrads& grads);
 
   // ---- optimizer ----
   // m, v updated with g; u = m_hat / (sqrt(v_hat) + eps) + weight_decay * p.

@@ -33,6 +33,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/cpu_attention.h"
 #include "engine/cpu_tuned/exp_nonpositive.h"
 #include "engine/cpu_tuned/gemm.h"
 #include "engine/cpu_tuned/philox_avx512.h"
@@ -83,25 +84,26 @@ void philox_16(uint64_t base, uint32_t stream, uint32_t slice, uint32_t key0, ui
 
 }  // namespace cpu::plain
 
-namespace {
-
-using cpu::by_float_type;
-using cpu::free_threads;
-using cpu::ptr;
-
-// Sums are done in fixed chunks (independent of the thread count) so they
-// come out the same whatever --threads says.
-constexpr int64_t kSumChunks = 64;
-
 // The 64 numbers of Philox blocks base..base+15 (cpu::plain::philox_16's
 // layout), eight blocks per 512-bit register where the CPU has them.
-void philox_16(uint64_t base, uint32_t stream, uint32_t slice, uint32_t key0, uint32_t key1, uint32_t* words) {
+void cpu::philox_16(uint64_t base, uint32_t stream, uint32_t slice, uint32_t key0, uint32_t key1, uint32_t* words) {
 #ifdef __AVX512F__
   cpu::tuned::philox_16(base, stream, slice, key0, key1, words);
 #else
   cpu::plain::philox_16(base, stream, slice, key0, key1, words);
 #endif
 }
+
+namespace {
+
+using cpu::by_float_type;
+using cpu::free_threads;
+using cpu::philox_16;
+using cpu::ptr;
+
+// Sums are done in fixed chunks (independent of the thread count) so they
+// come out the same whatever --threads says.
+constexpr int64_t kSumChunks = 64;
 
 // Dropout on one group of count <= 64 elements whose Philox words are
 // `words`: y_e = x_e * (keep if element e is kept, else 0), kept when its
@@ -461,6 +463,17 @@ class CpuBackend final : public Backend {
         }
       }
     });
+  }
+
+  // All-attention in one pass per query block, fused (engine/cpu_attention.h):
+  // no logits or probabilities in memory; the forward keeps each row's
+  // log-sum-exp and dropout bits, the backward recomputes the rest from them.
+  AttentionRecord attention_forward(const AttentionCall& call, const Tensor& out) override {
+    return cpu::attention_forward(call, out);
+  }
+  void attention_backward(const AttentionCall& call, const Tensor& out, const Tensor& dout,
+                          const AttentionRecord& record, const AttentionGrads& grads) override {
+    cpu::attention_backward(call, out, dout, record, grads);
   }
 
   // Each row of x (R, C): mean m, rstd s = 1 / sqrt(var + eps) (saved, (R)),

@@ -40,6 +40,11 @@ struct Product {
   int64_t ldc = 0;
 };
 
+// The 64 numbers of Philox blocks base..base+15 in plain::philox_16's layout:
+// the AVX-512 kernel (engine/cpu_tuned/philox_avx512.h) where the CPU has it,
+// else the plain loop. Dropout and the fused attention draw through it.
+void philox_16(uint64_t base, uint32_t stream, uint32_t slice, uint32_t key0, uint32_t key1, uint32_t* words);
+
 namespace plain {
 
 // The product p with Eigen: C = beta C (exactly 0 when beta = 0, so that

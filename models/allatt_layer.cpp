@@ -68,16 +68,34 @@ Variable AllAttLayer::attend(const Variable& x, const Tensor& mem, const Variabl
         "all-attention layer: inputs do not match x (B,T,C), mem (B,M,C), r (S,C)");
   check(H > 0, "all-attention layer: attend needs at least one head");
   // Profiler regions name the parts of a head (engine/profiler.h); the
-  // caller has opened "layer{i}". Off, each costs one branch.
-  profiler::Region part("layernorm");
-  // Pre-LayerNorm over [memory ; current]; queries only for the current tokens.
-  const Variable cat = concat({Variable(mem), x}, 1);              // (B,S,C)
-  const Variable normed = layernorm(cat, norm_w, norm_b, shape_.eps);  // (B,S,C)
+  // caller has opened "layer{i}". Off, each costs one branch. The attention
+  // paths open their own, so this one closes before them.
+  Variable q, k, v, r;
+  {
+    profiler::Region part("layernorm");
+    // Pre-LayerNorm over [memory ; current]; queries only for the current tokens.
+    const Variable cat = concat({Variable(mem), x}, 1);                  // (B,S,C)
+    const Variable normed = layernorm(cat, norm_w, norm_b, shape_.eps);  // (B,S,C)
+    part.next("qkv");
+    q = reshape(linear(slice(normed, 1, M, S), q_w), {B, T, H, D});
+    k = linear(normed, k_w);                  // (B,S,H*D)
+    v = linear(normed, v_w);                  // (B,S,H*D)
+    part.next("position");
+    r = linear(r_table, r_w);                 // (S,H*D), the position rows
+  }
+  // Attention dropout's key: H slices of B streams over the (H*B,T,S+N)
+  // probabilities, the same for both paths (the same masks, bit for bit).
+  const RandomKey attn_key = rng.per_stream(B, T * (S + N));
+  const double attn_p = training ? drop.attn : 0.0;
+  return shape_.fused ? attend_fused(q, k, v, r, attn_p, attn_key)
+                      : attend_unfused(q, k, v, r, attn_p, attn_key);  // (B,T,H*D)
+}
 
-  part.next("qkv");
-  const Variable q = reshape(linear(slice(normed, 1, M, S), q_w), {B, T, H, D});
-  const Variable k = linear(normed, k_w);                          // (B,S,H*D)
-  const Variable v = linear(normed, v_w);                          // (B,S,H*D)
+// q (B,T,H,D), k v (B,S,H*D), r (S,H*D) -> (B,T,H*D), op by op: the
+// readable reference of attend_fused, each step in its profiler region.
+Variable AllAttLayer::attend_unfused(const Variable& q, const Variable& k, const Variable& v, const Variable& r,
+                                     double attn_p, RandomKey attn_key) const {
+  const int64_t B = q.size(0), T = q.size(1), S = k.size(1), M = S - T, H = shape_.H, D = shape_.D, N = shape_.N;
   // u and v are Transformer-XL's global content and position biases, added
   // to the query before the two kinds of scores.
   const Variable q_u = reshape(add(q, u_bias), {B, T, H * D});
@@ -85,10 +103,9 @@ Variable AllAttLayer::attend(const Variable& x, const Tensor& mem, const Variabl
   // Context logits: content (q+u)·k plus position (q+v)·r realigned by
   // distance, both over sqrt(D) (the GEMMs' alpha).
   const double inv_sqrt_d = 1.0 / std::sqrt(double(D));
-  part.next("content");
+  profiler::Region part("content");
   const Variable content = head_scores(q_u, k, H, inv_sqrt_d);    // (H*B,T,S)
   part.next("position");
-  const Variable r = linear(r_table, r_w);                         // (S,H*D)
   const Variable q_v = reshape(add(q, v_bias), {1, B * T, H * D});
   const Variable position =
       reshape(head_scores(q_v, reshape(r, {1, S, H * D}), H, inv_sqrt_d), {H * B, T, S});
@@ -101,11 +118,9 @@ Variable AllAttLayer::attend(const Variable& x, const Tensor& mem, const Variabl
 
   // One softmax over [context ; persistent] columns. Query i sees context
   // columns i..i+M (itself and the M tokens before it: the same-length mask)
-  // and every persistent vector.
+  // and every persistent vector; attention dropout in the same op.
   part.next("softmax");
-  // Attention dropout in the same op; H slices of B streams.
-  const Variable probs = masked_softmax(logits, BandMask{T, S, 0, M}, training ? drop.attn : 0.0,
-                                        rng.per_stream(B, T * (S + N)));  // (H*B,T,S+N)
+  const Variable probs = masked_softmax(logits, BandMask{T, S, 0, M}, attn_p, attn_key);  // (H*B,T,S+N)
 
   // Weighted sum over [values ; sqrt(N) persistent values], token-major.
   part.next("weighted_sum");
@@ -120,6 +135,19 @@ Variable AllAttLayer::project(const Variable& x, const Variable& heads, const Al
   const profiler::Region part("output");
   const Variable projected = linear(heads, out_w, out_b);
   return add(x, dropout(projected, drop.residual, rng.per_stream(B, T * C), training));
+}
+
+// The same in one op (autograd/ops/attention.cpp), which never holds the
+// (H*B,T,S+N) scores. `headcount profile` splits its one region into the
+// parts above by their analytic shares (models/head_cost.h).
+Variable AllAttLayer::attend_fused(const Variable& q, const Variable& k, const Variable& v, const Variable& r,
+                                   double attn_p, RandomKey attn_key) const {
+  const double D = double(shape_.D), N = double(shape_.N);
+  const profiler::Region part("attention");
+  const AttentionOperands x{reshape(q, {q.size(0), q.size(1), shape_.H * shape_.D}), k, v, r, u_bias, v_bias,
+                            shape_.N == 0 ? Variable() : persist_k,
+                            shape_.N == 0 ? Variable() : persist_v};
+  return attention(x, AttentionOptions{1.0 / std::sqrt(D), std::sqrt(N), attn_p, attn_key});
 }
 
 }  // namespace hc

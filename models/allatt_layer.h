@@ -20,6 +20,7 @@ struct AllAttLayerShape {
   int64_t D = 0;  // head width
   int64_t N = 0;  // persistent vectors per head
   double eps = 1e-5;  // the LayerNorm's epsilon
+  bool fused = false;  // attention in one op (attend_fused) rather than op by op
 };
 
 struct AllAttDropout {
@@ -59,6 +60,13 @@ class AllAttLayer {
   Variable out_w, out_b;                  // (C, H*D), (C)
 
  private:
+  // Attention proper, between the projections and the gate: q (B,T,H,D),
+  // k v (B,S,H*D), r (S,H*D) -> (B,T,H*D). Two paths, the same numbers.
+  Variable attend_unfused(const Variable& q, const Variable& k, const Variable& v, const Variable& r, double attn_p,
+                          RandomKey attn_key) const;
+  Variable attend_fused(const Variable& q, const Variable& k, const Variable& v, const Variable& r, double attn_p,
+                        RandomKey attn_key) const;
+
   AllAttLayerShape shape_;
 };
 

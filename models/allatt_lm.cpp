@@ -83,7 +83,7 @@ AllAttLM::AllAttLM(const AllAttConfig& c, uint64_t seed, DType dtype, Device dev
   pos = Variable(Tensor::empty({c.max_len, c.d_model}, dtype, device), true, "pos.weight");
   for (int64_t l = 0; l < c.layers; ++l)
     layers_.emplace_back("layers." + std::to_string(l) + ".",
-                         AllAttLayerShape{c.d_model, c.heads_in(l), c.d_head, c.persist, c.layernorm_eps}, dtype,
+                         AllAttLayerShape{c.d_model, c.heads_in(l), c.d_head, c.persist, c.layernorm_eps, c.fused_attention}, dtype,
                          device);
   if (c.d_ffn > 0)
     for (int64_t l = 0; l < c.layers; ++l)

@@ -48,6 +48,20 @@ std::vector<PartCost> layer_cost(const AllAttConfig& c, int64_t l, int64_t B) {
   return parts;
 }
 
+std::vector<PartShare> fused_attention_shares(const AllAttConfig& c, int64_t l, int64_t B) {
+  const double H = double(c.heads_in(l));
+  if (H == 0) return {};
+  const cost::AttentionPhases p =
+      cost::attention_phases(H, double(B), double(c.seg_len), double(c.mem_len), double(c.persist), double(c.d_head), kF32);
+  const cost::OpCost all = p.total();
+  std::vector<PartShare> shares;
+  for (const auto& [part, phase] : {std::pair{"content", p.content}, std::pair{"position", p.position},
+                                    std::pair{"persistent", p.persistent}, std::pair{"softmax", p.softmax},
+                                    std::pair{"weighted_sum", p.weighted_sum}})
+    shares.push_back({part, phase.forward_flops / all.forward_flops, phase.backward_flops / all.backward_flops});
+  return shares;
+}
+
 std::vector<PartCost> outside_cost(const AllAttConfig& c, int64_t B) {
   const double R = double(B * c.seg_len), V = double(c.vocab), C = double(c.d_model);
   std::vector<PartCost> parts;

@@ -45,6 +45,19 @@ std::vector<PartCost> layer_cost(const AllAttConfig& c, int64_t l, int64_t B);
 // The output layer and loss (the embedding lookup does no arithmetic).
 std::vector<PartCost> outside_cost(const AllAttConfig& c, int64_t B);
 
+// With fused_attention the layer's content, position (its scores), persistent,
+// softmax and weighted_sum run as one op in one profiler region,
+// "attention". Its measured time is shared out among those parts in
+// proportion to the fused op's own work in each (cost::attention_phases:
+// only the visible columns, the backward's recomputation included), forward
+// and backward apart: the fraction of the op's forward (backward) FLOPs that
+// each part does, summing to 1. Empty for a layer with no heads.
+struct PartShare {
+  std::string part;
+  double forward = 0, backward = 0;
+};
+std::vector<PartShare> fused_attention_shares(const AllAttConfig& c, int64_t l, int64_t B);
+
 // A FLOP budget as a head count: the most heads K whose model does at most
 // `fraction` of the full model's forward FLOPs (a head costs the same in
 // every layer of one config, so only the number kept matters, not where).

@@ -1,4 +1,8 @@
-// Harness cases for the attention-specific ops: head_scores, add_rel_shift, append_scores, weighted_sum.
+// Harness cases for the attention-specific ops: head_scores, add_rel_shift, append_scores, weighted_sum,
+// and the fused attention op that does the work of all of them.
+#include <algorithm>
+#include <cmath>
+
 #include "tests/op_harness.h"
 
 namespace hc::test {
@@ -108,12 +112,64 @@ OpCase weighted_sum_case(int64_t H, int64_t B, int64_t T, int64_t S, int64_t N, 
   return c;
 }
 
+// The fused op: q (B,T,H*D), k v (B,S,H*D), r (S,H*D), u vb (H,D), pk pv
+// (H,N,D) -> (B,T,H*D), no dropout; N = 0 drops pk and pv. The reference is
+// the definition (autograd/ops/attention.cpp) row by row over the M+1+N
+// visible columns.
+OpCase attention_case(int64_t H, int64_t B, int64_t T, int64_t M, int64_t N, int64_t D) {
+  OpCase c;
+  c.name = "attention H=" + std::to_string(H) + " B=" + std::to_string(B) + " T=" + std::to_string(T) +
+           " M=" + std::to_string(M) + " N=" + std::to_string(N) + " D=" + std::to_string(D);
+  const int64_t S = M + T, HD = H * D;
+  const double alpha = 1.0 / std::sqrt(double(D)), pv_scale = std::sqrt(double(N));
+  c.inputs = {{B, T, HD}, {B, S, HD}, {B, S, HD}, {S, HD}, {H, D}, {H, D}};
+  if (N > 0) c.inputs.insert(c.inputs.end(), {{H, N, D}, {H, N, D}});
+  c.run = [=](const std::vector<Variable>& x) {
+    const AttentionOperands ops{x[0], x[1], x[2], x[3], x[4], x[5], N > 0 ? x[6] : Variable(), N > 0 ? x[7] : Variable()};
+    return attention(ops, AttentionOptions{alpha, pv_scale, 0.0, RandomKey{}});
+  };
+  c.reference = [=](const HostInputs& in) {
+    const std::vector<double> &q = in[0], &k = in[1], &v = in[2], &r = in[3], &u = in[4], &vb = in[5];
+    std::vector<double> out(B * T * HD, 0.0), s(M + 1 + N);
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t i = 0; i < T; ++i) {
+          const double* qi = &q[(b * T + i) * HD + h * D];
+          for (int64_t t = 0; t <= M; ++t) {  // key j = i+t at distance M-t: r's row T-1+t
+            double content = 0, position = 0;
+            for (int64_t d = 0; d < D; ++d) {
+              content += (qi[d] + u[h * D + d]) * k[(b * S + i + t) * HD + h * D + d];
+              position += (qi[d] + vb[h * D + d]) * r[(T - 1 + t) * HD + h * D + d];
+            }
+            s[t] = alpha * (content + position);
+          }
+          for (int64_t n = 0; n < N; ++n) {
+            double dot = 0;
+            for (int64_t d = 0; d < D; ++d) dot += qi[d] * in[6][(h * N + n) * D + d];
+            s[M + 1 + n] = dot;
+          }
+          double mx = s[0], sum = 0;
+          for (double x : s) mx = std::max(mx, x);
+          for (double& x : s) sum += x = std::exp(x - mx);
+          double* o = &out[(b * T + i) * HD + h * D];
+          for (int64_t d = 0; d < D; ++d) {
+            for (int64_t t = 0; t <= M; ++t) o[d] += s[t] / sum * v[(b * S + i + t) * HD + h * D + d];
+            for (int64_t n = 0; n < N; ++n) o[d] += pv_scale * s[M + 1 + n] / sum * in[7][(h * N + n) * D + d];
+          }
+        }
+    return out;
+  };
+  return c;
+}
+
 const RegisterOpCases cases({head_scores_case(3, 4, 5, 2, 3, 0.7), head_scores_case(1, 6, 4, 3, 2, 1.0),
                              head_scores_case(2, 5, 5, 2, 3, -0.4, true), add_rel_shift_case(2, 3, 5), add_rel_shift_case(3, 4, 4), add_rel_shift_case(1, 5, 9),
                              add_rel_shift_case(2, 1, 3), add_rel_shift_case(2, 3, 5, true),
                              weighted_sum_case(2, 3, 4, 5, 3, 2, 1.7), weighted_sum_case(3, 2, 3, 4, 0, 3, 1.0),
                              weighted_sum_case(1, 4, 2, 3, 5, 4, -0.6), append_scores_case(2, 3, 4, 5, 3, 2),
-                             append_scores_case(3, 1, 2, 6, 4, 5)});
+                             append_scores_case(3, 1, 2, 6, 4, 5), attention_case(2, 2, 3, 2, 3, 4),
+                             attention_case(1, 3, 5, 0, 2, 3), attention_case(3, 1, 4, 3, 0, 2),
+                             attention_case(2, 2, 9, 4, 5, 3)});
 
 }  // namespace
 }  // namespace hc::test
