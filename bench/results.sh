@@ -9,8 +9,8 @@
 #
 #   make results [STAGES=a,b,...] [QUICK=1] [FORCE=1]   (or bench/results.sh with the same variables)
 #
-# Stages, in order: machine linear train_step bench demo prune compare twins
-# pair techniques budget gpu
+# Stages, in order: machine linear train_step fused bench demo spatten prune
+# compare twins pair techniques budget gpu
 # (default: all). A stage whose data files all exist is skipped, naming the
 # commit they measured; FORCE=1 runs it again. The long stages (demo, prune,
 # compare: hours on 2 cores) keep their training runs under RUNS (default
@@ -31,7 +31,7 @@ cd "$(dirname "$0")/.."
 build=${BUILD:-build}
 hc=$build/headcount
 quick=${QUICK:-0} force=${FORCE:-0}
-all_stages=(machine linear train_step bench demo prune compare twins pair techniques budget gpu)
+all_stages=(machine linear train_step fused bench demo spatten prune compare twins pair techniques budget gpu)
 IFS=, read -ra stages <<<"${STAGES:-$(IFS=,; echo "${all_stages[*]}")}"
 for s in "${stages[@]}"; do
   [[ " ${all_stages[*]} " == *" $s "* ]] || { echo "make results: unknown stage '$s' (stages: ${all_stages[*]})" >&2; exit 2; }
@@ -102,6 +102,12 @@ stage_train_step() {
   OUT="$data/train_step/train_step.json" ROUNDS=$rounds QUICK=$quick bench/train_step.sh "$build"
 }
 
+stage_fused() {  # the fused attention op against the unfused path, interleaved (bench/fused.sh)
+  local rounds=6
+  [ "$quick" = 1 ] && rounds=1
+  OUT="$data/fused/fused.json" ROUNDS=$rounds QUICK=$quick bench/fused.sh "$build"
+}
+
 stage_bench() {  # dense against kept fractions of the heads, fresh weights
   local cmd=("$hc" bench --config configs/moby-char-small.json --reps 21 --json)
   [ "$quick" = 1 ] && cmd=("$hc" bench --config configs/moby-char-tiny.json --batches 1,4 --reps 6 --json)
@@ -141,6 +147,24 @@ json.dump(rows, sys.stdout)
 PY
   rm -f "$data/demo/table.json"
   write_data demo "$data/demo/demo.json" "$(cat "$dir/.command") && ${prune[*]} && $hc compact --from $dir-pruned/last.safetensors --out $dir-small/model.safetensors && tools/demo-table.sh $build $dir/best.safetensors $dir-small/model.safetensors" "$data/demo/rows.json"
+}
+
+# SpAtten's runtime cascade against static methods at the same head count,
+# neither retrained, on the demo's dense model (bench_spatten: the loss on the
+# first validation segments, and batch-1 timings of dense, static and
+# SpAtten in turns).
+stage_spatten() {
+  local sets=(--budgets 0.75,0.5,0.25 --segments 40 --reps 100) rows=() static
+  [ "$quick" = 1 ] && sets=(--budgets 0.5 --segments 2 --reps 4)
+  demo_dense
+  for static in magnitude taylor; do
+    rows+=("$("$build/bench_spatten" --from "$runs/demo/best.safetensors" "${sets[@]}" --static "$static" --json |
+               $py -c 'import json, sys; print(json.dumps([dict(r, static_method=sys.argv[1]) for r in json.load(sys.stdin)]))' "$static")")
+  done
+  $py -c 'import json, sys; json.dump([r for a in sys.argv[1:] for r in json.loads(a)], sys.stdout)' "${rows[@]}" \
+    >"$data/spatten/rows.json"
+  write_data spatten "$data/spatten/spatten.json" \
+    "$build/bench_spatten --from $runs/demo/best.safetensors ${sets[*]} --static magnitude|taylor --json" "$data/spatten/rows.json"
 }
 
 # prune_experiment STAGE NAME SEEDS SETS DENSE_DIR PRUNE_CONFIG COEFFICIENTS FRACTIONS [ABLATIONS]:
@@ -382,7 +406,7 @@ stage_gpu() {  # import only: the H200 runs' data files as recorded
 # The data files a stage writes; it is skipped when they all exist.
 outputs() {
   case $1 in
-    machine | linear | train_step | bench | demo | compare) echo "$data/$1/$1.json" ;;
+    machine | linear | train_step | fused | bench | demo | spatten | compare) echo "$data/$1/$1.json" ;;
     twins) echo "$data/twins/txl.json $data/twins/word.json" ;;
     pair) echo "$data/pair/pair.json $data/pair/dense.json" ;;
     techniques) echo "$data/techniques/sweep.json $data/techniques/ablations.json" ;;
@@ -415,7 +439,7 @@ for stage in "${stages[@]}"; do
   start=$EPOCHREALTIME
   # QUICK's tiny models run on one thread: two threads buy them nothing, and
   # on a busy machine each op's OpenMP barrier waits for a descheduled thread.
-  if [ "$quick" = 1 ] && [[ " bench demo prune compare twins pair techniques budget " == *" $stage "* ]]; then
+  if [ "$quick" = 1 ] && [[ " bench demo spatten prune compare twins pair techniques budget " == *" $stage "* ]]; then
     OMP_NUM_THREADS=1 "stage_$stage"
   else
     "stage_$stage"

@@ -191,6 +191,29 @@ def render_fused(data):
     return body + "\n" + note + source(d["meta"], "fused/fused.json"), {}
 
 
+def render_spatten(data):
+    d = data.get("spatten/spatten.json")
+    if d is None:
+        return missing("spatten", "SpAtten against static methods", False), {}
+    rows = []
+    for r in d["rows"]:
+        ratio = lambda k: (f"{r[k]['median']:.2f}x ({r[k]['lo']:.2f}-{r[k]['hi']:.2f}; ideal {r[k]['ideal']:.2f}x)")
+        rows.append([f"{r['heads']} ({100 * r['fraction']:.0f}%)", r["static_method"],
+                     " ".join(map(str, r["static_heads_per_layer"])), " ".join(map(str, r["spatten_heads_per_layer"])),
+                     f"{bits(r['loss']['dense']):.3f}", f"{bits(r['loss']['static']):.3f}",
+                     f"{bits(r['loss']['spatten']):.3f}", ratio("dense_over_static"), ratio("dense_over_spatten"),
+                     ratio("static_over_spatten")])
+    body = table(["heads kept", "static method", "static heads per layer", "SpAtten heads per layer (one stream)",
+                  "dense bits/byte", "static", "SpAtten", "dense / static time", "dense / SpAtten time",
+                  "static / SpAtten time"], ["---:", "---", "---", "---", "---:", "---:", "---:", "---", "---", "---"],
+                 rows)
+    note = ("Neither the static model nor SpAtten is retrained. Loss: the first validation segments of every stream "
+            "(one dense model, seed 1). Times: forward passes at batch 1 of the dense model, the static model "
+            "(compacted) and SpAtten, in turns; each ratio the median of the paired ratios with its 95% interval, "
+            "*ideal* from the FLOPs. SpAtten's heads per layer vary by stream; the column shows the first stream's.\n")
+    return body + "\n" + note + source(d["meta"], "spatten/spatten.json"), {}
+
+
 def render_bench(data):
     d = data.get("bench/bench.json")
     if d is None:
@@ -573,6 +596,7 @@ RENDERERS = {
     "train_step": render_train_step,
     "bench": render_bench,
     "fused": render_fused,
+    "spatten": render_spatten,
     "demo": render_demo,
     "prune_moby": lambda data: render_prune(data, "moby-char-small", "byte"),
     "prune_sotu": lambda data: render_prune(data, "sotu-word-small", "word"),
