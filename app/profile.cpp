@@ -512,7 +512,7 @@ bool heatmaps(const AllAttLM& model, const Sweeps& s, const std::string& out) {
   for (int64_t l = 0; l < mc.layers; ++l) {
     std::vector<double> row;
     for (int64_t h = 0; h < mc.heads_in(l); ++h)
-      row.push_back(!kept.keep.empty() && !kept.keep[l][h] ? -1.0 : s.train[l].fit.b * 1e3);
+      row.push_back(!kept.keep.empty() && !kept.keep[l][h] ? std::nan("") : s.train[l].fit.b * 1e3);
     head_cost.push_back(row);
   }
   safetensors::write_file_atomically(out + "/cost_heatmap.svg",

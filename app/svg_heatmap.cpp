@@ -65,7 +65,8 @@ std::string head_grid(const std::string& title, const std::vector<std::vector<do
   double largest = 0;
   for (const auto& row : value) {
     heads = std::max(heads, row.size());
-    for (double v : row) largest = std::max(largest, v);
+    for (double v : row)
+      if (!std::isnan(v)) largest = std::max(largest, v);
   }
   if (hi <= 0) hi = largest > 0 ? largest : 1;
   const int grid_w = static_cast<int>(heads) * cw, grid_h = static_cast<int>(value.size()) * ch;
@@ -83,10 +84,10 @@ std::string head_grid(const std::string& title, const std::vector<std::vector<do
       const int x = left + static_cast<int>(h) * cw;
       const double v = value[l][h], t = fraction(v, 0, hi);
       svg << "<rect x=\"" << x << "\" y=\"" << y << "\" width=\"" << cw - 2 << "\" height=\"" << ch - 2 << "\" fill=\""
-          << (v < 0 ? "#fff" : scale_colour(t)) << "\" stroke=\"#ccc\" data-layer=\"" << l << "\" data-head=\"" << h
+          << (std::isnan(v) ? "#fff" : scale_colour(t)) << "\" stroke=\"#ccc\" data-layer=\"" << l << "\" data-head=\"" << h
           << "\" data-value=\"" << v << "\"/>\n<text x=\"" << x + cw / 2 - 1 << "\" y=\"" << y + 15
-          << "\" text-anchor=\"middle\" fill=\"" << (v < 0 ? "#000" : ink(t)) << "\">"
-          << (v < 0 ? "x" : cell_label(v)) << "</text>\n";
+          << "\" text-anchor=\"middle\" fill=\"" << (std::isnan(v) ? "#000" : ink(t)) << "\">"
+          << (std::isnan(v) ? "x" : cell_label(v)) << "</text>\n";
     }
   }
   svg << colour_scale(left, top + grid_h + 12, 200, 0, hi, unit) << "<text x=\"" << left << "\" y=\""

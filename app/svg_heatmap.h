@@ -19,7 +19,8 @@ std::string colour_scale(int x, int y, int width, double lo, double hi, const st
 
 // A layer x head grid, one cell per head shaded by value[l][h] on a scale
 // from 0 to `hi` (hi <= 0: the largest value) and labelled with the value; a
-// negative value marks a removed head (white, crossed).
+// NaN marks a removed head (white, crossed). A negative value is drawn as
+// one: a slope fitted to noisy timings can fall below zero.
 std::string head_grid(const std::string& title, const std::vector<std::vector<double>>& value, const std::string& unit,
                       double hi = 0);
 

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <regex>
 
+#include "app/svg_heatmap.h"
 #include "tests/test_util.h"
 
 using namespace hc;
@@ -173,6 +174,15 @@ TEST_CASE("report: an unknown directory is refused with exit status 2; a malform
   CHECK(page.find("could not draw this section: open_prob changes its heads in layer 0") != std::string::npos);
   CHECK(count(page, "could not draw this section") == 2);
   CHECK(page.find("results.json is not a JSON object") != std::string::npos);
+}
+
+TEST_CASE("report: a head grid crosses out only a removed head (NaN), never a negative measured cost") {
+  // A slope fitted to noisy timings can be negative; it is a value, not a removed head.
+  const std::string svg = hc::head_grid("t", {{0.5, -0.25}, {std::nan(""), 1.0}}, "ms");
+  size_t crossed = 0;
+  for (size_t at = svg.find(">x</text>"); at != std::string::npos; at = svg.find(">x</text>", at + 1)) ++crossed;
+  CHECK(crossed == 1);
+  CHECK(svg.find(">-0.25</text>") != std::string::npos);
 }
 
 TEST_CASE("report: the page renders in headless Chromium: no console error, every figure sized, a screenshot") {
