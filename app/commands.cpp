@@ -119,7 +119,10 @@ std::vector<Flag> profile_flags() {
                integer("batch", "B", 1, 4096, "", "streams per step (default: the config's batch)"),
                integer("reps", "N", 1, 100000, "5", "profiled steps, and runs of each sweep configuration"),
                list(integer("heads-per-layer", "h0,h1,...", 0, 4096, "",
-                            "heads per layer to predict (one count per layer, at most the layer's heads)"))},
+                            "heads per layer to predict (one count per layer, at most the layer's heads)")),
+               integer("validate", "K", 0, 100000, "0",
+                       "check the cost model on K random pruned configurations, each timed twice"),
+               integer("validate-seed", "S", 0, 1000000000, "1", "the seed that draws them")},
               runtime());
 }
 

@@ -12,8 +12,12 @@
 //   4. Prediction: for heads per layer (a gated or compacted checkpoint's, or
 //      --heads-per-layer), the time the fits predict next to the time measured on a
 //      model with exactly those heads.
+//   5. Cost model: the forms of models/cost_model.h fitted on 2L + 3 of the
+//      configurations above; with --validate K, judged on K random pruned
+//      configurations (app/profile_validate.h). costs.json's "cost_model"
+//      is what `prune` reads for a time budget.
 // Writes report.md, costs.csv, costs.json, trace.json (one training step,
-// for chrome://tracing or Perfetto) and two SVG charts into --out DIR.
+// for chrome://tracing or Perfetto) and SVG charts into --out DIR.
 #include "app/profile.h"
 
 #include <algorithm>
@@ -28,7 +32,8 @@
 #include <sstream>
 
 #include "app/commands.h"
-#include "app/progress.h"
+#include "app/profile_timing.h"
+#include "app/profile_validate.h"
 #include "app/run.h"
 #include "app/svg_heatmap.h"
 #include "app/svg_plot.h"
@@ -80,64 +85,6 @@ std::vector<LayerSweep> sweep_heads(const AllAttConfig& c, const std::function<d
 namespace {
 
 using json = nlohmann::json;
-
-// Random token ids (B,T) and targets: timing does not depend on their values.
-struct Batch {
-  Tensor inputs, targets;
-};
-Batch random_batch(int64_t B, int64_t T, int64_t V, uint64_t seed) {
-  std::mt19937_64 gen(seed);
-  std::vector<int64_t> a(B * T), b(B * T);
-  for (auto* v : {&a, &b})
-    for (int64_t& id : *v) id = static_cast<int64_t>(gen() % uint64_t(V));
-  return {Tensor::from_ids({B, T}, a), Tensor::from_ids({B, T}, b)};
-}
-
-// The fastest of `reps` calls after one warm-up call: on a shared machine
-// the least disturbed run is the best estimate of what the work costs. The
-// device is synchronised before the clock stops: GPU work is asynchronous.
-double fastest_seconds(Device device, int reps, const std::function<void()>& run) {
-  run();
-  backend(device).synchronize();
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    run();
-    backend(device).synchronize();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return *std::min_element(t.begin(), t.end());
-}
-
-// One training step's work: forward with the deterministic gates (if any),
-// backward, gradients zeroed (no optimizer).
-void train_step(const AllAttLM& model, const Batch& batch, Memory& mem, RngStream& rng) {
-  const std::vector<Variable> gates =
-      model.gate_logits().empty() ? std::vector<Variable>{} : layer_gates(model, rng, false, true);
-  model.loss(batch.inputs, batch.targets, mem, true, rng, gates).backward();
-  for (const Variable& p : model.parameters()) p.zero_grad();
-}
-
-struct Timers {
-  double train = 0, infer = 0;  // seconds per step / per forward
-};
-
-// A training step (forward + backward, gradients zeroed) and an inference
-// forward of `model` at batch B, with memory carried.
-Timers time_model(const AllAttLM& model, Device device, int64_t B, int reps) {
-  const Batch batch = random_batch(B, model.config().seg_len, model.config().vocab, 17);
-  Memory mem = model.initial_memory(B);
-  RngStream rng{1, 0};
-  const bool gated = !model.gate_logits().empty();
-  Timers t;
-  t.train = fastest_seconds(device, reps, [&] { train_step(model, batch, mem, rng); });
-  t.infer = fastest_seconds(device, reps, [&] {
-    NoGrad no_grad;
-    const std::vector<Variable> gates = gated ? layer_gates(model, rng, false, true) : std::vector<Variable>{};
-    model.logits(batch.inputs, mem, false, rng, gates);
-  });
-  return t;
-}
 
 // Wall time by region and direction over the recorded events, in seconds
 // per step: key "layer2/content" -> {forward, backward}.
@@ -261,59 +208,6 @@ std::map<std::string, std::pair<double, double>> measure_parts(const Target& t, 
   return measured;
 }
 
-// 3. The configurations the sweeps and the prediction need, timed in turn:
-// every one is listed first, then all of them are timed in `rounds` rounds,
-// each keeping its fastest run. A shared machine's speed drifts over seconds
-// (the 2-core Xeon VM by up to 2x); timed one configuration after another, a
-// slow stretch lands on a few head counts and bends the fitted lines.
-class ConfigTimer {
- public:
-  // The timers of a configuration (infinite until run() has timed it).
-  const Timers& of(const AllAttConfig& v) {
-    const std::string key = key_of(v);
-    auto it = cache_.find(key);
-    if (it == cache_.end()) {
-      const double never = std::numeric_limits<double>::infinity();
-      it = cache_.emplace(key, Timers{never, never}).first;
-      plan_.push_back(v);
-    }
-    return it->second;
-  }
-  void run(Device device, int64_t B, int reps) {
-    rounds_ = std::min(reps, 3);
-    reps_per_round_ = (reps + rounds_ - 1) / rounds_;
-    const int64_t n = static_cast<int64_t>(plan_.size()), T = plan_.empty() ? 0 : plan_[0].seg_len;
-    // Redrawn on a terminal; in a log, a line per round. The rate counts
-    // the tokens of the timed training steps.
-    Progress bar("profile sweep", rounds_ * n, n);
-    for (int round = 0; round < rounds_; ++round)
-      for (int64_t i = 0; i < n; ++i) {
-        const int64_t done = round * n + i;
-        bar.update(done, double(done) * reps_per_round_ * B * T, "round " + std::to_string(round + 1) + "/" + std::to_string(rounds_));
-        const AllAttLM m(plan_[size_t(i)], 3, DType::F32, device);
-        const Timers t = time_model(m, device, B, reps_per_round_);
-        Timers& best = cache_.at(key_of(plan_[size_t(i)]));
-        best.train = std::min(best.train, t.train);
-        best.infer = std::min(best.infer, t.infer);
-      }
-    bar.update(rounds_ * n, double(rounds_ * n) * reps_per_round_ * B * T, "done");
-    bar.finish();
-  }
-  size_t configurations() const { return plan_.size(); }
-  int runs_each() const { return rounds_ * reps_per_round_; }
-  int rounds() const { return rounds_; }
-
- private:
-  static std::string key_of(const AllAttConfig& v) {  // heads per layer, "2,2,1,1,"
-    std::string key;
-    for (int64_t l = 0; l < v.layers; ++l) key += std::to_string(v.heads_in(l)) + ",";
-    return key;
-  }
-  std::map<std::string, Timers> cache_;
-  std::vector<AllAttConfig> plan_;
-  int rounds_ = 1, reps_per_round_ = 1;
-};
-
 // The fits: one line per layer (its heads swept, the others kept), and the
 // joint line (every layer at h heads together, h = 0..H, against the total
 // head count), which sees what removing heads from all layers at once does
@@ -334,18 +228,23 @@ AllAttConfig joint_config(const AllAttConfig& base, int64_t h) {
   return v;
 }
 
-Sweeps run_sweeps(const Target& t, Device device) {
-  const AllAttConfig& mc = t.model->config();
+// The profiled model's config with its heads per layer listed.
+AllAttConfig listed_heads(const AllAttConfig& mc) {
   AllAttConfig base = mc;
   base.heads_per_layer.clear();
+  for (int64_t l = 0; l < mc.layers; ++l) base.heads_per_layer.push_back(mc.heads_in(l));
+  return base;
+}
+
+// Lists the sweeps' configurations in `timer` (beside any listed before),
+// times them all, and reads the sweeps out.
+Sweeps run_sweeps(const Target& t, Device device, ConfigTimer& timer) {
+  const AllAttConfig& mc = t.model->config();
+  const AllAttConfig base = listed_heads(mc);
   int64_t max_heads = 0;
-  for (int64_t l = 0; l < mc.layers; ++l) {
-    base.heads_per_layer.push_back(mc.heads_in(l));
-    max_heads = std::max(max_heads, mc.heads_in(l));
-  }
+  for (int64_t l = 0; l < mc.layers; ++l) max_heads = std::max(max_heads, mc.heads_in(l));
   AllAttConfig predicted = base;
   if (!t.counts.empty()) predicted.heads_per_layer = t.counts;
-  ConfigTimer timer;
   sweep_heads(base, [&](const AllAttConfig& v) { return timer.of(v).train; }, {});  // lists them
   for (int64_t h = 0; h <= max_heads; ++h) timer.of(joint_config(base, h));
   timer.of(base);
@@ -366,7 +265,7 @@ Sweeps run_sweeps(const Target& t, Device device) {
   s.joint_infer_fit = fit_line(s.joint_heads, s.joint_infer);
   s.full = timer.of(base);
   s.predicted_model = timer.of(predicted);
-  s.configurations = timer.configurations();
+  s.configurations = timer.slots();
   s.runs_each = timer.runs_each();
   s.rounds = timer.rounds();
   return s;
@@ -533,9 +432,25 @@ int profile_command(const CommandLine& cl) {
   std::filesystem::create_directories(out);
   const json analytic = analytic_costs(mc, t.B);
   const auto measured = measure_parts(t, cl.device, out);
-  const Sweeps sweeps = run_sweeps(t, cl.device);
+  // The cost models' calibration and validation configurations are timed
+  // in the same rounds as the sweeps.
+  const AllAttConfig dense = listed_heads(mc);
+  const std::vector<HeadCounts> calibration = calibration_heads(dense);
+  const std::vector<HeadCounts> validation = validation_heads(
+      dense, cl.integer("validate"), uint64_t(cl.integer("validate-seed")), {calibration.begin(), calibration.end()});
+  ConfigTimer timer;
+  for (const HeadCounts& h : validation) timer.of(with_heads(dense, h), kFirstSlot), timer.of(with_heads(dense, h), kSecondSlot);
+  const Sweeps sweeps = run_sweeps(t, cl.device, timer);
+  const ModeValidation train = validate_mode("train", dense, timer, calibration, validation),
+                       infer = validate_mode("infer", dense, timer, calibration, validation);
+  double calibration_seconds = 0;
+  for (const HeadCounts& h : calibration) calibration_seconds += timer.spent(with_heads(dense, h));
   const json prediction = predict(t, sweeps);
-  safetensors::write_file_atomically(out + "/costs.json", costs_json(t, analytic, measured, sweeps, prediction).dump(2) + "\n");
+  json costs = costs_json(t, analytic, measured, sweeps, prediction);
+  costs["cost_model"] = cost_model_json(cost_key(dense, cl.device, t.B, ""), train, infer, calibration_seconds);
+  safetensors::write_file_atomically(out + "/costs.json", costs.dump(2) + "\n");
+  if (!validation.empty())
+    safetensors::write_file_atomically(out + "/validation.json", validation_json(train, infer).dump(2) + "\n");
 
   std::ostringstream csv, md;
   md << "# headcount profile\n\nModel: " << mc.layers << " layers, heads per layer";
@@ -549,9 +464,10 @@ int profile_command(const CommandLine& cl) {
   parts_chart(mc.layers, measured, md, out);
   marginal_table(sweeps, md, out);
   prediction_table(prediction, md);
+  if (!validation.empty()) md << validation_report(train, infer, calibration_seconds, out);
   const bool gated = heatmaps(*t.model, sweeps, out);
   md << "\nFiles: costs.csv, costs.json, trace.json (one training step), sweep.svg, parts.svg, cost_heatmap.svg"
-     << (gated ? ", gates_heatmap.svg" : "") << ".\n";
+     << (gated ? ", gates_heatmap.svg" : "") << (validation.empty() ? "" : ", validation.json, validate.svg") << ".\n";
   safetensors::write_file_atomically(out + "/costs.csv", csv.str());
   safetensors::write_file_atomically(out + "/report.md", md.str());
   std::fputs(md.str().c_str(), stdout);

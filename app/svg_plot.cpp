@@ -35,13 +35,19 @@ std::string tick_label(double v) {
   return out.str();
 }
 
-std::string line_plot(const std::string& title, const std::string& x_label, const std::string& y_label,
-                      const std::vector<Series>& series, bool integer_x) {
-  double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
-  for (const Series& s : series)
-    for (const Point& p : s.points) {
-      x0 = std::min(x0, p.x), x1 = std::max(x1, p.x), y0 = std::min(y0, p.y_lo), y1 = std::max(y1, p.y_hi);
-    }
+namespace {
+
+// The frame of a chart: data ranges widened to whole tick intervals, the
+// pixel mapping, and the title, ticks and axis labels written into `svg`.
+struct Axes {
+  double x0, x1, y0, y1;
+  static constexpr int left = 70, top = 30, w = 520, h = 320;
+  double px(double x) const { return left + (x - x0) / (x1 - x0) * w; }
+  double py(double y) const { return top + h - (y - y0) / (y1 - y0) * h; }
+};
+
+Axes draw_axes(std::ostringstream& svg, const std::string& title, const std::string& x_label, const std::string& y_label,
+               double x0, double x1, double y0, double y1, bool integer_x, int legend) {
   if (x1 <= x0) x1 = x0 + 1;
   if (y1 <= y0) y1 = y0 + 1;
   // The axes span whole tick intervals around the data.
@@ -51,43 +57,81 @@ std::string line_plot(const std::string& title, const std::string& x_label, cons
   if (x0 == xt.front() && x0 == x1) x1 += xstep;
   y0 = std::min(y0, yt.front()), y1 = std::max(y1, yt.back());
   if (y0 == yt.front() && y0 == y1) y1 += ystep;
-  const int left = 70, top = 30, w = 520, h = 320, legend = 200;
-  auto px = [&](double x) { return left + (x - x0) / (x1 - x0) * w; };
-  auto py = [&](double y) { return top + h - (y - y0) / (y1 - y0) * h; };
-  std::ostringstream svg;
-  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << left + w + legend << "\" height=\"" << top + h + 50
+  const Axes a{x0, x1, y0, y1};
+  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << a.left + a.w + legend << "\" height=\"" << a.top + a.h + 50
       << "\" font-family=\"sans-serif\" font-size=\"11\">\n"
-      << "<text x=\"" << left << "\" y=\"18\">" << title << "</text>\n"
-      << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << w << "\" height=\"" << h
+      << "<text x=\"" << a.left << "\" y=\"18\">" << title << "</text>\n"
+      << "<rect x=\"" << a.left << "\" y=\"" << a.top << "\" width=\"" << a.w << "\" height=\"" << a.h
       << "\" fill=\"none\" stroke=\"#888\"/>\n";
   for (double x : xt)
-    svg << "<text x=\"" << px(x) << "\" y=\"" << top + h + 15 << "\" text-anchor=\"middle\" data-tick=\"x\">"
+    svg << "<text x=\"" << a.px(x) << "\" y=\"" << a.top + a.h + 15 << "\" text-anchor=\"middle\" data-tick=\"x\">"
         << tick_label(x) << "</text>\n";
   for (double y : yt)
-    svg << "<text x=\"" << left - 4 << "\" y=\"" << py(y) + 4 << "\" text-anchor=\"end\" data-tick=\"y\">"
+    svg << "<text x=\"" << a.left - 4 << "\" y=\"" << a.py(y) + 4 << "\" text-anchor=\"end\" data-tick=\"y\">"
         << tick_label(y) << "</text>\n";
-  svg << "<text x=\"" << left + w / 2 << "\" y=\"" << top + h + 35 << "\" text-anchor=\"middle\">" << x_label
-      << "</text>\n<text x=\"12\" y=\"" << top + h / 2 << "\" transform=\"rotate(-90 12 " << top + h / 2
+  svg << "<text x=\"" << a.left + a.w / 2 << "\" y=\"" << a.top + a.h + 35 << "\" text-anchor=\"middle\">" << x_label
+      << "</text>\n<text x=\"12\" y=\"" << a.top + a.h / 2 << "\" transform=\"rotate(-90 12 " << a.top + a.h / 2
       << ")\" text-anchor=\"middle\">" << y_label << "</text>\n";
+  return a;
+}
+
+// A series' dots (and error bars) and its legend entry, the i-th of the chart.
+void draw_points(std::ostringstream& svg, const Axes& a, const Series& s, size_t i) {
+  const char* color = kColors[i % 10];
+  for (const Point& p : s.points) {
+    if (p.y_hi > p.y_lo)
+      svg << "<line x1=\"" << a.px(p.x) << "\" x2=\"" << a.px(p.x) << "\" y1=\"" << a.py(p.y_lo) << "\" y2=\"" << a.py(p.y_hi)
+          << "\" stroke=\"" << color << "\" data-series=\"" << s.name << "\" data-lo=\"" << p.y_lo << "\" data-hi=\"" << p.y_hi
+          << "\"/>\n";
+    svg << "<circle cx=\"" << a.px(p.x) << "\" cy=\"" << a.py(p.y) << "\" r=\"3\" fill=\"" << color << "\" data-series=\""
+        << s.name << "\" data-x=\"" << p.x << "\" data-y=\"" << p.y << "\"/>\n";
+  }
+  svg << "<text x=\"" << a.left + a.w + 10 << "\" y=\"" << a.top + 12 + 16 * static_cast<int>(i) << "\" fill=\"" << color
+      << "\">" << s.name << "</text>\n";
+}
+
+}  // namespace
+
+std::string line_plot(const std::string& title, const std::string& x_label, const std::string& y_label,
+                      const std::vector<Series>& series, bool integer_x) {
+  double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
+  for (const Series& s : series)
+    for (const Point& p : s.points) {
+      x0 = std::min(x0, p.x), x1 = std::max(x1, p.x), y0 = std::min(y0, p.y_lo), y1 = std::max(y1, p.y_hi);
+    }
+  std::ostringstream svg;
+  const Axes a = draw_axes(svg, title, x_label, y_label, x0, x1, y0, y1, integer_x, 200);
   for (size_t i = 0; i < series.size(); ++i) {
     std::vector<Point> pts = series[i].points;
-    std::sort(pts.begin(), pts.end(), [](const Point& a, const Point& b) { return a.x < b.x; });
-    const char* color = kColors[i % 10];
-    svg << "<polyline fill=\"none\" stroke=\"" << color << "\" stroke-width=\"1.5\" data-series=\"" << series[i].name
-        << "\" points=\"";
-    for (const Point& p : pts) svg << px(p.x) << "," << py(p.y) << " ";
+    std::sort(pts.begin(), pts.end(), [](const Point& p, const Point& q) { return p.x < q.x; });
+    svg << "<polyline fill=\"none\" stroke=\"" << kColors[i % 10] << "\" stroke-width=\"1.5\" data-series=\""
+        << series[i].name << "\" points=\"";
+    for (const Point& p : pts) svg << a.px(p.x) << "," << a.py(p.y) << " ";
     svg << "\"/>\n";
-    for (const Point& p : pts) {
-      if (p.y_hi > p.y_lo)
-        svg << "<line x1=\"" << px(p.x) << "\" x2=\"" << px(p.x) << "\" y1=\"" << py(p.y_lo) << "\" y2=\"" << py(p.y_hi)
-            << "\" stroke=\"" << color << "\" data-series=\"" << series[i].name << "\" data-lo=\"" << p.y_lo
-            << "\" data-hi=\"" << p.y_hi << "\"/>\n";
-      svg << "<circle cx=\"" << px(p.x) << "\" cy=\"" << py(p.y) << "\" r=\"3\" fill=\"" << color << "\" data-series=\""
-          << series[i].name << "\" data-x=\"" << p.x << "\" data-y=\"" << p.y << "\"/>\n";
-    }
-    svg << "<text x=\"" << left + w + 10 << "\" y=\"" << top + 12 + 16 * static_cast<int>(i) << "\" fill=\"" << color
-        << "\">" << series[i].name << "</text>\n";
+    draw_points(svg, a, {series[i].name, pts}, i);
   }
+  svg << "</svg>\n";
+  return svg.str();
+}
+
+std::string scatter_plot(const std::string& title, const std::string& x_label, const std::string& y_label,
+                         const std::vector<Series>& series, double band) {
+  // One range for both axes, so that the diagonal is the 45-degree line.
+  double lo = 1e300, hi = -1e300;
+  for (const Series& s : series)
+    for (const Point& p : s.points) lo = std::min({lo, p.x, p.y}), hi = std::max({hi, p.x, p.y});
+  lo = std::max(0.0, lo - 0.1 * (hi - lo));
+  std::ostringstream svg;
+  const Axes a = draw_axes(svg, title, x_label, y_label, lo, hi, lo, hi, false, 200);
+  // y = x, and y = (1 -+ band) x: the points between the dashed lines are
+  // within the band, as seen from the measured side (x).
+  for (double k : {1.0, 1 - band, 1 + band}) {
+    const double x_end = std::min(a.x1, a.y1 / k), x_start = std::max(a.x0, a.y0 / k);
+    svg << "<line x1=\"" << a.px(x_start) << "\" y1=\"" << a.py(k * x_start) << "\" x2=\"" << a.px(x_end) << "\" y2=\""
+        << a.py(k * x_end) << "\" stroke=\"#888\"" << (k == 1.0 ? "" : " stroke-dasharray=\"4 3\"") << " data-slope=\"" << k
+        << "\"/>\n";
+  }
+  for (size_t i = 0; i < series.size(); ++i) draw_points(svg, a, series[i], i);
   svg << "</svg>\n";
   return svg.str();
 }

@@ -34,6 +34,11 @@ std::string tick_label(double v);
 std::string line_plot(const std::string& title, const std::string& x_label, const std::string& y_label,
                       const std::vector<Series>& series, bool integer_x = false);
 
+// A scatter of predicted (y) against measured (x): one range on both axes,
+// the line y = x and dashed lines at y = (1 -+ band) x.
+std::string scatter_plot(const std::string& title, const std::string& x_label, const std::string& y_label,
+                         const std::vector<Series>& series, double band);
+
 // A stacked bar chart: one bar per label, one coloured segment per part
 // (values[bar][part] >= 0), with a legend of the parts.
 std::string stacked_bars(const std::string& title, const std::string& y_label, const std::vector<std::string>& bars,

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "engine/cpu_util.h"
+
 namespace hc {
 
 const char* cost_form_name(CostForm f) {
@@ -148,6 +150,10 @@ nlohmann::json CostKey::to_json() const {
 CostKey CostKey::from_json(const nlohmann::json& j) {
   return {j.at("shape").get<std::string>(), j.at("device").get<std::string>(), j.at("threads").get<int64_t>(),
           j.at("batch").get<int64_t>(), j.value("mode", "")};
+}
+
+CostKey cost_key(const AllAttConfig& dense, Device device, int64_t batch, const std::string& mode) {
+  return {shape_key(dense), device_name(device), cpu::free_threads(), batch, mode};
 }
 
 std::string shape_key(const AllAttConfig& c) {

@@ -66,9 +66,18 @@ struct CostKey {
   std::string device;  // "cpu", "cuda"
   int64_t threads = 0, batch = 0;
   std::string mode;  // "train" (a training step) or "infer" (an inference forward)
+  CostKey with_mode(const std::string& m) const {
+    CostKey k = *this;
+    k.mode = m;
+    return k;
+  }
   nlohmann::json to_json() const;
   static CostKey from_json(const nlohmann::json& j);
 };
+// The key of a measurement made now: the dense model's shape, the device,
+// the threads OpenMP runs with, the batch and the mode ("" when the file
+// holds both modes).
+CostKey cost_key(const AllAttConfig& dense, Device device, int64_t batch, const std::string& mode);
 // Every number of the config that changes a step's time, heads per layer
 // included: "L4 H4,4,4,4 C128 D32 N128 F0 T64 M64 V205 ...".
 std::string shape_key(const AllAttConfig& c);

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "app/profile.h"
+#include "app/profile_validate.h"
 #include "engine/profiler.h"
 #include "models/head_cost.h"
 #include "tests/test_util.h"
@@ -224,4 +225,84 @@ TEST_CASE("profile: the report on a tiny model has every table and chart; bad in
   CHECK(log.find("cannot open") != std::string::npos);
   CHECK(test::run_headcount("profile " + config, log) == 2);
   CHECK(log.find("--out DIR is required") != std::string::npos);
+}
+
+TEST_CASE("profile --validate: random configurations apart from the calibration, timed twice, judged by every form") {
+  test::TempDir dir;
+  const std::string corpus = test::write_tiny_corpus(dir);
+  std::string log;
+  // Two layers of three heads: 16 configurations, 7 of them calibration or empty.
+  const std::string config = "--config " HEADCOUNT_SOURCE_DIR "/configs/moby-char-tiny.json --set corpus=" + corpus +
+                             " --set heads=3 --batch 2 --reps 2";
+  REQUIRE(test::run_headcount("profile " + config + " --out " + dir.file("v") + " --validate 6 --validate-seed 4", log) == 0);
+  CAPTURE(log);
+  const nlohmann::json costs = nlohmann::json::parse(std::ifstream(dir.file("v/costs.json")));
+  const nlohmann::json& cm = costs["cost_model"];
+  CHECK(cm["key"]["device"] == "cpu");
+  CHECK(cm["key"]["batch"] == 2);
+  CHECK(cm["key"]["shape"].get<std::string>().rfind("L2 H3,3 C32", 0) == 0);
+  CHECK(cm["calibration"]["configurations"] == 7);
+  CHECK(cm["calibration"]["seconds"].get<double>() > 0);
+  const std::set<std::vector<int64_t>> calibration{{0, 3}, {1, 3}, {3, 0}, {3, 1}, {0, 0}, {2, 2}, {3, 3}};
+  const nlohmann::json val = nlohmann::json::parse(std::ifstream(dir.file("v/validation.json")));
+  for (const std::string mode : {"train", "infer"}) {
+    CAPTURE(mode);
+    const nlohmann::json& rows = val[mode]["configurations"];
+    REQUIRE(rows.size() == 6);
+    std::set<std::vector<int64_t>> seen;
+    // The saved model of this mode is the chosen form, and it predicts what validation.json says it does.
+    const std::string chosen = val[mode]["chosen"];
+    CHECK(cm[mode]["form"] == chosen);
+    const CostModel model = cost_model_for(costs, CostKey::from_json(cm["key"]).with_mode(mode));
+    for (const nlohmann::json& r : rows) {
+      const std::vector<int64_t> h = r["heads"];
+      CHECK(seen.insert(h).second);
+      CHECK(calibration.count(h) == 0);
+      CHECK((h[0] <= 3 && h[1] <= 3 && h[0] >= 0 && h[1] >= 0));
+      const double a = r["first_s"], b = r["second_s"];
+      CHECK(a > 0);
+      CHECK(b > 0);
+      CHECK(r["measured_s"].get<double>() == std::min(a, b));
+      CHECK(r["predicted_s"].size() == 3);
+      CHECK(model.predict(h) == doctest::Approx(r["predicted_s"][chosen].get<double>()).epsilon(1e-12));
+    }
+    CHECK(cm["forms"][mode].size() == 3);
+    CHECK(cm["validation"][mode]["configurations"] == 6);
+  }
+  const std::string md = test::read_text(dir.file("v/report.md"));
+  CHECK(md.find("## The cost model, checked on 6 random pruned configurations") != std::string::npos);
+  CHECK(md.find("| training step | per-layer") != std::string::npos);
+  CHECK(md.find("| inference forward | heads-only") != std::string::npos);
+  const std::string svg = test::read_text(dir.file("v/validate.svg"));
+  int dots = 0;
+  for (size_t at = svg.find("<circle"); at != std::string::npos; at = svg.find("<circle", at + 1)) ++dots;
+  CHECK(dots == 12);                                               // 6 configurations x 2 modes
+  CHECK(svg.find("data-slope=\"1.1\"") != std::string::npos);      // the +-10% lines
+  // More configurations than the model has left over is refused.
+  CHECK(test::run_headcount("profile " + config + " --out " + dir.file("w") + " --validate 10", log) == 2);
+  CHECK(log.find("the model has only 16 head configurations, of which 7 are calibration or empty") != std::string::npos);
+}
+
+TEST_CASE("profile --validate: the draw is seeded, distinct, and leaves out what it is told to") {
+  const AllAttConfig c = test::tiny_model({.layers = 3, .heads = 4});
+  const std::set<HeadCounts> calibration = [&] {
+    const std::vector<HeadCounts> cal = calibration_heads(c);
+    return std::set<HeadCounts>(cal.begin(), cal.end());
+  }();
+  const std::vector<HeadCounts> a = validation_heads(c, 40, 7, calibration), b = validation_heads(c, 40, 7, calibration),
+                                other = validation_heads(c, 40, 8, calibration);
+  CHECK(a == b);
+  CHECK(a != other);
+  const std::set<HeadCounts> distinct(a.begin(), a.end());
+  CHECK(distinct.size() == 40);
+  int emptied = 0;
+  for (const HeadCounts& h : a) {
+    CHECK(calibration.count(h) == 0);
+    CHECK(h != HeadCounts{0, 0, 0});
+    emptied += std::count(h.begin(), h.end(), 0) > 0;
+  }
+  CHECK(emptied > 0);  // emptied layers come up
+  // 125 configurations, 9 calibration (the empty one among them): 116 to draw from.
+  CHECK(validation_heads(c, 116, 1, calibration).size() == 116);
+  CHECK_THROWS_AS(validation_heads(c, 117, 1, calibration), std::invalid_argument);
 }
