@@ -9,7 +9,7 @@
 #
 #   make results [STAGES=a,b,...] [QUICK=1] [FORCE=1]   (or bench/results.sh with the same variables)
 #
-# Stages, in order: machine linear train_step fused bench demo spatten prune
+# Stages, in order: machine linear train_step fused bench costs demo spatten prune
 # compare twins pair techniques budget gpu
 # (default: all). A stage whose data files all exist is skipped, naming the
 # commit they measured; FORCE=1 runs it again. The long stages (demo, prune,
@@ -31,7 +31,7 @@ cd "$(dirname "$0")/.."
 build=${BUILD:-build}
 hc=$build/headcount
 quick=${QUICK:-0} force=${FORCE:-0}
-all_stages=(machine linear train_step fused bench demo spatten prune compare twins pair techniques budget gpu)
+all_stages=(machine linear train_step fused bench costs demo spatten prune compare twins pair techniques budget gpu)
 IFS=, read -ra stages <<<"${STAGES:-$(IFS=,; echo "${all_stages[*]}")}"
 for s in "${stages[@]}"; do
   [[ " ${all_stages[*]} " == *" $s "* ]] || { echo "make results: unknown stage '$s' (stages: ${all_stages[*]})" >&2; exit 2; }
@@ -113,6 +113,37 @@ stage_bench() {  # dense against kept fractions of the heads, fresh weights
   [ "$quick" = 1 ] && cmd=("$hc" bench --config configs/moby-char-tiny.json --batches 1,4 --reps 6 --json)
   "${cmd[@]}" >"$data/bench/rows.json"
   write_data bench "$data/bench/bench.json" "${cmd[*]}" "$data/bench/rows.json"
+}
+
+# The cost model against 50 random pruned configurations of moby-char-small
+# (`headcount profile --validate`), at batch 1 and 16: each form's share
+# within +-5% and +-10%, its worst error, the repeatability of a measurement.
+stage_costs() {
+  local config=configs/moby-char-small.json sets=(--validate 50 --reps 9) batches=(1 16) b cmd
+  [ "$quick" = 1 ] && config=configs/moby-char-tiny.json sets=(--set heads=3 --validate 4 --reps 2) batches=(1 2)
+  for b in "${batches[@]}"; do
+    cmd=("$hc" profile --config "$config" "${sets[@]}" --batch "$b" --out "$runs/costs-b$b")
+    "${cmd[@]}" >/dev/null
+  done
+  RUNS="$runs" $py - "${batches[@]}" >"$data/costs/rows.json" <<'PY'
+import json, os, sys
+# One row per batch and mode: every form's scores, the repeatability, the
+# calibration's cost, and each validation configuration's numbers.
+rows = []
+for b in sys.argv[1:]:
+    d = os.path.join(os.environ["RUNS"], f"costs-b{b}")
+    cm = json.load(open(d + "/costs.json"))["cost_model"]
+    val = json.load(open(d + "/validation.json"))
+    for mode in ("train", "infer"):
+        rows.append({"batch": int(b), "mode": mode, "chosen": val[mode]["chosen"], "key": cm["key"],
+                     "calibration": cm["calibration"], "repeatability": cm["validation"][mode],
+                     "forms": [dict(f["validation"], form=f["form"], layers=len(f["per_head_s"])) for f in cm["forms"][mode]],
+                     "configurations": val[mode]["configurations"]})
+json.dump(rows, sys.stdout)
+PY
+  write_data costs "$data/costs/costs.json" \
+    "$hc profile --config $config ${sets[*]} --batch $(IFS='|'; echo "${batches[*]}") --out $runs/costs-bB" \
+    "$data/costs/rows.json"
 }
 
 stage_demo() {  # the `make demo` pipeline: train, test, prune, compact, the table
@@ -406,7 +437,7 @@ stage_gpu() {  # import only: the H200 runs' data files as recorded
 # The data files a stage writes; it is skipped when they all exist.
 outputs() {
   case $1 in
-    machine | linear | train_step | fused | bench | demo | spatten | compare) echo "$data/$1/$1.json" ;;
+    machine | linear | train_step | fused | bench | costs | demo | spatten | compare) echo "$data/$1/$1.json" ;;
     twins) echo "$data/twins/txl.json $data/twins/word.json" ;;
     pair) echo "$data/pair/pair.json $data/pair/dense.json" ;;
     techniques) echo "$data/techniques/sweep.json $data/techniques/ablations.json" ;;

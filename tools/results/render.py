@@ -214,6 +214,46 @@ def render_spatten(data):
     return body + "\n" + note + source(d["meta"], "spatten/spatten.json"), {}
 
 
+def render_costs(data):
+    d = data.get("costs/costs.json")
+    if d is None:
+        return missing("costs", "the cost model's validation on 50 random pruned configurations", False), {}
+    rows, lines, series = [], [], []
+    mode_name = {"train": "training step", "infer": "inference forward"}
+    numbers = {"per-layer": lambda L: 1 + 2 * L, "shared": lambda L: 3, "heads-only": lambda L: 2}
+    for r in d["rows"]:
+        for f in r["forms"]:
+            chosen = " (chosen)" if f["form"] == r["chosen"] else ""
+            rows.append([r["batch"], mode_name[r["mode"]], f["form"] + chosen, numbers[f["form"]](f["layers"]),
+                         f"{100 * f['within5']:.0f}%", f"{100 * f['within10']:.0f}%", f"{100 * f['worst']:.1f}%",
+                         f"{100 * f['within_spread']:.0f}%"])
+        rep, best = r["repeatability"], next(f for f in r["forms"] if f["form"] == r["chosen"])
+        verdict = "meets" if best["within10"] >= 0.95 else ("meets within the spread" if best["within_spread"] >= 0.95
+                                                             else "misses")
+        lines.append(f"- Batch {r['batch']}, {mode_name[r['mode']]}: {rep['configurations']} configurations; two "
+                     f"measurements of one configuration differ by {100 * rep['spread_median']:.1f}% (median), "
+                     f"{100 * rep['spread_p95']:.1f}% (95th percentile); the {r['chosen']} form {verdict} the aim of 95% "
+                     "within +-10%.\n")
+        pts = [(c["measured_s"] * 1e3, c["predicted_s"][r["chosen"]] * 1e3, None, None) for c in r["configurations"]]
+        series.append({"name": f"B={r['batch']} {mode_name[r['mode']]}", "points": pts, "dots": True})
+    cal = d["rows"][0]["calibration"]
+    hi = max(max(p[0], p[1]) for s in series for p in s["points"])
+    for k, name in ((1.0, "predicted = measured"), (0.9, "-10%"), (1.1, "+10%")):
+        series.append({"name": name, "points": [(0, 0, None, None), (hi / max(k, 1), hi / max(k, 1) * k, None, None)],
+                       "dashed": k != 1.0, "line": True})
+    body = table(["batch", "mode", "form", "numbers", "within +-5%", "within +-10%", "worst error",
+                  "within +-10% or the spread"], ["---:", "---", "---", "---:", "---:", "---:", "---:", "---:"], rows)
+    note = (f"\nCalibration: {cal['configurations']} configurations per batch (each layer emptied and at one head; "
+            f"every layer emptied, at half and whole), {cal['seconds']:.0f} s of timing at batch "
+            f"{d['rows'][0]['batch']}. *The spread*: how far apart two measurements of the same configuration in the "
+            "same run are; a prediction is not judged finer than that.\n\n" + "".join(lines))
+    img = "docs/img/profiling-validate.svg"
+    plot = svg.line_plot("predicted against measured time, 50 random pruned models", "measured ms", "predicted ms",
+                         series)
+    return (body + note + "\n![predicted against measured time](img/profiling-validate.svg)\n\n"
+            + source(d["meta"], "costs/costs.json")), {img: plot}
+
+
 def render_bench(data):
     d = data.get("bench/bench.json")
     if d is None:
@@ -597,6 +637,7 @@ RENDERERS = {
     "bench": render_bench,
     "fused": render_fused,
     "spatten": render_spatten,
+    "costs": render_costs,
     "demo": render_demo,
     "prune_moby": lambda data: render_prune(data, "moby-char-small", "byte"),
     "prune_sotu": lambda data: render_prune(data, "sotu-word-small", "word"),

@@ -37,8 +37,8 @@ def label(v, decimals):
 
 
 def line_plot(title, x_label, y_label, series, integer_x=False, integer_y=False):
-    """series: [{"name", "points": [(x, y, y_lo, y_hi), ...], "dashed": bool}], drawn in x order;
-    y_lo/y_hi (None for none) draw an error bar."""
+    """series: [{"name", "points": [(x, y, y_lo, y_hi), ...], "dashed": bool, "dots": bool, "line": bool}], drawn
+    in x order; y_lo/y_hi (None for none) draw an error bar; "dots" draws no line (a scatter), "line" no dots."""
     xs = [p[0] for s in series for p in s["points"]]
     ys = [v for s in series for p in s["points"] for v in (p[1], p[2], p[3]) if v is not None]
     xt, xd = ticks(min(xs), max(xs), 6, integer_x)
@@ -66,14 +66,15 @@ def line_plot(title, x_label, y_label, series, integer_x=False, integer_y=False)
         color = COLORS[i % len(COLORS)]
         pts = sorted(s["points"], key=lambda p: p[0])
         dash = ' stroke-dasharray="5 4"' if s.get("dashed") else ""
-        if len(pts) > 1:
+        if len(pts) > 1 and not s.get("dots"):
             out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5"{dash} points="'
                        + " ".join(f"{f(X(p[0]))},{f(Y(p[1]))}" for p in pts) + '"/>')
         for x, y, lo, hi in pts:
             if lo is not None and hi is not None and hi > lo:
                 out.append(f'<path d="M{f(X(x))} {f(Y(lo))}V{f(Y(hi))}M{f(X(x) - 4)} {f(Y(lo))}h8M{f(X(x) - 4)} '
                            f'{f(Y(hi))}h8" stroke="{color}" fill="none"/>')
-            out.append(f'<circle cx="{f(X(x))}" cy="{f(Y(y))}" r="3" fill="{color}" data-x="{x:g}" data-y="{y:g}"/>')
+            if not s.get("line"):
+                out.append(f'<circle cx="{f(X(x))}" cy="{f(Y(y))}" r="3" fill="{color}" data-x="{x:g}" data-y="{y:g}"/>')
         ly = top + 10 + 18 * i
         out.append(f'<line x1="{left + pw + 12}" y1="{ly}" x2="{left + pw + 32}" y2="{ly}" stroke="{color}" '
                    f'stroke-width="2"{dash}/>')
