@@ -12,7 +12,7 @@
 //   4. Prediction: for heads per layer (a gated or compacted checkpoint's, or
 //      --heads-per-layer), the time the fits predict next to the time measured on a
 //      model with exactly those heads.
-//   5. Cost model: the forms of models/cost_model.h fitted on 2L + 3 of the
+//   5. Cost model: the forms of models/cost_model.h fitted on 2L + H + 1 of the
 //      configurations above; with --validate K, judged on K random pruned
 //      configurations (app/profile_validate.h). costs.json's "cost_model"
 //      is what `prune` reads for a time budget.

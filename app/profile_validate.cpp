@@ -77,7 +77,13 @@ FormScore score(const CostModel& m, const ModeValidation& v) {
 }
 
 int numbers_of(const CostModel& m) {
-  return m.form == CostForm::PerLayer ? 1 + 2 * int(m.per_head.size()) : m.form == CostForm::Shared ? 3 : 2;
+  switch (m.form) {
+    case CostForm::PerLayer: return 1 + 2 * int(m.per_head.size());
+    case CostForm::PerCount: return 1 + int(m.count_cost.size());
+    case CostForm::Shared: return 3;
+    case CostForm::HeadsOnly: return 2;
+  }
+  return 0;
 }
 
 std::string pct(double v) {
@@ -102,7 +108,7 @@ ModeValidation validate_mode(const std::string& mode, const AllAttConfig& dense,
     v.spread.push_back(std::fabs(v.first.back() - v.second.back()) / v.measured.back());
   }
   v.spread_p95 = p95(v.spread);
-  for (CostForm f : {CostForm::PerLayer, CostForm::Shared, CostForm::HeadsOnly})
+  for (CostForm f : {CostForm::PerLayer, CostForm::PerCount, CostForm::Shared, CostForm::HeadsOnly})
     v.forms.push_back(score(fit_cost_model(f, calibration, v.calibration_seconds), v));
   // The largest share within +-10%; on a tie, the form with fewer numbers
   // (listed last). Without validation, the per-layer form: it holds the others.

@@ -11,6 +11,7 @@ namespace hc {
 const char* cost_form_name(CostForm f) {
   switch (f) {
     case CostForm::PerLayer: return "per-layer";
+    case CostForm::PerCount: return "per-count";
     case CostForm::Shared: return "shared";
     case CostForm::HeadsOnly: return "heads-only";
   }
@@ -18,22 +19,30 @@ const char* cost_form_name(CostForm f) {
 }
 
 CostForm cost_form_from_name(const std::string& name) {
-  for (CostForm f : {CostForm::PerLayer, CostForm::Shared, CostForm::HeadsOnly})
+  for (CostForm f : {CostForm::PerLayer, CostForm::PerCount, CostForm::Shared, CostForm::HeadsOnly})
     if (name == cost_form_name(f)) return f;
-  throw std::invalid_argument("cost model: unknown form '" + name + "' (per-layer, shared, heads-only)");
+  throw std::invalid_argument("cost model: unknown form '" + name + "' (per-layer, per-count, shared, heads-only)");
+}
+
+double CostModel::layer_seconds(int64_t l, int64_t h) const {
+  check(l >= 0 && l < int64_t(per_head.size()), "cost model: no layer " + std::to_string(l));
+  check(h >= 0 && (count_cost.empty() || h <= int64_t(count_cost.size())),
+        "cost model: " + std::to_string(h) + " heads in layer " + std::to_string(l) + ", more than it was measured with");
+  if (h == 0) return 0;
+  return layer_fixed[size_t(l)] + per_head[size_t(l)] * double(h) + (count_cost.empty() ? 0 : count_cost[size_t(h - 1)]);
 }
 
 double CostModel::predict(const std::vector<int64_t>& heads) const {
   check(heads.size() == per_head.size(), "cost model: " + std::to_string(heads.size()) + " head counts for a model of " +
                                              std::to_string(per_head.size()) + " layers");
   double t = fixed;
-  for (size_t l = 0; l < heads.size(); ++l)
-    if (heads[l] > 0) t += layer_fixed[l] + per_head[l] * double(heads[l]);
+  for (size_t l = 0; l < heads.size(); ++l) t += layer_seconds(int64_t(l), heads[l]);
   return t;
 }
 
 nlohmann::json CostModel::to_json() const {
-  return {{"form", cost_form_name(form)}, {"fixed_s", fixed}, {"layer_fixed_s", layer_fixed}, {"per_head_s", per_head}};
+  return {{"form", cost_form_name(form)}, {"fixed_s", fixed}, {"layer_fixed_s", layer_fixed}, {"per_head_s", per_head},
+          {"count_s", count_cost}};
 }
 
 CostModel CostModel::from_json(const nlohmann::json& j) {
@@ -42,6 +51,7 @@ CostModel CostModel::from_json(const nlohmann::json& j) {
   m.fixed = j.at("fixed_s").get<double>();
   m.layer_fixed = j.at("layer_fixed_s").get<std::vector<double>>();
   m.per_head = j.at("per_head_s").get<std::vector<double>>();
+  m.count_cost = j.at("count_s").get<std::vector<double>>();
   check(m.layer_fixed.size() == m.per_head.size(), "cost model: layer_fixed_s and per_head_s differ in length");
   return m;
 }
@@ -49,13 +59,21 @@ CostModel CostModel::from_json(const nlohmann::json& j) {
 namespace {
 
 // The regressors of one configuration in `form`: t = sum_k x_k theta_k.
-std::vector<double> features(CostForm form, const std::vector<int64_t>& h) {
+// H is the most heads a layer has (the per-count form's g(1) .. g(H)).
+std::vector<double> features(CostForm form, const std::vector<int64_t>& h, int64_t H) {
   const size_t L = h.size();
   double open_layers = 0, total = 0;
   for (int64_t n : h) open_layers += n > 0 ? 1 : 0, total += double(n);
   switch (form) {
     case CostForm::HeadsOnly: return {1, total};
     case CostForm::Shared: return {1, open_layers, total};
+    case CostForm::PerCount: {
+      std::vector<double> x(size_t(1 + H), 0.0);  // 1, then how many layers have k = 1..H heads
+      x[0] = 1;
+      for (int64_t n : h)
+        if (n > 0) x[size_t(n)] += 1;
+      return x;
+    }
     case CostForm::PerLayer: break;
   }
   std::vector<double> x(1 + 2 * L, 0.0);
@@ -103,11 +121,13 @@ CostModel fit_cost_model(CostForm form, const std::vector<std::vector<int64_t>>&
                          const std::vector<double>& seconds) {
   check(!heads.empty() && heads.size() == seconds.size(), "cost model: need as many times as configurations, at least one");
   const size_t L = heads[0].size();
-  std::vector<std::vector<double>> X;
+  int64_t H = 0;
   for (const std::vector<int64_t>& h : heads) {
     check(h.size() == L, "cost model: configurations differ in their number of layers");
-    X.push_back(features(form, h));
+    for (int64_t n : h) H = std::max(H, n);
   }
+  std::vector<std::vector<double>> X;
+  for (const std::vector<int64_t>& h : heads) X.push_back(features(form, h, H));
   check(X.size() >= X[0].size(), "cost model: " + std::to_string(X.size()) + " configurations for " +
                                      std::to_string(X[0].size()) + " numbers");
   const std::vector<double> theta = least_squares(X, seconds);
@@ -117,10 +137,12 @@ CostModel fit_cost_model(CostForm form, const std::vector<std::vector<int64_t>>&
   for (size_t l = 0; l < L; ++l) {
     switch (form) {
       case CostForm::HeadsOnly: m.layer_fixed.push_back(0), m.per_head.push_back(theta[1]); break;
+      case CostForm::PerCount: m.layer_fixed.push_back(0), m.per_head.push_back(0); break;
       case CostForm::Shared: m.layer_fixed.push_back(theta[1]), m.per_head.push_back(theta[2]); break;
       case CostForm::PerLayer: m.layer_fixed.push_back(theta[1 + l]), m.per_head.push_back(theta[1 + L + l]); break;
     }
   }
+  if (form == CostForm::PerCount) m.count_cost.assign(theta.begin() + 1, theta.end());
   return m;
 }
 
@@ -129,17 +151,22 @@ std::vector<std::vector<int64_t>> calibration_heads(const AllAttConfig& dense) {
   std::vector<int64_t> whole;
   for (int64_t l = 0; l < L; ++l) whole.push_back(dense.heads_in(l));
   std::vector<std::vector<int64_t>> out;
+  auto add = [&](const std::vector<int64_t>& v) {  // once each (a layer of one head repeats the whole model)
+    if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
+  };
   for (int64_t l = 0; l < L; ++l)
     for (int64_t h : {int64_t{0}, int64_t{1}}) {
       std::vector<int64_t> v = whole;
-      v[size_t(l)] = h;
-      out.push_back(v);
+      v[size_t(l)] = std::min(h, whole[size_t(l)]);
+      add(v);
     }
-  std::vector<int64_t> empty(size_t(L), 0), half = whole;
-  for (int64_t& h : half) h = (h + 1) / 2;
-  out.push_back(empty);
-  out.push_back(half);
-  out.push_back(whole);
+  int64_t H = 0;
+  for (int64_t h : whole) H = std::max(H, h);
+  for (int64_t k = 0; k <= H; ++k) {
+    std::vector<int64_t> v = whole;
+    for (int64_t& h : v) h = std::min(h, k);
+    add(v);
+  }
   return out;
 }
 

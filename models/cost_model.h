@@ -6,6 +6,7 @@
 // (seconds), from the most general to the least:
 //
 //   per-layer    t(h) = c + sum_l [h_l > 0] (a_l + b_l h_l)     1 + 2L numbers
+//   per-count    t(h) = c + sum_l g(h_l), g(0) = 0              1 + H numbers
 //   shared       t(h) = c + a (layers with a head) + b sum_l h_l    3 numbers
 //   heads-only   t(h) = c + b sum_l h_l                             2 numbers
 //
@@ -13,7 +14,11 @@
 // is what a layer costs as long as one head is left (its layernorm, its
 // launches, the shared position projection), paid only by a layer that is
 // not emptied; b_l is what each head adds (its projections, scores, softmax,
-// weighted sum and output columns). The heads of one config all have the
+// weighted sum and output columns). g(k) is what a layer of k heads costs,
+// any function of k, the same in every layer: a kernel that works in blocks
+// of columns makes a layer of 3 heads cost what one of 4 does (H D = 96
+// columns run as 128 in 64-column panels), which no straight line in the
+// head count can follow. The heads of one config all have the
 // same shape, so a roofline (a part's FLOPs over the FMA rate, or its bytes
 // over the memory bandwidth, whichever is slower) gives every head the same
 // time: it is the shared form with b set from paper numbers instead of
@@ -32,7 +37,7 @@
 
 namespace hc {
 
-enum class CostForm { PerLayer, Shared, HeadsOnly };
+enum class CostForm { PerLayer, PerCount, Shared, HeadsOnly };
 const char* cost_form_name(CostForm f);
 CostForm cost_form_from_name(const std::string& name);  // throws std::invalid_argument
 
@@ -41,7 +46,10 @@ struct CostModel {
   double fixed = 0;                 // c, seconds
   std::vector<double> layer_fixed;  // a_l, seconds (all equal in the shared form, 0 in heads-only)
   std::vector<double> per_head;     // b_l, seconds per head (all equal outside the per-layer form)
+  std::vector<double> count_cost;   // g(1) .. g(H), seconds: the per-count form's (empty in the others)
 
+  // What layer l costs with h heads, seconds (0 for h = 0).
+  double layer_seconds(int64_t l, int64_t h) const;
   // t(h) in seconds; h has one count per layer, each >= 0.
   double predict(const std::vector<int64_t>& heads) const;
   nlohmann::json to_json() const;
@@ -56,8 +64,9 @@ CostModel fit_cost_model(CostForm form, const std::vector<std::vector<int64_t>>&
                          const std::vector<double>& seconds);
 
 // The configurations a cost model is calibrated on: 2 per layer (that layer
-// emptied, and at one head, the others whole) and 3 joint ones (every layer
-// emptied, at half its heads, whole): 2L + 3 in all, enough for every form.
+// emptied, and at one head, the others whole) and H + 1 joint ones (every
+// layer at min(k, H_l) heads, k = 0..H): 2L + H + 1 in all, enough for
+// every form.
 std::vector<std::vector<int64_t>> calibration_heads(const AllAttConfig& dense);
 
 // What a cost model was measured for.

@@ -24,9 +24,9 @@ double planted(const std::vector<int64_t>& h) {
 AllAttConfig four_by_four() { return test::tiny_model({.layers = 4, .heads = 4}); }
 }  // namespace
 
-TEST_CASE("cost model: the calibration configurations are 2 per layer and 3 joint, all distinct") {
+TEST_CASE("cost model: the calibration configurations are 2 per layer and H + 1 joint, all distinct") {
   const std::vector<std::vector<int64_t>> cal = calibration_heads(four_by_four());
-  CHECK(cal.size() == 2 * 4 + 3);
+  CHECK(cal.size() == 2 * 4 + 5);
   for (size_t i = 0; i < cal.size(); ++i)
     for (size_t j = i + 1; j < cal.size(); ++j) CHECK(cal[i] != cal[j]);
   CHECK(cal.back() == std::vector<int64_t>{4, 4, 4, 4});
@@ -64,6 +64,31 @@ TEST_CASE("cost model: each form fits a cost of its own form exactly and predict
   const CostModel h = fit_cost_model(CostForm::HeadsOnly, cal, shared);
   CHECK(h.layer_fixed[0] == 0);
   CHECK(std::fabs(h.predict({0, 0, 0, 1}) - (2e-3 + 1e-3 + 0.4e-3)) > 1e-4);
+}
+
+TEST_CASE("cost model: the per-count form follows a layer cost that is no straight line in its heads") {
+  // g(k) per layer of k heads: 3 heads cost what 4 do (columns in 64-wide panels).
+  const std::vector<double> g{1.0e-3, 1.5e-3, 2.5e-3, 2.5e-3};
+  auto cost = [&](const std::vector<int64_t>& h) {
+    double t = 2e-3;
+    for (int64_t n : h) t += n > 0 ? g[size_t(n - 1)] : 0;
+    return t;
+  };
+  const std::vector<std::vector<int64_t>> cal = calibration_heads(four_by_four());
+  std::vector<double> t;
+  for (const auto& h : cal) t.push_back(cost(h));
+  const CostModel m = fit_cost_model(CostForm::PerCount, cal, t);
+  REQUIRE(m.count_cost.size() == 4);
+  for (size_t k = 0; k < 4; ++k) CHECK(m.count_cost[k] == doctest::Approx(g[k]).epsilon(1e-9));
+  CHECK(m.layer_seconds(2, 3) == doctest::Approx(2.5e-3).epsilon(1e-9));
+  CHECK(m.layer_seconds(2, 0) == 0);
+  CHECK(m.predict({3, 0, 1, 2}) == doctest::Approx(cost({3, 0, 1, 2})).epsilon(1e-9));
+  CHECK_THROWS_AS(m.layer_seconds(0, 5), std::invalid_argument);
+  // A straight line in the head count cannot: the shared form misses 4 -> 3.
+  const CostModel s = fit_cost_model(CostForm::Shared, cal, t);
+  CHECK(std::fabs(s.predict({3, 3, 3, 3}) - cost({3, 3, 3, 3})) > 0.05 * cost({3, 3, 3, 3}));
+  const CostModel back = CostModel::from_json(nlohmann::json::parse(m.to_json().dump()));
+  CHECK(back.predict({3, 0, 1, 2}) == m.predict({3, 0, 1, 2}));
 }
 
 TEST_CASE("cost model: survives its JSON and refuses what cannot determine it") {

@@ -132,8 +132,11 @@ TEST_CASE("packed_gemm: against the plain product, edge tiles, every transpose, 
   // 96 rows: sizes just under, at and over each, and 1. Rows of every
   // operand are 3 elements wider than the matrix.
   struct Size { int64_t M, N, K; };
+  // The last panel's tail kernels too: 16, 32 and 48 columns straight into C
+  // (80, 96, 112), and 36 through the buffer (100).
   for (Size sz : {Size{1, 1, 1}, Size{5, 63, 255}, Size{6, 64, 256}, Size{7, 65, 257}, Size{97, 130, 600},
-                  Size{103, 70, 65}, Size{13, 129, 300}})
+                  Size{103, 70, 65}, Size{13, 129, 300}, Size{6, 80, 33}, Size{12, 96, 70}, Size{18, 112, 40},
+                  Size{13, 100, 64}})
     for (int flags = 0; flags < 24; ++flags) {
       const bool ta = flags & 1, tb = flags & 2, with_bias = flags & 4;
       const float beta = std::array<float, 3>{0.0f, 1.0f, -1.5f}[flags / 8];

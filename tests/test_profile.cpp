@@ -231,7 +231,7 @@ TEST_CASE("profile --validate: random configurations apart from the calibration,
   test::TempDir dir;
   const std::string corpus = test::write_tiny_corpus(dir);
   std::string log;
-  // Two layers of three heads: 16 configurations, 7 of them calibration or empty.
+  // Two layers of three heads: 16 configurations, 8 of them calibration (the empty one among them).
   const std::string config = "--config " HEADCOUNT_SOURCE_DIR "/configs/moby-char-tiny.json --set corpus=" + corpus +
                              " --set heads=3 --batch 2 --reps 2";
   REQUIRE(test::run_headcount("profile " + config + " --out " + dir.file("v") + " --validate 6 --validate-seed 4", log) == 0);
@@ -241,9 +241,9 @@ TEST_CASE("profile --validate: random configurations apart from the calibration,
   CHECK(cm["key"]["device"] == "cpu");
   CHECK(cm["key"]["batch"] == 2);
   CHECK(cm["key"]["shape"].get<std::string>().rfind("L2 H3,3 C32", 0) == 0);
-  CHECK(cm["calibration"]["configurations"] == 7);
+  CHECK(cm["calibration"]["configurations"] == 8);
   CHECK(cm["calibration"]["seconds"].get<double>() > 0);
-  const std::set<std::vector<int64_t>> calibration{{0, 3}, {1, 3}, {3, 0}, {3, 1}, {0, 0}, {2, 2}, {3, 3}};
+  const std::set<std::vector<int64_t>> calibration{{0, 3}, {1, 3}, {3, 0}, {3, 1}, {0, 0}, {1, 1}, {2, 2}, {3, 3}};
   const nlohmann::json val = nlohmann::json::parse(std::ifstream(dir.file("v/validation.json")));
   for (const std::string mode : {"train", "infer"}) {
     CAPTURE(mode);
@@ -263,10 +263,10 @@ TEST_CASE("profile --validate: random configurations apart from the calibration,
       CHECK(a > 0);
       CHECK(b > 0);
       CHECK(r["measured_s"].get<double>() == std::min(a, b));
-      CHECK(r["predicted_s"].size() == 3);
+      CHECK(r["predicted_s"].size() == 4);
       CHECK(model.predict(h) == doctest::Approx(r["predicted_s"][chosen].get<double>()).epsilon(1e-12));
     }
-    CHECK(cm["forms"][mode].size() == 3);
+    CHECK(cm["forms"][mode].size() == 4);
     CHECK(cm["validation"][mode]["configurations"] == 6);
   }
   const std::string md = test::read_text(dir.file("v/report.md"));
@@ -280,7 +280,7 @@ TEST_CASE("profile --validate: random configurations apart from the calibration,
   CHECK(svg.find("data-slope=\"1.1\"") != std::string::npos);      // the +-10% lines
   // More configurations than the model has left over is refused.
   CHECK(test::run_headcount("profile " + config + " --out " + dir.file("w") + " --validate 10", log) == 2);
-  CHECK(log.find("the model has only 16 head configurations, of which 7 are calibration or empty") != std::string::npos);
+  CHECK(log.find("the model has only 16 head configurations, of which 8 are calibration or empty") != std::string::npos);
 }
 
 TEST_CASE("profile --validate: the draw is seeded, distinct, and leaves out what it is told to") {
@@ -302,7 +302,8 @@ TEST_CASE("profile --validate: the draw is seeded, distinct, and leaves out what
     emptied += std::count(h.begin(), h.end(), 0) > 0;
   }
   CHECK(emptied > 0);  // emptied layers come up
-  // 125 configurations, 9 calibration (the empty one among them): 116 to draw from.
-  CHECK(validation_heads(c, 116, 1, calibration).size() == 116);
-  CHECK_THROWS_AS(validation_heads(c, 117, 1, calibration), std::invalid_argument);
+  // 125 configurations, 6 + 5 calibration (the empty one among them): 114 to draw from.
+  CHECK(calibration.size() == 11);
+  CHECK(validation_heads(c, 114, 1, calibration).size() == 114);
+  CHECK_THROWS_AS(validation_heads(c, 115, 1, calibration), std::invalid_argument);
 }

@@ -5,7 +5,8 @@
 //
 // K is cut into slices of KC. For each slice, op(B) (KC x N) is copied into
 // panels of NR = 64 columns, k-major, so that one k's 64 numbers are four
-// consecutive vectors. The micro-kernel holds an MR x NR = 6 x 64 tile of C
+// consecutive vectors (a last panel of fewer columns runs on as few of them
+// as cover it). The micro-kernel holds an MR x NR = 6 x 64 tile of C
 // in 24 registers and, for each k, loads the 4 vectors of B and broadcasts
 // the 6 numbers of A in that column: 24 FMAs per 10 loads, so the two FMA
 // units, not the loads, set the pace (in L1 it runs near their peak:
@@ -98,40 +99,64 @@ inline void pack_transposed(const float* a, int64_t lda, int64_t i0, int64_t mc,
   }
 }
 
-// The MR x NR tile: c (row stride ldc) = first ? alpha A·bp + beta c + bias : c + alpha A·bp
-// (bias, NR numbers added to every row, or null),
+// The MR x 16V tile (V of the panel's four 16-float vectors; V = 4 is the
+// whole NR = 64): c (row stride ldc) = first ? alpha A·bp + beta c + bias : c + alpha A·bp
+// (bias, 16V numbers added to every row, or null),
 // A's element (r, k) at a[r*rs + k*ks]: a packed panel (rs = 1, ks = MR), or
 // rows of a row-major A read in place (rs = lda, ks = 1).
+// A last panel of N's columns runs with the fewest vectors that cover it,
+// so that 96 columns cost 96 columns' work, not two whole panels' 128.
+template <int V>
 inline void kernel(int64_t kc, const float* a, int64_t rs, int64_t ks, const float* bp, float alpha, float beta,
                    bool first, const float* bias, float* c, int64_t ldc) {
   // The tile of C is read at the end: ask for its lines now.
   for (int r = 0; r < MR; ++r)
-    for (int v = 0; v < 4; ++v) _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 16 * v), _MM_HINT_T0);
-  __m512 acc[MR][4];
+    for (int v = 0; v < V; ++v) _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 16 * v), _MM_HINT_T0);
+  __m512 acc[MR][V];
   for (int r = 0; r < MR; ++r)
-    for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
+  // Fully unrolled, so that acc stays in registers.
   for (int64_t k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_load_ps(bp + k * NR), b1 = _mm512_load_ps(bp + k * NR + 16),
-                 b2 = _mm512_load_ps(bp + k * NR + 32), b3 = _mm512_load_ps(bp + k * NR + 48);
+    __m512 b[V];
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) b[v] = _mm512_load_ps(bp + k * NR + 16 * v);
+#pragma GCC unroll 6
     for (int r = 0; r < MR; ++r) {
       const __m512 x = _mm512_set1_ps(a[r * rs + k * ks]);
-      acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
-      acc[r][2] = _mm512_fmadd_ps(x, b2, acc[r][2]);
-      acc[r][3] = _mm512_fmadd_ps(x, b3, acc[r][3]);
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(x, b[v], acc[r][v]);
     }
   }
   const __m512 al = _mm512_set1_ps(alpha), be = _mm512_set1_ps(first ? beta : 1.0f);
   const bool read_c = !first || beta != 0.0f;  // beta = 0: C may hold garbage, never read
   const bool add_bias = first && bias != nullptr;
   for (int r = 0; r < MR; ++r)
-    for (int v = 0; v < 4; ++v) {
+    for (int v = 0; v < V; ++v) {
       float* out = c + r * ldc + 16 * v;
       __m512 y = _mm512_mul_ps(al, acc[r][v]);
       if (read_c) y = _mm512_fmadd_ps(be, _mm512_loadu_ps(out), y);
       if (add_bias) y = _mm512_add_ps(y, _mm512_loadu_ps(bias + 16 * v));
       _mm512_storeu_ps(out, y);
     }
+}
+
+// kernel<V> for a last panel's V = vecs (1..3) vectors, chosen at run
+// time. Kept out of line: inlined beside the whole-panel kernel, they made
+// it slower (docs/cpu-kernels.md).
+[[gnu::noinline]] inline void tail_kernel(int vecs, int64_t kc, const float* a, int64_t rs, int64_t ks, const float* bp,
+                                          float alpha, float beta, bool first, const float* bias, float* c, int64_t ldc) {
+  switch (vecs) {
+    case 1: return kernel<1>(kc, a, rs, ks, bp, alpha, beta, first, bias, c, ldc);
+    case 2: return kernel<2>(kc, a, rs, ks, bp, alpha, beta, first, bias, c, ldc);
+    default: return kernel<3>(kc, a, rs, ks, bp, alpha, beta, first, bias, c, ldc);
+  }
+}
+
+// The tile of `vecs` vectors: the whole-panel kernel inline, a tail out of line.
+inline void kernel_of(int vecs, int64_t kc, const float* a, int64_t rs, int64_t ks, const float* bp, float alpha,
+                      float beta, bool first, const float* bias, float* c, int64_t ldc) {
+  if (vecs == 4) return kernel<4>(kc, a, rs, ks, bp, alpha, beta, first, bias, c, ldc);
+  tail_kernel(vecs, kc, a, rs, ks, bp, alpha, beta, first, bias, c, ldc);
 }
 
 // The whole product on the calling thread; M, N, K >= 1.
@@ -165,16 +190,17 @@ inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
           const float* at = in_place ? a + (i0 + r0) * lda + k0 : r0 < whole ? a_panels.data() + r0 * kc : a_last.data();
           const int64_t rs = in_place ? lda : 1, ks = in_place ? 1 : MR;
           const int64_t rows = std::min(MR, mc - r0);
+          const int vecs = static_cast<int>((cols + 15) / 16);
           float* ct = c + (i0 + r0) * ldc + j0;
-          if (rows == MR && cols == NR) {
-            kernel(kc, at, rs, ks, bp + j0 * kc, alpha, beta, first, bias ? bias + j0 : nullptr, ct, ldc);
+          if (rows == MR && cols == 16 * vecs) {
+            kernel_of(vecs, kc, at, rs, ks, bp + j0 * kc, alpha, beta, first, bias ? bias + j0 : nullptr, ct, ldc);
             continue;
           }
           // An edge tile: through the buffer, copying in only what is inside C.
           for (int64_t r = 0; r < MR; ++r)
             for (int64_t j = 0; j < NR; ++j) tile[r * NR + j] = r < rows && j < cols ? ct[r * ldc + j] : 0.0f;
           for (int64_t j = 0; j < NR; ++j) tile_bias[j] = bias && j < cols ? bias[j0 + j] : 0.0f;
-          kernel(kc, at, rs, ks, bp + j0 * kc, alpha, beta, first, bias ? tile_bias : nullptr, tile, NR);
+          kernel_of(vecs, kc, at, rs, ks, bp + j0 * kc, alpha, beta, first, bias ? tile_bias : nullptr, tile, NR);
           for (int64_t r = 0; r < rows; ++r)
             for (int64_t j = 0; j < cols; ++j) ct[r * ldc + j] = tile[r * NR + j];
         }
