@@ -137,7 +137,8 @@ for b in sys.argv[1:]:
     for mode in ("train", "infer"):
         rows.append({"batch": int(b), "mode": mode, "chosen": val[mode]["chosen"], "key": cm["key"],
                      "calibration": cm["calibration"], "repeatability": cm["validation"][mode],
-                     "forms": [dict(f["validation"], form=f["form"], layers=len(f["per_head_s"])) for f in cm["forms"][mode]],
+                     "forms": [dict(f["validation"], form=f["form"], layers=len(f["per_head_s"]), counts=len(f["count_s"]))
+                               for f in cm["forms"][mode]],
                      "configurations": val[mode]["configurations"]})
 json.dump(rows, sys.stdout)
 PY

@@ -220,11 +220,12 @@ def render_costs(data):
         return missing("costs", "the cost model's validation on 50 random pruned configurations", False), {}
     rows, lines, series = [], [], []
     mode_name = {"train": "training step", "infer": "inference forward"}
-    numbers = {"per-layer": lambda L: 1 + 2 * L, "shared": lambda L: 3, "heads-only": lambda L: 2}
+    numbers = {"per-layer": lambda f: 1 + 2 * f["layers"], "per-count": lambda f: 1 + f["counts"],
+               "shared": lambda f: 3, "heads-only": lambda f: 2}
     for r in d["rows"]:
         for f in r["forms"]:
             chosen = " (chosen)" if f["form"] == r["chosen"] else ""
-            rows.append([r["batch"], mode_name[r["mode"]], f["form"] + chosen, numbers[f["form"]](f["layers"]),
+            rows.append([r["batch"], mode_name[r["mode"]], f["form"] + chosen, numbers[f["form"]](f),
                          f"{100 * f['within5']:.0f}%", f"{100 * f['within10']:.0f}%", f"{100 * f['worst']:.1f}%",
                          f"{100 * f['within_spread']:.0f}%"])
         rep, best = r["repeatability"], next(f for f in r["forms"] if f["form"] == r["chosen"])
@@ -244,7 +245,7 @@ def render_costs(data):
     body = table(["batch", "mode", "form", "numbers", "within +-5%", "within +-10%", "worst error",
                   "within +-10% or the spread"], ["---:", "---", "---", "---:", "---:", "---:", "---:", "---:"], rows)
     note = (f"\nCalibration: {cal['configurations']} configurations per batch (each layer emptied and at one head; "
-            f"every layer emptied, at half and whole), {cal['seconds']:.0f} s of timing at batch "
+            f"every layer at k heads, k = 0..H), {cal['seconds']:.0f} s of timing at batch "
             f"{d['rows'][0]['batch']}. *The spread*: how far apart two measurements of the same configuration in the "
             "same run are; a prediction is not judged finer than that.\n\n" + "".join(lines))
     img = "docs/img/profiling-validate.svg"
