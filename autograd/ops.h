@@ -119,6 +119,10 @@ Variable hard_concrete_gate(const Variable& log_alpha, RandomKey key, bool train
                             HardConcrete hc = HardConcrete{});
 // log_alpha (H) -> (1): the expected number of open gates, sum_h P(z_h != 0).
 Variable l0_penalty(const Variable& log_alpha, HardConcrete hc = HardConcrete{});
+// log_alpha (H) -> (1): sum_k P(k gates open) g[k], g holding H + 1 costs
+// (g[k]: a layer with k open heads), the heads open independently; with
+// g[k] = k, l0_penalty. (autograd/ops/expected_cost.cpp)
+Variable expected_layer_cost(const Variable& log_alpha, const std::vector<double>& g, HardConcrete hc = HardConcrete{});
 // P(z_h != 0) for each head, as plain numbers (for logs and heatmaps).
 std::vector<double> open_probability(const Tensor& log_alpha, HardConcrete hc = HardConcrete{});
 // Straight-through top-K (the `topk` pruning method): logits, one (H_l) per

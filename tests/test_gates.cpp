@@ -77,3 +77,30 @@ TEST_CASE("gates: the L0 penalty is the expected open count; its gradient matche
   INFO(r.worst);
   CHECK(r.max_error <= 1e-6);
 }
+
+TEST_CASE("gates: the expected layer cost sums g(k) over the open count's distribution; gradient by finite differences") {
+  Variable log_alpha(Tensor::from_vector({4}, {-1.2, 0.1, 2.0, 0.8}, DType::F64), true, "gate");
+  const std::vector<double> p = open_probability(log_alpha.value());
+  // A cost that is no line in k: 3 heads cost what 4 do.
+  const std::vector<double> g{0.0, 1.0, 1.5, 2.5, 2.5};
+  double brute = 0;  // every one of the 16 open sets
+  for (int set = 0; set < 16; ++set) {
+    double prob = 1;
+    int k = 0;
+    for (int h = 0; h < 4; ++h) {
+      const bool open = (set >> h) & 1;
+      prob *= open ? p[size_t(h)] : 1 - p[size_t(h)];
+      k += open;
+    }
+    brute += prob * g[size_t(k)];
+  }
+  CHECK(expected_layer_cost(log_alpha, g).value().item() == doctest::Approx(brute).epsilon(1e-12));
+  // g(k) = k: the expected open count, l0_penalty.
+  CHECK(expected_layer_cost(log_alpha, {0, 1, 2, 3, 4}).value().item() ==
+        doctest::Approx(l0_penalty(log_alpha).value().item()).epsilon(1e-12));
+  const GradCheckResult r =
+      gradcheck([&g](const std::vector<Variable>& v) { return expected_layer_cost(v[0], g); }, {log_alpha});
+  INFO(r.worst);
+  CHECK(r.max_error <= 1e-6);
+  CHECK_THROWS_AS(expected_layer_cost(log_alpha, {0, 1, 2}), std::invalid_argument);
+}
