@@ -9,7 +9,7 @@
 #
 #   make results [STAGES=a,b,...] [QUICK=1] [FORCE=1]   (or bench/results.sh with the same variables)
 #
-# Stages, in order: machine linear train_step fused bench costs demo spatten prune
+# Stages, in order: machine linear train_step fused bench costs demo timebudget spatten prune
 # compare twins pair techniques budget gpu
 # (default: all). A stage whose data files all exist is skipped, naming the
 # commit they measured; FORCE=1 runs it again. The long stages (demo, prune,
@@ -31,7 +31,7 @@ cd "$(dirname "$0")/.."
 build=${BUILD:-build}
 hc=$build/headcount
 quick=${QUICK:-0} force=${FORCE:-0}
-all_stages=(machine linear train_step fused bench costs demo spatten prune compare twins pair techniques budget gpu)
+all_stages=(machine linear train_step fused bench costs demo timebudget spatten prune compare twins pair techniques budget gpu)
 IFS=, read -ra stages <<<"${STAGES:-$(IFS=,; echo "${all_stages[*]}")}"
 for s in "${stages[@]}"; do
   [[ " ${all_stages[*]} " == *" $s "* ]] || { echo "make results: unknown stage '$s' (stages: ${all_stages[*]})" >&2; exit 2; }
@@ -145,6 +145,43 @@ PY
   write_data costs "$data/costs/costs.json" \
     "$hc profile --config $config ${sets[*]} --batch $(IFS='|'; echo "${batches[*]}") --out $runs/costs-bB" \
     "$data/costs/rows.json"
+}
+
+# Pruning to a time budget (cost-aware L0, docs/pruning.md) on moby-char-small:
+# the inference forward at batch 16 brought to 80%, 60% and 40% of the dense
+# model's predicted time, from the demo's dense model; each compacted model
+# timed beside the dense one with its prediction (bench --cost-model). The
+# cost model is itself a timing, so the whole stage wants a quiet machine
+# (MEASURE_SPEED does not apply).
+stage_timebudget() {
+  local fractions=(0.8 0.6 0.4) profile_sets=(--reps 9) prune_sets=() bench_sets=(--reps 41) f dir s rows=()
+  if [ "$quick" = 1 ]; then
+    fractions=(0.6) profile_sets=(--reps 2) bench_sets=(--reps 4)
+    for s in $quick_prune_sets; do prune_sets+=(--set "$s"); done
+  fi
+  demo_dense
+  local costs=$runs/timebudget-costs/costs.json batch
+  batch=$($py -c 'import json, sys; print(json.load(open(sys.argv[1]))["config"]["batch"])' "$runs/demo/best.json")
+  [ -f "$costs" ] || "$hc" profile --from "$runs/demo/best.safetensors" "${profile_sets[@]}" \
+                       --out "$runs/timebudget-costs" >/dev/null
+  for f in "${fractions[@]}"; do
+    dir=$runs/timebudget-$f
+    local prune=("$hc" prune --from "$runs/demo/best.safetensors" --config configs/moby-char-small-prune.json
+                 --set target_fraction=0 --set target_speedup="$($py -c "print(1 / $f)")" --set cost_model="$costs"
+                 --set out_dir="$dir" "${prune_sets[@]}")
+    if [ ! -f "$dir-small/model.safetensors" ]; then
+      if [ -f "$dir/last.json" ]; then "${prune[@]}" --resume >&2; else "${prune[@]}" >&2; fi
+      "$hc" compact --from "$dir/last.safetensors" --out "$dir-small/model.safetensors" >&2
+    fi
+    rows+=("$("$hc" bench --from "$runs/demo/best.safetensors" --pruned "$dir-small/model.safetensors" \
+                --batches "$batch" "${bench_sets[@]}" --cost-model "$costs" --json |
+             $py -c 'import json, sys; print(json.dumps([dict(r, fraction=float(sys.argv[1])) for r in json.load(sys.stdin)]))' "$f")")
+  done
+  $py -c 'import json, sys; json.dump([r for a in sys.argv[1:] for r in json.loads(a)], sys.stdout)' "${rows[@]}" \
+    >"$data/timebudget/rows.json"
+  write_data timebudget "$data/timebudget/timebudget.json" \
+    "$hc prune --config configs/moby-char-small-prune.json --set target_speedup=1/F (F = ${fractions[*]}), then $hc bench --pruned ... ${bench_sets[*]} --cost-model" \
+    "$data/timebudget/rows.json"
 }
 
 stage_demo() {  # the `make demo` pipeline: train, test, prune, compact, the table
@@ -438,7 +475,7 @@ stage_gpu() {  # import only: the H200 runs' data files as recorded
 # The data files a stage writes; it is skipped when they all exist.
 outputs() {
   case $1 in
-    machine | linear | train_step | fused | bench | costs | demo | spatten | compare) echo "$data/$1/$1.json" ;;
+    machine | linear | train_step | fused | bench | costs | demo | timebudget | spatten | compare) echo "$data/$1/$1.json" ;;
     twins) echo "$data/twins/txl.json $data/twins/word.json" ;;
     pair) echo "$data/pair/pair.json $data/pair/dense.json" ;;
     techniques) echo "$data/techniques/sweep.json $data/techniques/ablations.json" ;;
@@ -471,7 +508,7 @@ for stage in "${stages[@]}"; do
   start=$EPOCHREALTIME
   # QUICK's tiny models run on one thread: two threads buy them nothing, and
   # on a busy machine each op's OpenMP barrier waits for a descheduled thread.
-  if [ "$quick" = 1 ] && [[ " bench demo spatten prune compare twins pair techniques budget " == *" $stage "* ]]; then
+  if [ "$quick" = 1 ] && [[ " bench demo timebudget spatten prune compare twins pair techniques budget " == *" $stage "* ]]; then
     OMP_NUM_THREADS=1 "stage_$stage"
   else
     "stage_$stage"

@@ -255,6 +255,29 @@ def render_costs(data):
             + source(d["meta"], "costs/costs.json")), {img: plot}
 
 
+def render_timebudget(data):
+    d = data.get("timebudget/timebudget.json")
+    if d is None:
+        return missing("timebudget", "three time-budget prunes against their budgets", False), {}
+    rows = []
+    for f in sorted({r["fraction"] for r in d["rows"]}, reverse=True):
+        dense = next(r for r in d["rows"] if r["fraction"] == f and r["model"] == "dense")
+        pruned = next(r for r in d["rows"] if r["fraction"] == f and r["model"] == "pruned")
+        budget = f * dense["predicted_ms"]
+        off = pruned["ms"] / budget - 1
+        rows.append([f"{100 * f:.0f}%", f"{budget:.3f}", pruned["heads"], f"{pruned['predicted_ms']:.3f}",
+                     f"{pruned['ms']:.3f}", f"{100 * off:+.1f}%" + (" (within 10%)" if abs(off) <= 0.10 else ""),
+                     f"{100 * pruned['predicted_error']:+.1f}%", f"{dense['ms']:.3f}", f"{dense['predicted_ms']:.3f}",
+                     f"{pruned['speedup']:.2f}x ({pruned['speedup_lo']:.2f}-{pruned['speedup_hi']:.2f})"])
+    body = table(["budget (of the dense predicted time)", "budget ms", "heads kept", "predicted ms", "measured ms",
+                  "measured against the budget", "predicted against measured", "dense measured ms",
+                  "dense predicted ms", "speedup (95% interval)"], ["---:"] * 10, rows)
+    note = (f"\nThe inference forward of one segment at batch {d['rows'][0]['batch']}; measured: the median of the "
+            "paired passes of `headcount bench` (dense and pruned in turns); predicted: the profile's cost model "
+            "(the fastest of its runs, so a median reads a little above it).\n\n")
+    return body + note + source(d["meta"], "timebudget/timebudget.json"), {}
+
+
 def render_bench(data):
     d = data.get("bench/bench.json")
     if d is None:
@@ -639,6 +662,7 @@ RENDERERS = {
     "fused": render_fused,
     "spatten": render_spatten,
     "costs": render_costs,
+    "timebudget": render_timebudget,
     "demo": render_demo,
     "prune_moby": lambda data: render_prune(data, "moby-char-small", "byte"),
     "prune_sotu": lambda data: render_prune(data, "sotu-word-small", "word"),
