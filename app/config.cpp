@@ -142,6 +142,17 @@ std::vector<Field> fields(RunConfig& c) {
       field("target_fraction", p.target_fraction, "prune: end with this fraction of the heads (0 = off)"),
       field("target_flops", p.target_flops,
             "prune: keep the most heads whose model does at most this fraction of the dense forward FLOPs (0 = off)"),
+      field("target_ms", p.target_ms,
+            "prune: a time budget, the predicted ms of the pruned model's step (target_mode) at target_batch, "
+            "from cost_model (0 = off; excludes target_heads, _fraction, _flops)"),
+      field("target_speedup", p.target_speedup,
+            "prune: a time budget as the dense predicted time / this (> 1; 0 = off; excludes target_ms)"),
+      field("target_batch", p.target_batch, "prune, time budget: the batch the time is for (0 = the run's batch)"),
+      field("target_mode", p.target_mode,
+            "prune, time budget: infer (the inference forward) | train (the training step)"),
+      field("cost_model", p.cost_model,
+            "prune, time budget: the costs.json `headcount profile` wrote for the dense model (same device, "
+            "threads and batch)"),
       field("importance_batches", p.importance_batches, "prune: batches a scored method that reads data averages over"),
       field("finetune_steps", p.finetune_steps,
             "prune: steps of fine-tuning at the final shape after the selection's `steps` (gates fixed)"),

@@ -119,6 +119,9 @@ Variable hard_concrete_gate(const Variable& log_alpha, RandomKey key, bool train
                             HardConcrete hc = HardConcrete{});
 // log_alpha (H) -> (1): the expected number of open gates, sum_h P(z_h != 0).
 Variable l0_penalty(const Variable& log_alpha, HardConcrete hc = HardConcrete{});
+// log_alpha (H) -> (1): P(some gate of the layer open) = 1 - prod_h (1 - P(z_h != 0)),
+// the gates independent; what a layer's fixed time is paid with (cost-aware L0).
+Variable layer_open_probability(const Variable& log_alpha, HardConcrete hc = HardConcrete{});
 // P(z_h != 0) for each head, as plain numbers (for logs and heatmaps).
 std::vector<double> open_probability(const Tensor& log_alpha, HardConcrete hc = HardConcrete{});
 // Straight-through top-K (the `topk` pruning method): logits, one (H_l) per

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace hc {
 
@@ -163,6 +166,16 @@ std::string shape_key(const AllAttConfig& c) {
   s += c.dropout_attn > 0 ? " attn-dropout" : "";
   s += c.fused_attention ? " fused" : "";
   return s;
+}
+
+CostKey run_cost_key(const AllAttConfig& model, Device device, int64_t batch, const std::string& mode) {
+  AllAttConfig dense = model;
+  dense.heads_per_layer.clear();
+  int64_t threads = 1;
+#ifdef _OPENMP
+  threads = omp_get_max_threads();
+#endif
+  return {shape_key(dense), device_name(device), threads, batch, mode};
 }
 
 std::string cost_key_mismatch(const CostKey& have, const CostKey& want) {

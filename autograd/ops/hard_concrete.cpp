@@ -16,6 +16,11 @@
 //   P(z_h != 0) = sigmoid(log_alpha_h - beta log(-gamma / zeta)),
 // clamped to [1e-6, 1 - 1e-6]; its derivative is p (1 - p) inside the clamp.
 //
+// A layer keeps some head unless every gate closes; with independent gates
+//   P(layer open) = 1 - prod_h (1 - p_h),
+//   d/d log_alpha_h = p_h (1 - p_h) prod_{g != h} (1 - p_g)   (inside the clamp),
+// the product over the other heads taken directly (no division by 1 - p_h).
+//
 // There are at most a few dozen gates per layer, so both are computed on the
 // host: the values are copied out and the results copied back, explicitly.
 #include <cmath>
@@ -76,6 +81,26 @@ Variable l0_penalty(const Variable& log_alpha, HardConcrete hc) {
     const double g = dy.item();
     std::vector<double> d(p.size());
     for (size_t h = 0; h < p.size(); ++h) d[h] = (p[h] > 1e-6 && p[h] < 1 - 1e-6) ? g * p[h] * (1 - p[h]) : 0.0;
+    log_alpha.add_grad(detail::on_device_of(log_alpha.value(), log_alpha.shape(), d));
+  });
+}
+
+Variable layer_open_probability(const Variable& log_alpha, HardConcrete hc) {
+  const std::vector<double> p = open_probability(log_alpha.value(), hc);
+  // closed_except[h] = prod_{g != h} (1 - p_g); all_closed = prod_g (1 - p_g).
+  std::vector<double> closed_except(p.size(), 1.0);
+  double all_closed = 1;
+  for (size_t h = 0; h < p.size(); ++h) {
+    all_closed *= 1 - p[h];
+    for (size_t g = 0; g < p.size(); ++g)
+      if (g != h) closed_except[h] *= 1 - p[g];
+  }
+  const Tensor out = detail::on_device_of(log_alpha.value(), {1}, {1 - all_closed});
+  return make_result(out, "layer_open_probability", {log_alpha}, [log_alpha, p, closed_except](const Tensor& dy) {
+    const double g = dy.item();
+    std::vector<double> d(p.size());
+    for (size_t h = 0; h < p.size(); ++h)
+      d[h] = (p[h] > 1e-6 && p[h] < 1 - 1e-6) ? g * p[h] * (1 - p[h]) * closed_except[h] : 0.0;
     log_alpha.add_grad(detail::on_device_of(log_alpha.value(), log_alpha.shape(), d));
   });
 }
