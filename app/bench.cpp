@@ -367,27 +367,29 @@ std::vector<int64_t> heads_per_layer(const AllAttLM& model) {
 }
 
 // Each row at a batch with a cost model gains predicted_ms and
-// predicted_error (predicted / measured - 1); printed as a table unless
-// `quiet`. rows hold, batch by batch, one row per model in lineup order.
-void add_predictions(const std::vector<Model>& models, const std::map<int64_t, CostModel>& costs, bool quiet,
+// predicted_error (predicted / measured - 1). rows hold, batch by batch,
+// one row per model in lineup order.
+void add_predictions(const std::vector<Model>& models, const std::map<int64_t, CostModel>& costs,
                      nlohmann::json& rows) {
-  if (costs.empty()) return;
-  if (!quiet)
-    std::printf("\ncost model (inference forward): predicted against measured ms/seg\n%-10s %6s %6s %12s %12s %8s\n",
-                "model", "heads", "batch", "predicted", "measured", "error");
   for (size_t i = 0; i < rows.size(); ++i) {
     nlohmann::json& r = rows[i];
     const auto found = costs.find(r["batch"].get<int64_t>());
     if (found == costs.end()) continue;
     const double predicted = found->second.predict(heads_per_layer(*models[i % models.size()].model)) * 1e3;
-    const double measured = r["ms"].get<double>();
     r["predicted_ms"] = predicted;
-    r["predicted_error"] = predicted / measured - 1;
-    if (!quiet)
+    r["predicted_error"] = predicted / r["ms"].get<double>() - 1;
+  }
+}
+
+// The rows with a prediction, predicted and measured ms side by side.
+void print_predictions(const nlohmann::json& rows) {
+  std::printf("\ncost model (inference forward): predicted against measured ms/seg\n%-10s %6s %6s %12s %12s %8s\n",
+              "model", "heads", "batch", "predicted", "measured", "error");
+  for (const nlohmann::json& r : rows)
+    if (r.contains("predicted_ms"))
       std::printf("%-10s %6lld %6lld %12.3f %12.3f %+7.1f%%\n", r["model"].get<std::string>().c_str(),
                   static_cast<long long>(r["heads"].get<int64_t>()), static_cast<long long>(r["batch"].get<int64_t>()),
-                  predicted, measured, 100 * (predicted / measured - 1));
-  }
+                  r["predicted_ms"].get<double>(), r["ms"].get<double>(), 100 * r["predicted_error"].get<double>());
 }
 
 }  // namespace
@@ -414,7 +416,8 @@ int bench_command(const CommandLine& cl) {
   }
   nlohmann::json rows = nlohmann::json::array();
   for (const int64_t B : batches) bench_batch(lineup.models, B, reps, cl.device, as_json, rows);
-  add_predictions(lineup.models, costs, as_json, rows);
+  add_predictions(lineup.models, costs, rows);
+  if (!as_json && !costs.empty()) print_predictions(rows);
   if (as_json) std::printf("%s\n", rows.dump(1).c_str());
   return 0;
 }

@@ -38,6 +38,7 @@ double time_budget_seconds(const PruneConfig& p, const CostModel& cost, const st
                                            : "target_speedup " + std::to_string(p.target_speedup) + " (" + ms(budget) + ")";
   const std::string times = "the cost model (" + p.target_mode + ") predicts " + ms(emptied) +
                             " for the emptied model (no head) and " + ms(dense) + " for the dense one";
+  check(dense > emptied, "config: " + what + ": " + times + ", so removing heads saves no time");
   check(budget >= emptied && budget <= dense, "config: " + what + " is outside what pruning can reach: " + times);
   const double one = cheapest_one_head(cost, heads);
   check(budget >= one, "config: " + what + " is below the cheapest model with one head, " + ms(one) + "; " + times);

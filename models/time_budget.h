@@ -22,8 +22,8 @@ namespace hc {
 // The budget of `prune` in seconds: target_ms / 1000, or the predicted time
 // of `heads` (the unpruned model's heads per layer) / target_speedup.
 // Throws std::invalid_argument, with the times in ms, unless it lies between
-// the predicted time of the emptied model (no head) and of the unpruned one,
-// and unless some model of one head fits it.
+// the predicted time of the emptied model (no head) and of the unpruned one
+// (which must be the larger), and unless some model of one head fits it.
 double time_budget_seconds(const PruneConfig& prune, const CostModel& cost, const std::vector<int64_t>& heads);
 
 // Gate logits, one (H_l) per layer -> (1), seconds: the expected time

@@ -178,6 +178,8 @@ TEST_CASE("time budget: the config refuses a budget it cannot serve, naming the 
   }
   CHECK_THROWS_WITH_AS(time_budget_seconds(timed_config(1.5), cost, dense),
                        doctest::Contains("below the cheapest model with one head, 2 ms"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(time_budget_seconds(timed_config(1.0), cost_ms(1.0, {0, 0}, {0, 0}), dense),
+                       doctest::Contains("removing heads saves no time"), std::invalid_argument);
 }
 
 namespace {
