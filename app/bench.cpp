@@ -340,6 +340,58 @@ void bench_batch(const std::vector<Model>& models, int64_t B, int reps, Device d
   }
 }
 
+// --cost-model: the cost model of the inference forward at each batch of
+// `batches` it serves (its own batch), keyed by the dense model's shape;
+// refused with the reason when it serves none.
+std::map<int64_t, CostModel> cost_models(const CommandLine& cl, const AllAttConfig& dense,
+                                         const std::vector<int64_t>& batches) {
+  std::map<int64_t, CostModel> out;
+  if (!cl.has("cost-model")) return out;
+  std::string why;
+  for (const int64_t B : batches) {
+    try {
+      out.emplace(B, read_cost_model(cl.get("cost-model", ""), run_cost_key(dense, cl.device, B, "infer")));
+    } catch (const std::invalid_argument& e) {
+      why = e.what();
+    }
+  }
+  check(!out.empty(), why + " (bench times the batches of --batches)");
+  return out;
+}
+
+// Heads per layer of a timed model (a gated one's gates are ignored: all heads).
+std::vector<int64_t> heads_per_layer(const AllAttLM& model) {
+  std::vector<int64_t> heads;
+  for (const AllAttLayer& l : model.layers()) heads.push_back(l.shape().H);
+  return heads;
+}
+
+// Each row at a batch with a cost model gains predicted_ms and
+// predicted_error (predicted / measured - 1). rows hold, batch by batch,
+// one row per model in lineup order.
+void add_predictions(const std::vector<Model>& models, const std::map<int64_t, CostModel>& costs,
+                     nlohmann::json& rows) {
+  for (size_t i = 0; i < rows.size(); ++i) {
+    nlohmann::json& r = rows[i];
+    const auto found = costs.find(r["batch"].get<int64_t>());
+    if (found == costs.end()) continue;
+    const double predicted = found->second.predict(heads_per_layer(*models[i % models.size()].model)) * 1e3;
+    r["predicted_ms"] = predicted;
+    r["predicted_error"] = predicted / r["ms"].get<double>() - 1;
+  }
+}
+
+// The rows with a prediction, predicted and measured ms side by side.
+void print_predictions(const nlohmann::json& rows) {
+  std::printf("\ncost model (inference forward): predicted against measured ms/seg\n%-10s %6s %6s %12s %12s %8s\n",
+              "model", "heads", "batch", "predicted", "measured", "error");
+  for (const nlohmann::json& r : rows)
+    if (r.contains("predicted_ms"))
+      std::printf("%-10s %6lld %6lld %12.3f %12.3f %+7.1f%%\n", r["model"].get<std::string>().c_str(),
+                  static_cast<long long>(r["heads"].get<int64_t>()), static_cast<long long>(r["batch"].get<int64_t>()),
+                  r["predicted_ms"].get<double>(), r["ms"].get<double>(), 100 * r["predicted_error"].get<double>());
+}
+
 }  // namespace
 
 int bench_command(const CommandLine& cl) {
@@ -352,6 +404,7 @@ int bench_command(const CommandLine& cl) {
   if (!cl.from.empty()) lineup_from_checkpoints(lineup, cl);
   else lineup_from_config(lineup, cl);
   const AllAttConfig& mc = lineup.models[0].model->config();
+  const std::map<int64_t, CostModel> costs = cost_models(cl, mc, batches);
   const bool as_json = cl.has("json");
   if (!as_json) {
     std::printf("evaluation forward, T=%lld tokens with M=%lld of memory, %s; %d passes of each model, dense and "
@@ -363,6 +416,8 @@ int bench_command(const CommandLine& cl) {
   }
   nlohmann::json rows = nlohmann::json::array();
   for (const int64_t B : batches) bench_batch(lineup.models, B, reps, cl.device, as_json, rows);
+  add_predictions(lineup.models, costs, rows);
+  if (!as_json && !costs.empty()) print_predictions(rows);
   if (as_json) std::printf("%s\n", rows.dump(1).c_str());
   return 0;
 }

@@ -133,7 +133,9 @@ std::vector<Flag> bench_flags() {
                list(real("keep", "F,F,...", 0, true, 1, "0.75,0.5", "with --config: fractions of the heads kept")),
                list(integer("batches", "B,B,...", 1, 4096, "1,4,16", "batch sizes to time")),
                integer("reps", "N", 1, 100000, "15", "timed passes (the median is reported)"),
-               on_off("json", "print the rows as JSON instead of the table")},
+               on_off("json", "print the rows as JSON instead of the table"),
+               text("cost-model", "COSTS_JSON",
+                    "a profile's costs.json: its predicted time of the inference forward beside the measured one")},
               runtime());
 }
 

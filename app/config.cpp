@@ -81,11 +81,56 @@ Field field(const char* name, std::vector<int64_t>& slot, const char* help) {
           [&slot] { return json(slot); }};
 }
 
-// The table of every key, bound to one RunConfig object.
+// The pruning keys, bound to one PruneConfig object.
+std::vector<Field> prune_fields(PruneConfig& p) {
+  return {
+      field("prune_method", p.method, "prune: how heads are chosen (`headcount prune --help` lists the methods)"),
+      field("l0_coefficient", p.l0_coefficient, "prune: weight of the L0 penalty (expected open heads)"),
+      field("l0_warmup", p.l0_warmup,
+            "prune: steps of the linear warm-up of the L0 coefficient, or of the target head count (0 = none)"),
+      field("gate_init", p.gate_init, "prune: initial gate logit log_alpha"),
+      field("gate_lr_scale", p.gate_lr_scale, "prune: learning-rate multiplier of learned gates"),
+      field("output_scaling", p.output_scaling, "prune: scale each layer's attention output by H / open heads"),
+      field("target_heads", p.target_heads, "prune: end with exactly this many heads (0 = L0's coefficient mode)"),
+      field("target_fraction", p.target_fraction, "prune: end with this fraction of the heads (0 = off)"),
+      field("target_flops", p.target_flops,
+            "prune: keep the most heads whose model does at most this fraction of the dense forward FLOPs (0 = off)"),
+      field("target_ms", p.target_ms,
+            "prune: a time budget, the predicted ms of the pruned model's step (target_mode) at target_batch, "
+            "from cost_model (0 = off; excludes target_heads, _fraction, _flops)"),
+      field("target_speedup", p.target_speedup,
+            "prune: a time budget as the dense predicted time / this (> 1; 0 = off; excludes target_ms)"),
+      field("target_batch", p.target_batch, "prune, time budget: the batch the time is for (0 = the run's batch)"),
+      field("target_mode", p.target_mode,
+            "prune, time budget: infer (the inference forward) | train (the training step)"),
+      field("cost_model", p.cost_model,
+            "prune, time budget: the costs.json `headcount profile` wrote for the dense model (same device, "
+            "threads and batch)"),
+      field("importance_batches", p.importance_batches, "prune: batches a scored method that reads data averages over"),
+      field("finetune_steps", p.finetune_steps,
+            "prune: steps of fine-tuning at the final shape after the selection's `steps` (gates fixed)"),
+      field("l0_budget_mode", p.l0_budget_mode,
+            "prune, l0 with a budget: quadratic (a penalty around the target) | lagrangian (learned multipliers)"),
+      field("lagrangian_lr", p.lagrangian_lr, "prune, l0_budget_mode lagrangian: the multipliers' ascent rate per step"),
+      field("dsp_temperature", p.dsp_temperature, "prune, dsp: temperature of the relaxed top-K at the first step"),
+      field("dsp_final_temperature", p.dsp_final_temperature,
+            "prune, dsp: the temperature reached, geometrically, at the last step of the selection"),
+      field("shapley_permutations", p.shapley_permutations, "prune, shapley: the most permutations of the heads sampled"),
+      field("shapley_truncation", p.shapley_truncation,
+            "prune, shapley: a permutation stops once the loss is within this many nats of all heads' (0 = never)"),
+      field("astar_max_nodes", p.astar_max_nodes,
+            "prune, astar: the most head sets expanded; beyond, the best one is completed greedily (inexact)"),
+      field("rewind_from", p.rewind_from,
+            "prune: an early checkpoint of the dense run that a rewinding method (lottery) resets the weights to; "
+            "{dense} stands for the folder of the dense checkpoint prune starts from"),
+      field("lottery_rounds", p.lottery_rounds, "prune, lottery: rounds of train, prune a fraction, rewind"),
+  };
+}
+
+// The table of every key, bound to one RunConfig object (the pruning keys last).
 std::vector<Field> fields(RunConfig& c) {
   AllAttConfig& m = c.model;
-  PruneConfig& p = c.prune;
-  return {
+  std::vector<Field> all = {
       field("corpus", c.corpus, "moby | sotu (see `make data`) or a directory with train/valid/test.txt"),
       field("tokenizer", c.tokenizer, "char (bytes) | word (whitespace tokens, <eos> per line)"),
       field("min_count", c.min_count, "word level: training words seen fewer times become <unk>"),
@@ -131,36 +176,9 @@ std::vector<Field> fields(RunConfig& c) {
       field("keep_checkpoints", c.keep_checkpoints, "keep only the newest K step-N checkpoints (0 = keep all)"),
       field("seed", c.seed, "seed of initialisation, dropout and data order"),
       field("out_dir", c.out_dir, "where metrics and checkpoints go"),
-      field("prune_method", p.method, "prune: how heads are chosen (`headcount prune --help` lists the methods)"),
-      field("l0_coefficient", p.l0_coefficient, "prune: weight of the L0 penalty (expected open heads)"),
-      field("l0_warmup", p.l0_warmup,
-            "prune: steps of the linear warm-up of the L0 coefficient, or of the target head count (0 = none)"),
-      field("gate_init", p.gate_init, "prune: initial gate logit log_alpha"),
-      field("gate_lr_scale", p.gate_lr_scale, "prune: learning-rate multiplier of learned gates"),
-      field("output_scaling", p.output_scaling, "prune: scale each layer's attention output by H / open heads"),
-      field("target_heads", p.target_heads, "prune: end with exactly this many heads (0 = L0's coefficient mode)"),
-      field("target_fraction", p.target_fraction, "prune: end with this fraction of the heads (0 = off)"),
-      field("target_flops", p.target_flops,
-            "prune: keep the most heads whose model does at most this fraction of the dense forward FLOPs (0 = off)"),
-      field("importance_batches", p.importance_batches, "prune: batches a scored method that reads data averages over"),
-      field("finetune_steps", p.finetune_steps,
-            "prune: steps of fine-tuning at the final shape after the selection's `steps` (gates fixed)"),
-      field("l0_budget_mode", p.l0_budget_mode,
-            "prune, l0 with a budget: quadratic (a penalty around the target) | lagrangian (learned multipliers)"),
-      field("lagrangian_lr", p.lagrangian_lr, "prune, l0_budget_mode lagrangian: the multipliers' ascent rate per step"),
-      field("dsp_temperature", p.dsp_temperature, "prune, dsp: temperature of the relaxed top-K at the first step"),
-      field("dsp_final_temperature", p.dsp_final_temperature,
-            "prune, dsp: the temperature reached, geometrically, at the last step of the selection"),
-      field("shapley_permutations", p.shapley_permutations, "prune, shapley: the most permutations of the heads sampled"),
-      field("shapley_truncation", p.shapley_truncation,
-            "prune, shapley: a permutation stops once the loss is within this many nats of all heads' (0 = never)"),
-      field("astar_max_nodes", p.astar_max_nodes,
-            "prune, astar: the most head sets expanded; beyond, the best one is completed greedily (inexact)"),
-      field("rewind_from", p.rewind_from,
-            "prune: an early checkpoint of the dense run that a rewinding method (lottery) resets the weights to; "
-            "{dense} stands for the folder of the dense checkpoint prune starts from"),
-      field("lottery_rounds", p.lottery_rounds, "prune, lottery: rounds of train, prune a fraction, rewind"),
   };
+  for (Field& f : prune_fields(c.prune)) all.push_back(std::move(f));
+  return all;
 }
 
 Field* find(std::vector<Field>& fs, const std::string& key) {

@@ -100,7 +100,7 @@ and keeps its fastest run; the parts are the mean of reps profiled steps.
 )";
 
 const char* kBenchHelp = R"(usage: headcount bench (--from CKPT [--pruned CKPT2] | --config FILE [--keep F,F,...])
-                       [--batches 1,4,16] [--reps N] [--device cpu|cuda] [--json]
+                       [--batches 1,4,16] [--reps N] [--device cpu|cuda] [--json] [--cost-model COSTS_JSON]
 
 Does pruning buy speed? Times the evaluation forward pass (one segment of
 B streams x T tokens with M tokens of memory, as eval runs it) of a dense
@@ -131,6 +131,11 @@ tok_s, flops, speedup, speedup_lo, speedup_hi, interval_coverage, pairs,
 ideal, above_ideal, and for every pruned row explain: the profiler's
 per-part account (5 profiled passes of each model, in turns, each part at
 its fastest).
+--cost-model COSTS_JSON (a costs.json of `headcount profile` on the dense
+model) prints, for the batch it was measured at (one of --batches), the
+inference time its cost model predicts for each model beside the measured
+ms/seg and the relative error (JSON: predicted_ms, predicted_error). A cost
+model made for another model, device, thread count or batch is refused.
 )";
 
 const char* kCompareHelp = R"(usage: headcount compare --dense CKPT[,CKPT...] --config PRUNE_CONFIG --out DIR
@@ -239,6 +244,12 @@ std::string prune_help() {
     text += line;
     if (*m.details) text += std::string(m.details) + "\n";
   }
+  std::string timed;
+  for (const hc::MethodInfo& m : hc::pruning_methods())
+    if (m.time_budget) timed += (timed.empty() ? "" : ", ") + std::string(m.name);
+  text += "A time budget in place of a head count (target_ms or target_speedup, with cost_model: the costs.json\n"
+          "of `headcount profile` on the dense model; target_batch; target_mode infer | train) is taken by\n  " +
+          timed + ":\nthey keep the heads worth most per ms of predicted time that fit it (docs/pruning.md).\n";
   return text + "Keys are those of `headcount train --help`, and it runs data-parallel under mpirun as train does.\n" +
          options("prune");
 }

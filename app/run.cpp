@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <set>
 
@@ -143,6 +144,20 @@ double forward_flops(const AllAttLM& model, int64_t B, bool output_scaling) {
   for (const auto& e : profiler::events()) flops += e.cost.flops;
   profiler::clear();
   return flops;
+}
+
+CostModel read_cost_model(const std::string& path, const CostKey& want) {
+  std::ifstream in(path);
+  check(in.good(), "cost model " + path + ": cannot be read");
+  const nlohmann::json costs = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  check(!costs.is_discarded() && costs.is_object(), "cost model " + path + ": not a JSON object");
+  try {
+    return cost_model_for(costs, want);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(path + ": " + e.what());
+  } catch (const nlohmann::json::exception& e) {
+    throw std::invalid_argument(path + ": a malformed cost model (" + std::string(e.what()) + ")");
+  }
 }
 
 }  // namespace hc

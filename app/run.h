@@ -12,6 +12,7 @@
 #include "app/config.h"
 #include "data/tokenizer.h"
 #include "models/allatt_lm.h"
+#include "models/cost_model.h"
 
 namespace hc {
 
@@ -57,5 +58,11 @@ LoadedModel load_model(const std::string& path, Device device, const std::vector
 // FLOPs of one evaluation forward pass of a (B,T) segment (gates as they are,
 // deterministic), from the ops' analytic counts recorded by the profiler.
 double forward_flops(const AllAttLM& model, int64_t B, bool output_scaling);
+
+// The cost model for `want` in the costs.json of `headcount profile` at
+// `path` (cost_model_for); throws std::invalid_argument naming the file and
+// why it was refused (unreadable, no cost model, another model, device,
+// thread count or batch).
+CostModel read_cost_model(const std::string& path, const CostKey& want);
 
 }  // namespace hc

@@ -40,7 +40,9 @@
 #include "data/batcher.h"
 #include "engine/backend.h"
 #include "engine/safetensors.h"
+#include "models/gates.h"
 #include "models/pruning_method.h"
+#include "models/time_budget.h"
 
 namespace hc {
 
@@ -210,6 +212,24 @@ std::string rewind_path(const Run& r) {
   return path.replace(at, 7, folder.empty() ? "." : folder);
 }
 
+// A time budget (target_ms or target_speedup): the cost model of this run
+// (its dense shape, device, threads, target_batch or its batch, target_mode)
+// from the cost_model file, and the budget in seconds, refused when the
+// model cannot reach it (models/time_budget.h).
+void add_time_budget(const Run& r, PruneSetup& s) {
+  const PruneConfig& p = r.cfg.prune;
+  const AllAttConfig& mcfg = r.model->config();
+  const int64_t batch = p.target_batch > 0 ? p.target_batch : r.cfg.batch;
+  s.cost = read_cost_model(p.cost_model, run_cost_key(mcfg, r.cl.device, batch, p.target_mode));
+  std::vector<int64_t> heads;
+  for (int64_t l = 0; l < mcfg.layers; ++l) heads.push_back(mcfg.heads_in(l));
+  s.budget_s = time_budget_seconds(p, *s.cost, heads);
+  if (DataParallel::world().leader())
+    std::fprintf(stderr, "time budget: %.4g ms for the %s at batch %lld (dense predicted %.4g ms)\n", s.budget_s * 1e3,
+                 p.target_mode == "train" ? "training step" : "inference forward", static_cast<long long>(batch),
+                 s.cost->predict(heads) * 1e3);
+}
+
 // The pruning method of a run, told its budget and schedule.
 PruneSetup prune_setup(const Run& r) {
   const AllAttConfig& mcfg = r.model->config();
@@ -221,6 +241,7 @@ PruneSetup prune_setup(const Run& r) {
     for (const Variable& p : r.model->parameters())
       if (const auto it = early.tensors.find(p.name()); it != early.tensors.end()) s.rewind[p.name()] = it->second;
   }
+  if (r.cfg.prune.time_budget()) add_time_budget(r, s);
   if (r.cfg.prune.target_flops > 0 && DataParallel::world().leader())
     std::fprintf(stderr, "target_flops %.3f: %lld of %lld heads\n", r.cfg.prune.target_flops,
                  static_cast<long long>(s.budget), static_cast<long long>(s.heads));
@@ -253,6 +274,7 @@ void record_choice(const Run& r, const PruneSetup& setup, double seconds) {
   const char* name = find_method(r.cfg.prune.method).name;
   std::fprintf(stderr, "%s: %.3f s choosing heads\n", name, seconds);
   nlohmann::json chosen = {{"method", name}, {"choose_seconds", seconds}, {"heads", setup.heads}, {"budget", setup.budget}};
+  if (setup.cost) chosen["budget_ms"] = setup.budget_s * 1e3;
   r.method->choose_report(chosen);
   safetensors::write_file_atomically(r.out + "/choose.json", chosen.dump(2) + "\n");
 }
@@ -275,7 +297,7 @@ void choose_heads(Run& r, const PruneSetup& setup) {
   r.opt->zero_grad();  // scoring passes may leave gradients on the weights
   const MethodInfo& info = find_method(r.cfg.prune.method);
   if (info.kind == MethodKind::Scored && DataParallel::world().leader())
-    std::fprintf(stderr, "%s: kept %lld of %lld heads\n", info.name, static_cast<long long>(setup.budget),
+    std::fprintf(stderr, "%s: kept %lld of %lld heads\n", info.name, static_cast<long long>(kept_heads(model).count()),
                  static_cast<long long>(setup.heads));
   if (DataParallel::world().leader()) record_choice(r, setup, seconds);
 }

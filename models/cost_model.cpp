@@ -198,6 +198,12 @@ std::string shape_key(const AllAttConfig& c) {
   return s;
 }
 
+CostKey run_cost_key(const AllAttConfig& model, Device device, int64_t batch, const std::string& mode) {
+  AllAttConfig dense = model;
+  dense.heads_per_layer.clear();
+  return cost_key(dense, device, batch, mode);
+}
+
 std::string cost_key_mismatch(const CostKey& have, const CostKey& want) {
   if (have.shape != want.shape) return "model: measured for '" + have.shape + "', this one is '" + want.shape + "'";
   if (have.device != want.device) return "device: measured on " + have.device + ", asked for " + want.device;

@@ -90,6 +90,10 @@ CostKey cost_key(const AllAttConfig& dense, Device device, int64_t batch, const 
 // Every number of the config that changes a step's time, heads per layer
 // included: "L4 H4,4,4,4 C128 D32 N128 F0 T64 M64 V205 ...".
 std::string shape_key(const AllAttConfig& c);
+// The key of a run of `model` (dense, gated or compacted: keyed by the
+// dense shape, a compacted config's heads_per_layer cleared) on `device`
+// with the engine's threads (OpenMP's), at `batch`, in `mode`.
+CostKey run_cost_key(const AllAttConfig& model, Device device, int64_t batch, const std::string& mode);
 // Empty when `have` serves `want`, else why not ("batch: measured at 16,
 // asked for 1").
 std::string cost_key_mismatch(const CostKey& have, const CostKey& want);

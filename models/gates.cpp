@@ -58,9 +58,11 @@ HeadScores open_probabilities(const AllAttLM& model) {
   return open;
 }
 
-void read_out_top(const AllAttLM& model, int64_t K) {
+void read_out_top(const AllAttLM& model, int64_t K) { read_out(model, top_heads(gate_logit_values(model), K)); }
+
+void read_out(const AllAttLM& model, const HeadMask& keep) {
   HeadScores logits = gate_logit_values(model);
-  const HeadMask keep = top_heads(logits, K);
+  check(keep.keep.size() == logits.size(), "read_out: one keep list per layer");
   for (size_t l = 0; l < logits.size(); ++l) {
     for (size_t h = 0; h < logits[l].size(); ++h)
       logits[l][h] = keep.keep[l][h] ? std::max(logits[l][h], 0.0) : std::min(logits[l][h], -1e-3);

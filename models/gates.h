@@ -35,9 +35,11 @@ HeadMask kept_heads(const AllAttLM& model);
 // P(gate != 0) of every head.
 HeadScores open_probabilities(const AllAttLM& model);
 
-// The exact readout that ends a run with a budget: the K heads with the
-// largest logits stay (their logits raised to at least 0) and every other
-// closes (its logit lowered below 0), so that compaction lands on exactly K.
+// The exact readout that ends a run with a budget: the heads of `keep` stay
+// (their logits raised to at least 0) and every other closes (its logit
+// lowered below 0), so that compaction keeps exactly them.
+void read_out(const AllAttLM& model, const HeadMask& keep);
+// read_out of the K heads with the largest logits.
 void read_out_top(const AllAttLM& model, int64_t K);
 
 }  // namespace hc

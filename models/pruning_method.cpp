@@ -4,6 +4,7 @@
 
 #include "models/gates.h"
 #include "models/head_cost.h"
+#include "models/time_budget.h"
 
 namespace hc {
 
@@ -19,8 +20,9 @@ void PruneConfig::validate() const {
         "config: need l0_coefficient >= 0, l0_warmup >= 0, gate_lr_scale > 0");
   check(target_heads >= 0 && target_fraction >= 0 && target_fraction <= 1 && target_flops >= 0 && target_flops <= 1,
         "config: target_heads must be >= 0, target_fraction and target_flops in [0, 1]");
-  check(!known->needs_budget || target_heads > 0 || target_fraction > 0 || target_flops > 0,
+  check(!known->needs_budget || target_heads > 0 || target_fraction > 0 || target_flops > 0 || time_budget(),
         "config: prune_method " + method + " needs a budget: target_heads, target_fraction or target_flops");
+  validate_time_budget(*known);
   check(importance_batches > 0, "config: importance_batches must be positive");
   check(finetune_steps >= 0, "config: finetune_steps must be >= 0");
   check(l0_budget_mode == "quadratic" || l0_budget_mode == "lagrangian",
@@ -30,6 +32,35 @@ void PruneConfig::validate() const {
         "config: need dsp_temperature, dsp_final_temperature, astar_max_nodes > 0 and shapley_truncation >= 0");
   check(lottery_rounds >= 1, "config: lottery_rounds must be >= 1");
   check(shapley_permutations >= 2, "config: shapley_permutations must be >= 2 (a standard error needs two)");
+}
+
+void PruneConfig::validate_time_budget(const MethodInfo& known) const {
+  check(target_ms >= 0 && std::isfinite(target_ms) && target_batch >= 0,
+        "config: target_ms and target_batch must be >= 0");
+  check(target_speedup == 0 || (target_speedup > 1 && std::isfinite(target_speedup)),
+        "config: target_speedup must be > 1 (the pruned model that many times faster than the dense one), got " +
+            std::to_string(target_speedup));
+  check(target_mode == "infer" || target_mode == "train",
+        "config: target_mode must be infer (the inference forward) or train (the training step), got '" +
+            target_mode + "'");
+  if (!time_budget()) {
+    check(cost_model.empty(), "config: cost_model is read only with a time budget (target_ms or target_speedup)");
+    return;
+  }
+  check(target_ms == 0 || target_speedup == 0, "config: target_ms and target_speedup are one budget: give one of them");
+  check(target_heads == 0 && target_fraction == 0 && target_flops == 0,
+        "config: a time budget (target_ms or target_speedup) excludes target_heads, target_fraction and target_flops");
+  check(!cost_model.empty(), "config: a time budget (target_ms or target_speedup) needs cost_model, the costs.json "
+                             "`headcount profile` wrote for the dense model");
+  std::string takers;
+  for (const MethodInfo& m : pruning_methods())
+    if (m.time_budget) takers += (takers.empty() ? "" : ", ") + std::string(m.name);
+  check(known.time_budget, "config: prune_method " + method +
+                               " cannot take a time budget (target_ms, target_speedup); the methods that can: " + takers);
+}
+
+HeadMask keep_within_budget(const HeadScores& scores, const PruneSetup& s) {
+  return s.cost ? heads_within_time(scores, *s.cost, s.budget_s) : top_heads(scores, s.budget);
 }
 
 int64_t budget_heads(const AllAttConfig& model, const PruneConfig& p) {

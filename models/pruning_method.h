@@ -25,14 +25,18 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "models/allatt_lm.h"
+#include "models/cost_model.h"
 #include "models/head_mask.h"
 #include "models/rng_stream.h"
 
 namespace hc {
+
+struct MethodInfo;
 
 // The pruning keys of a run's config (app/config.cpp lists and documents them).
 struct PruneConfig {
@@ -56,10 +60,23 @@ struct PruneConfig {
   int64_t astar_max_nodes = 64;         // A*: the most states expanded before it completes greedily
   std::string rewind_from;              // a checkpoint of the dense run a method may rewind the weights to
   int64_t lottery_rounds = 3;           // lottery: prune-and-rewind rounds over the selection
+  // A time budget (models/time_budget.h), instead of a head count:
+  double target_ms = 0;                 // > 0: the predicted time of the pruned model's step, ms
+  double target_speedup = 0;            // > 1: the same, as the dense predicted time / this
+  int64_t target_batch = 0;             // the batch the time is for (0: the run's batch)
+  std::string target_mode = "infer";    // infer (the inference forward) | train (the training step)
+  std::string cost_model;               // a profile's costs.json, the cost model the time is predicted by
+
+  // A time budget is set (target_ms or target_speedup).
+  bool time_budget() const { return target_ms > 0 || target_speedup > 0; }
 
   // Ranges, the method's name, and a budget for the methods that need one;
   // throws std::invalid_argument naming the key.
   void validate() const;
+
+ private:
+  // The time budget's keys, for the method `known`.
+  void validate_time_budget(const MethodInfo& known) const;
 };
 
 // The budget as a number of heads to end with (0: none, L0's coefficient
@@ -79,7 +96,16 @@ struct PruneSetup {
   // rewind_from's tensors that are the model's parameters, by name (empty
   // without one); the app loads them.
   std::map<std::string, Tensor> rewind = {};
+  // A time budget: the cost model of the run's key and the budget in seconds
+  // (the app loads and checks them, models/time_budget.h); none without one.
+  std::optional<CostModel> cost = {};
+  double budget_s = 0;
 };
+
+// The heads a method that keeps the best-scored heads keeps: the `budget`
+// best (top_heads), or with a time budget the best per second of predicted
+// time that fit it (heads_within_time).
+HeadMask keep_within_budget(const HeadScores& scores, const PruneSetup& s);
 
 // What a scored method may look at: the model and, for the methods that
 // need data, the loss of the next probe batch with given gates (one (H_l)
@@ -174,6 +200,7 @@ struct MethodInfo {
   const char* details;  // more for `headcount prune --help` (indented lines), or ""
   std::function<std::unique_ptr<PruningMethod>(const PruneSetup&)> make;  // empty for Inference
   ScoreFunction score = nullptr;  // scored methods: their criterion, for tests and tools
+  bool time_budget = false;  // takes a time budget (target_ms or target_speedup) in place of a head count
 };
 
 // Every method, in the order `--help` lists them.

@@ -32,9 +32,17 @@ MethodInfo searched(const char* name, const char* help, const char* paper, const
   return {name, MethodKind::Scored, true, help, paper, details, make};
 }
 
+// Every scored method takes a time budget: it keeps the best-scored heads
+// that fit it (keep_within_budget).
 MethodInfo scored(const char* name, const char* help, const char* paper, ScoreFunction score) {
   return {name, MethodKind::Scored, true, help, paper, "",
-          [score](const PruneSetup& s) { return make_scored(score, s); }, score};
+          [score](const PruneSetup& s) { return make_scored(score, s); }, score, /*time_budget=*/true};
+}
+
+// `m`, taking a time budget as well as a head count (target_ms, target_speedup).
+MethodInfo timed(MethodInfo m) {
+  m.time_budget = true;
+  return m;
 }
 
 // L0's modes, for `headcount prune --help`.
@@ -42,7 +50,9 @@ const char* kL0Details = R"(             Without a budget the loss gains l0_coef
              coefficient ramping up over l0_warmup steps; with one, l0_coefficient x
              (E[open] - K_t)^2 / H, K_t ramping down to the budget over l0_warmup, and
              the last selection step keeps exactly the budget. Logs l0 (E[open]),
-             lambda and target_heads.)";
+             lambda and target_heads. With a time budget the penalty is on the expected
+             predicted time, and the readout keeps the heads of highest P(open) per ms
+             that fit it; logs expected_ms and target_ms.)";
 
 const char* kDspDetails = R"(             Logs temperature: dsp_temperature at the first step, falling geometrically
              to dsp_final_temperature at the last step of the selection.)";
@@ -66,9 +76,9 @@ const char* kAStarDetails = R"(             Cost: loss on importance_batches fix
 
 const std::vector<MethodInfo>& pruning_methods() {
   static const std::vector<MethodInfo> methods = {
-      learned("l0", false,
-              "hard-concrete gates and an L0 penalty (to a coefficient, or to a budget with an exact readout)",
-              "Louizos et al. 2018; Shim et al. 2021", kL0Details, make_l0),
+      timed(learned("l0", false,
+                    "hard-concrete gates and an L0 penalty (to a coefficient, or to a budget with an exact readout)",
+                    "Louizos et al. 2018; Shim et al. 2021", kL0Details, make_l0)),
       learned("topk", true,
               "straight-through top-K over learned head logits: exactly K_t heads on, K_t ramping to the budget "
               "(no Gumbel noise or annealing, unlike DSP)",
@@ -83,8 +93,9 @@ const std::vector<MethodInfo>& pruning_methods() {
               "iterative pruning with weight rewinding: rounds of training, pruning a fraction of the heads by "
               "Taylor importance, and rewinding the survivors to an early checkpoint",
               "Behnke and Heafield 2020; Prasanna et al. 2020, arXiv 2005.00561", kLotteryDetails, make_lottery),
-      searched("shapley", "Shapley values of the heads by truncated Monte Carlo over orders; the K of largest value",
-               "Held and Yang 2022, arXiv 2210.05709", kShapleyDetails, make_shapley),
+      timed(searched("shapley",
+                     "Shapley values of the heads by truncated Monte Carlo over orders; the K of largest value",
+                     "Held and Yang 2022, arXiv 2210.05709", kShapleyDetails, make_shapley)),
       searched("astar", "A* search over head removals for the K-head set of lowest loss",
                "Parnami et al. 2021, arXiv 2110.15225", kAStarDetails, make_astar),
       {"spatten", MethodKind::Inference, true,

@@ -16,6 +16,11 @@
 //   P(z_h != 0) = sigmoid(log_alpha_h - beta log(-gamma / zeta)),
 // clamped to [1e-6, 1 - 1e-6]; its derivative is p (1 - p) inside the clamp.
 //
+// A layer keeps some head unless every gate closes; with independent gates
+//   P(layer open) = 1 - prod_h (1 - p_h),
+//   d/d log_alpha_h = p_h (1 - p_h) prod_{g != h} (1 - p_g)   (inside the clamp),
+// the product over the other heads taken directly (no division by 1 - p_h).
+//
 // There are at most a few dozen gates per layer, so both are computed on the
 // host: the values are copied out and the results copied back, explicitly.
 #include <cmath>

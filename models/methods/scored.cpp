@@ -1,5 +1,6 @@
 // Every scored method: score each head once on the dense model, keep the
-// `budget` best over all layers (ties to the earlier layer and head), and fix
+// `budget` best over all layers (ties to the earlier layer and head), or
+// with a time budget the best per ms that fit it (keep_within_budget), and fix
 // the gates there: logits +20 for the kept heads and -20 for the others,
 // where the hard-concrete sample is 1 or 0 whatever its noise. The gates do
 // not learn; the run then fine-tunes the weights around the chosen heads.
@@ -17,7 +18,7 @@ class Scored final : public PruningMethod {
   Scored(ScoreFunction score, const PruneSetup& s) : score_(score), s_(s) {}
 
   void choose(AllAttLM& model, const ScoreInputs& probe) override {
-    set_gate_logits(model, top_heads(score_(probe), s_.budget), 20.0);
+    set_gate_logits(model, keep_within_budget(score_(probe), s_), 20.0);
   }
 
  protected:

@@ -81,7 +81,7 @@ class Shapley final : public PruningMethod {
       scores.emplace_back(values_.value.begin() + at, values_.value.begin() + at + layer.shape().H);
       at += layer.shape().H;
     }
-    set_gate_logits(model, top_heads(scores, s_.budget), 20.0);
+    set_gate_logits(model, keep_within_budget(scores, s_), 20.0);
   }
   void choose_report(nlohmann::json& out) const override {
     out["shapley_value"] = values_.value;
