@@ -110,10 +110,13 @@ ModeValidation validate_mode(const std::string& mode, const AllAttConfig& dense,
   v.spread_p95 = p95(v.spread);
   for (CostForm f : {CostForm::PerLayer, CostForm::PerCount, CostForm::Shared, CostForm::HeadsOnly})
     v.forms.push_back(score(fit_cost_model(f, calibration, v.calibration_seconds), v));
-  // The largest share within +-10%; on a tie, the form with fewer numbers
-  // (listed last). Without validation, the per-layer form: it holds the others.
-  for (size_t i = 1; i < v.forms.size() && !validation.empty(); ++i)
-    if (v.forms[i].within10 >= v.forms[v.chosen].within10) v.chosen = i;
+  // The largest share within +-10%, a tie broken by the share within +-5%,
+  // then by fewer numbers (listed last). Without validation, the per-layer
+  // form: it holds the others but for the per-count one.
+  for (size_t i = 1; i < v.forms.size() && !validation.empty(); ++i) {
+    const FormScore &f = v.forms[i], &best = v.forms[v.chosen];
+    if (f.within10 > best.within10 || (f.within10 == best.within10 && f.within5 >= best.within5)) v.chosen = i;
+  }
   return v;
 }
 

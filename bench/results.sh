@@ -119,7 +119,7 @@ stage_bench() {  # dense against kept fractions of the heads, fresh weights
 # (`headcount profile --validate`), at batch 1 and 16: each form's share
 # within +-5% and +-10%, its worst error, the repeatability of a measurement.
 stage_costs() {
-  local config=configs/moby-char-small.json sets=(--validate 50 --reps 9) batches=(1 16) b cmd
+  local config=configs/moby-char-small.json sets=(--validate 50 --reps 30) batches=(1 16) b cmd
   [ "$quick" = 1 ] && config=configs/moby-char-tiny.json sets=(--set heads=3 --validate 4 --reps 2) batches=(1 2)
   for b in "${batches[@]}"; do
     cmd=("$hc" profile --config "$config" "${sets[@]}" --batch "$b" --out "$runs/costs-b$b")
@@ -151,12 +151,13 @@ PY
 # the inference forward at batch 16 brought to 80%, 60% and 40% of the dense
 # model's predicted time, from the demo's dense model; each compacted model
 # timed beside the dense one with its prediction (bench --cost-model). The
-# cost model is itself a timing, so the whole stage wants a quiet machine
-# (MEASURE_SPEED does not apply).
+# cost model is validated as in the costs stage, so that its best form is
+# the one used; it is itself a timing, so the whole stage wants a quiet
+# machine (MEASURE_SPEED does not apply).
 stage_timebudget() {
-  local fractions=(0.8 0.6 0.4) profile_sets=(--reps 9) prune_sets=() bench_sets=(--reps 41) f dir s rows=()
+  local fractions=(0.8 0.6 0.4) profile_sets=(--validate 50 --reps 30) prune_sets=() bench_sets=(--reps 41) f dir s rows=()
   if [ "$quick" = 1 ]; then
-    fractions=(0.6) profile_sets=(--reps 2) bench_sets=(--reps 4)
+    fractions=(0.6) profile_sets=(--validate 1 --reps 2) bench_sets=(--reps 4)
     for s in $quick_prune_sets; do prune_sets+=(--set "$s"); done
   fi
   demo_dense

@@ -244,9 +244,10 @@ def render_costs(data):
                        "dashed": k != 1.0, "line": True})
     body = table(["batch", "mode", "form", "numbers", "within +-5%", "within +-10%", "worst error",
                   "within +-10% or the spread"], ["---:", "---", "---", "---:", "---:", "---:", "---:", "---:"], rows)
+    spent = {r["batch"]: r["calibration"]["seconds"] for r in d["rows"]}
     note = (f"\nCalibration: {cal['configurations']} configurations per batch (each layer emptied and at one head; "
-            f"every layer at k heads, k = 0..H), {cal['seconds']:.0f} s of timing at batch "
-            f"{d['rows'][0]['batch']}. *The spread*: how far apart two measurements of the same configuration in the "
+            f"every layer at k heads, k = 0..H), "
+            + ", ".join(f"{s:.0f} s of timing at batch {b}" for b, s in sorted(spent.items())) + ". *The spread*: how far apart two measurements of the same configuration in the "
             "same run are; a prediction is not judged finer than that.\n\n" + "".join(lines))
     img = "docs/img/profiling-validate.svg"
     plot = svg.line_plot("predicted against measured time, 50 random pruned models", "measured ms", "predicted ms",
@@ -268,13 +269,17 @@ def render_timebudget(data):
         rows.append([f"{100 * f:.0f}%", f"{budget:.3f}", pruned["heads"], f"{pruned['predicted_ms']:.3f}",
                      f"{pruned['ms']:.3f}", f"{100 * off:+.1f}%" + (" (within 10%)" if abs(off) <= 0.10 else ""),
                      f"{100 * pruned['predicted_error']:+.1f}%", f"{dense['ms']:.3f}", f"{dense['predicted_ms']:.3f}",
+                     f"{pruned['ms'] / dense['ms']:.3f} ({f:.2f})",
                      f"{pruned['speedup']:.2f}x ({pruned['speedup_lo']:.2f}-{pruned['speedup_hi']:.2f})"])
     body = table(["budget (of the dense predicted time)", "budget ms", "heads kept", "predicted ms", "measured ms",
                   "measured against the budget", "predicted against measured", "dense measured ms",
-                  "dense predicted ms", "speedup (95% interval)"], ["---:"] * 10, rows)
+                  "dense predicted ms", "measured pruned / dense (the aim)", "speedup (95% interval)"], ["---:"] * 11,
+                 rows)
     note = (f"\nThe inference forward of one segment at batch {d['rows'][0]['batch']}; measured: the median of the "
             "paired passes of `headcount bench` (dense and pruned in turns); predicted: the profile's cost model "
-            "(the fastest of its runs, so a median reads a little above it).\n\n")
+            "(the fastest of its runs, so a median reads a little above it). *Measured against the budget* "
+            "compares a time measured minutes after the cost model was, on a VM whose speed drifts; *measured "
+            "pruned / dense* compares two models timed in turns, which that drift does not reach.\n\n")
     return body + note + source(d["meta"], "timebudget/timebudget.json"), {}
 
 
