@@ -13,7 +13,8 @@
 //      --heads-per-layer), the time the fits predict next to the time measured on a
 //      model with exactly those heads.
 //   5. Cost model: the forms of models/cost_model.h fitted on 2L + H + 1 of the
-//      configurations above; with --validate K, judged on K random pruned
+//      configurations above and as many random mixed ones (app/profile_validate.h);
+//      with --validate K, judged on K other random pruned
 //      configurations (app/profile_validate.h). costs.json's "cost_model"
 //      is what `prune` reads for a time budget.
 // Writes report.md, costs.csv, costs.json, trace.json (one training step,
@@ -435,10 +436,11 @@ int profile_command(const CommandLine& cl) {
   // The cost models' calibration and validation configurations are timed
   // in the same rounds as the sweeps.
   const AllAttConfig dense = listed_heads(mc);
-  const std::vector<HeadCounts> calibration = calibration_heads(dense);
-  const std::vector<HeadCounts> validation = validation_heads(
+  const std::vector<HeadCounts> calibration = calibration_with_mixed(dense);
+  const std::vector<HeadCounts> validation = random_heads(
       dense, cl.integer("validate"), uint64_t(cl.integer("validate-seed")), {calibration.begin(), calibration.end()});
   ConfigTimer timer;
+  for (const HeadCounts& h : calibration) timer.of(with_heads(dense, h));
   for (const HeadCounts& h : validation) timer.of(with_heads(dense, h), kFirstSlot), timer.of(with_heads(dense, h), kSecondSlot);
   const Sweeps sweeps = run_sweeps(t, cl.device, timer);
   const ModeValidation train = validate_mode("train", dense, timer, calibration, validation),

@@ -16,8 +16,8 @@ AllAttConfig with_heads(const AllAttConfig& dense, const HeadCounts& heads) {
   return v;
 }
 
-std::vector<HeadCounts> validation_heads(const AllAttConfig& dense, int64_t K, uint64_t seed,
-                                         const std::set<HeadCounts>& excluded) {
+std::vector<HeadCounts> random_heads(const AllAttConfig& dense, int64_t K, uint64_t seed,
+                                     const std::set<HeadCounts>& excluded) {
   double possible = 1;
   for (int64_t l = 0; l < dense.layers; ++l) possible *= double(dense.heads_in(l) + 1);
   std::set<HeadCounts> seen = excluded;
@@ -33,6 +33,18 @@ std::vector<HeadCounts> validation_heads(const AllAttConfig& dense, int64_t K, u
     if (seen.insert(h).second) out.push_back(h);
   }
   return out;
+}
+
+std::vector<HeadCounts> calibration_with_mixed(const AllAttConfig& dense) {
+  std::vector<HeadCounts> cal = calibration_heads(dense);
+  std::set<HeadCounts> taken(cal.begin(), cal.end());
+  taken.insert(HeadCounts(size_t(dense.layers), 0));
+  double possible = 1;
+  for (int64_t l = 0; l < dense.layers; ++l) possible *= double(dense.heads_in(l) + 1);
+  const int64_t room = int64_t(possible) - int64_t(taken.size());
+  const int64_t mixed = std::min(int64_t(cal.size()), room / 2);
+  for (const HeadCounts& h : random_heads(dense, mixed, 0, taken)) cal.push_back(h);
+  return cal;
 }
 
 namespace {

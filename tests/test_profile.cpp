@@ -231,24 +231,29 @@ TEST_CASE("profile --validate: random configurations apart from the calibration,
   test::TempDir dir;
   const std::string corpus = test::write_tiny_corpus(dir);
   std::string log;
-  // Two layers of three heads: 16 configurations, 8 of them calibration (the empty one among them).
+  // Two layers of three heads: 16 configurations; 8 structured calibration ones (the empty one
+  // among them), 4 random mixed ones: 4 left to validate on.
   const std::string config = "--config " HEADCOUNT_SOURCE_DIR "/configs/moby-char-tiny.json --set corpus=" + corpus +
                              " --set heads=3 --batch 2 --reps 2";
-  REQUIRE(test::run_headcount("profile " + config + " --out " + dir.file("v") + " --validate 6 --validate-seed 4", log) == 0);
+  REQUIRE(test::run_headcount("profile " + config + " --out " + dir.file("v") + " --validate 4 --validate-seed 4", log) == 0);
   CAPTURE(log);
   const nlohmann::json costs = nlohmann::json::parse(std::ifstream(dir.file("v/costs.json")));
   const nlohmann::json& cm = costs["cost_model"];
   CHECK(cm["key"]["device"] == "cpu");
   CHECK(cm["key"]["batch"] == 2);
   CHECK(cm["key"]["shape"].get<std::string>().rfind("L2 H3,3 C32", 0) == 0);
-  CHECK(cm["calibration"]["configurations"] == 8);
+  CHECK(cm["calibration"]["configurations"] == 12);
   CHECK(cm["calibration"]["seconds"].get<double>() > 0);
-  const std::set<std::vector<int64_t>> calibration{{0, 3}, {1, 3}, {3, 0}, {3, 1}, {0, 0}, {1, 1}, {2, 2}, {3, 3}};
+  const std::vector<HeadCounts> cal = calibration_with_mixed(test::tiny_model({.heads = 3}));
+  const std::set<std::vector<int64_t>> calibration(cal.begin(), cal.end());
+  REQUIRE(calibration.size() == 12);
+  for (const HeadCounts& h : std::vector<HeadCounts>{{0, 3}, {1, 3}, {3, 0}, {3, 1}, {0, 0}, {1, 1}, {2, 2}, {3, 3}})
+    CHECK(calibration.count(h) == 1);
   const nlohmann::json val = nlohmann::json::parse(std::ifstream(dir.file("v/validation.json")));
   for (const std::string mode : {"train", "infer"}) {
     CAPTURE(mode);
     const nlohmann::json& rows = val[mode]["configurations"];
-    REQUIRE(rows.size() == 6);
+    REQUIRE(rows.size() == 4);
     std::set<std::vector<int64_t>> seen;
     // The saved model of this mode is the chosen form, and it predicts what validation.json says it does.
     const std::string chosen = val[mode]["chosen"];
@@ -267,20 +272,20 @@ TEST_CASE("profile --validate: random configurations apart from the calibration,
       CHECK(model.predict(h) == doctest::Approx(r["predicted_s"][chosen].get<double>()).epsilon(1e-12));
     }
     CHECK(cm["forms"][mode].size() == 4);
-    CHECK(cm["validation"][mode]["configurations"] == 6);
+    CHECK(cm["validation"][mode]["configurations"] == 4);
   }
   const std::string md = test::read_text(dir.file("v/report.md"));
-  CHECK(md.find("## The cost model, checked on 6 random pruned configurations") != std::string::npos);
+  CHECK(md.find("## The cost model, checked on 4 random pruned configurations") != std::string::npos);
   CHECK(md.find("| training step | per-layer") != std::string::npos);
   CHECK(md.find("| inference forward | heads-only") != std::string::npos);
   const std::string svg = test::read_text(dir.file("v/validate.svg"));
   int dots = 0;
   for (size_t at = svg.find("<circle"); at != std::string::npos; at = svg.find("<circle", at + 1)) ++dots;
-  CHECK(dots == 12);                                               // 6 configurations x 2 modes
+  CHECK(dots == 8);                                                // 4 configurations x 2 modes
   CHECK(svg.find("data-slope=\"1.1\"") != std::string::npos);      // the +-10% lines
   // More configurations than the model has left over is refused.
-  CHECK(test::run_headcount("profile " + config + " --out " + dir.file("w") + " --validate 10", log) == 2);
-  CHECK(log.find("the model has only 16 head configurations, of which 8 are calibration or empty") != std::string::npos);
+  CHECK(test::run_headcount("profile " + config + " --out " + dir.file("w") + " --validate 5", log) == 2);
+  CHECK(log.find("the model has only 16 head configurations, of which 12 are calibration or empty") != std::string::npos);
 }
 
 TEST_CASE("profile --validate: the draw is seeded, distinct, and leaves out what it is told to") {
@@ -289,8 +294,8 @@ TEST_CASE("profile --validate: the draw is seeded, distinct, and leaves out what
     const std::vector<HeadCounts> cal = calibration_heads(c);
     return std::set<HeadCounts>(cal.begin(), cal.end());
   }();
-  const std::vector<HeadCounts> a = validation_heads(c, 40, 7, calibration), b = validation_heads(c, 40, 7, calibration),
-                                other = validation_heads(c, 40, 8, calibration);
+  const std::vector<HeadCounts> a = random_heads(c, 40, 7, calibration), b = random_heads(c, 40, 7, calibration),
+                                other = random_heads(c, 40, 8, calibration);
   CHECK(a == b);
   CHECK(a != other);
   const std::set<HeadCounts> distinct(a.begin(), a.end());
@@ -304,6 +309,6 @@ TEST_CASE("profile --validate: the draw is seeded, distinct, and leaves out what
   CHECK(emptied > 0);  // emptied layers come up
   // 125 configurations, 6 + 5 calibration (the empty one among them): 114 to draw from.
   CHECK(calibration.size() == 11);
-  CHECK(validation_heads(c, 114, 1, calibration).size() == 114);
-  CHECK_THROWS_AS(validation_heads(c, 115, 1, calibration), std::invalid_argument);
+  CHECK(random_heads(c, 114, 1, calibration).size() == 114);
+  CHECK_THROWS_AS(random_heads(c, 115, 1, calibration), std::invalid_argument);
 }

@@ -246,7 +246,7 @@ def render_costs(data):
                   "within +-10% or the spread"], ["---:", "---", "---", "---:", "---:", "---:", "---:", "---:"], rows)
     spent = {r["batch"]: r["calibration"]["seconds"] for r in d["rows"]}
     note = (f"\nCalibration: {cal['configurations']} configurations per batch (each layer emptied and at one head; "
-            f"every layer at k heads, k = 0..H), "
+            f"every layer at k heads, k = 0..H; as many random mixed ones), "
             + ", ".join(f"{s:.0f} s of timing at batch {b}" for b, s in sorted(spent.items())) + ". *The spread*: how far apart two measurements of the same configuration in the "
             "same run are; a prediction is not judged finer than that.\n\n" + "".join(lines))
     img = "docs/img/profiling-validate.svg"
