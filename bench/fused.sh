@@ -6,7 +6,10 @@
 # step of the round makes one paired ratio, unfused ms / fused ms, and the
 # speedup is the median over the rounds with its 95% interval. Prints a
 # table and writes OUT (default bench/results/fused.json) in the form of
-# every `make results` stage (tools/results/meta.py).
+# every `make results` stage (tools/results/meta.py). Then the roofline: one
+# profiled training step of each path per config, its ops grouped into parts
+# (tools/results/roofline.py) and set against the FMA peak and the memory
+# bandwidth measured in the same run.
 #   usage: [ROUNDS=6] [QUICK=1] [OUT=file.json] bench/fused.sh [build-dir]
 # QUICK=1: configs/moby-char-tiny.json only, 3 timed steps per run.
 set -euo pipefail
@@ -32,7 +35,7 @@ PY
   echo "$path"
 }
 # side CONFIG: one bench_train_step run of CONFIG in this round's mode ($flag) and vocabulary ($vocab).
-side() { "$build/bench_train_step" "$1" --vocab "$vocab" "${steps[@]}" "${flag[@]}" --json; }
+side() { "$build/bench_train_step" "$1" --vocab "$vocab" "${steps[@]}" "${flag[@]}" --json "${@:2}"; }
 rounds=${ROUNDS:-6}
 rows=()
 for ((i = 0; i < rounds; ++i)); do
@@ -47,10 +50,22 @@ for ((i = 0; i < rounds; ++i)); do
     done
   done
 done
-ROWS="$(IFS=,; echo "[${rows[*]}]")" ROUNDS=$rounds /usr/bin/python3 - >"$out.rows" <<'PY'
+# The roofline: one profiled training step of each path per config (each op
+# at its fastest of the profiled steps), with the FMA peak and the memory
+# bandwidth measured in the same run.
+roof=()
+for run in "${runs[@]}"; do
+  cfg=${run%:*} vocab=${run##*:} flag=()
+  for path in unfused fused; do
+    [ $path = unfused ] && c=$(with_fused "$cfg" false) || c=$(with_fused "$cfg" true)
+    roof+=("{\"config\": \"$cfg\", \"path\": \"$path\", \"run\": $(side "$c" --profile)}")
+  done
+done
+ROWS="$(IFS=,; echo "[${rows[*]}]")" ROOF="$(IFS=,; echo "[${roof[*]}]")" ROUNDS=$rounds /usr/bin/python3 - >"$out.rows" <<'PY'
 import json, os, sys
 sys.path.insert(0, "tools/results")
 from stats import median_interval
+from roofline import roofline_parts
 by_key = {}  # (config, mode) -> per round: (unfused best, fused best)
 for r in json.loads(os.environ["ROWS"]):
     best = lambda runs: min(runs, key=lambda x: x["ms_per_step"])
@@ -72,7 +87,15 @@ for (config, mode), pairs in by_key.items():
     out.append(row)
     print(f"{config:<32} {mode:<6} {row['unfused_ms']:>10} {row['fused_ms']:>9} {s['median']:>7.2f}x "
           f"[{s['lo']:.2f}x, {s['hi']:.2f}x]", file=sys.stderr)
-json.dump({"rows": out, "meta": {"rounds": int(os.environ["ROUNDS"])}}, sys.stdout)
+roof = []
+for r in json.loads(os.environ["ROOF"]):
+    run = r["run"]
+    roof.append({"config": r["config"], "path": r["path"], "ms_per_step": round(run["ms_per_step"], 3),
+                 "fma_peak_gflops": round(run["fma_peak_gflops_best"], 1),
+                 "bandwidth_gbs": round(run["roofline"]["bandwidth_gbs_best"], 1),
+                 "parts": roofline_parts(run["roofline"]["ops"], run["fma_peak_gflops_best"],
+                                         run["roofline"]["bandwidth_gbs_best"])})
+json.dump({"rows": out, "roofline": roof, "meta": {"rounds": int(os.environ["ROUNDS"])}}, sys.stdout)
 PY
 /usr/bin/python3 tools/results/meta.py write --stage fused --out "$out" --rows "$out.rows" --build "$build" \
   --command "ROUNDS=$rounds${QUICK:+ QUICK=$QUICK} bench/fused.sh $build" "${quick[@]}"

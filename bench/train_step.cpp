@@ -24,6 +24,7 @@
 
 #include "app/config.h"
 #include "autograd/optim.h"
+#include "engine/bandwidth.h"
 #include "engine/fma_peak.h"
 #include "engine/profiler.h"
 #include "models/allatt_lm.h"
@@ -31,6 +32,18 @@
 using namespace hc;
 
 namespace {
+
+// What a roofline of the step needs (--profile --json): each op's fastest
+// totals over the profiled steps (analytic FLOPs and bytes, measured time)
+// and the memory bandwidth measured now, beside the FMA peak of the MFU
+// pairs (engine/bandwidth.h).
+nlohmann::json roofline_json(const std::vector<std::vector<profiler::Event>>& profiled, int threads) {
+  nlohmann::json ops = nlohmann::json::array();
+  for (const profiler::OpTotal& op : profiler::totals(profiled))
+    ops.push_back({{"op", op.name}, {"calls", op.calls}, {"ms", op.ns * 1e-6}, {"flops", op.flops}, {"bytes", op.bytes}});
+  const Bandwidth bw = measure_bandwidth(threads);
+  return {{"ops", ops}, {"bandwidth_gbs_best", bw.gbs}, {"bandwidth_kernel", "triad, 3 x 128 MiB float32"}};
+}
 
 const char* kUsage =
     "usage: bench_train_step CONFIG.json [--vocab V] [--steps N] [--batch B] [--device cpu|cuda]\n"
@@ -40,7 +53,8 @@ const char* kUsage =
     "ms/step (the fastest of --steps), tokens/s, GFLOP/s; on the CPU also the MFU: --steps more\n"
     "steps, each set against the FMA peak (all threads) and a raw Eigen SGEMM timed right after\n"
     "it, the median of each ratio. --profile\n"
-    "adds the per-op table, each op at its fastest of --steps more steps, profiled. Defaults:\n"
+    "adds the per-op table, each op at its fastest of --steps more steps, profiled; with --json\n"
+    "on the CPU, those ops' FLOPs, bytes and times and the memory bandwidth (a roofline). Defaults:\n"
     "--vocab 86, --steps 10, --batch from the config.\n";
 
 int run(int argc, char** argv) {
@@ -177,16 +191,18 @@ int run(int argc, char** argv) {
                best_fma = largest(fma_gflops);
   const double best = *std::min_element(ms.begin(), ms.end()), tok_s = B * T / (best * 1e-3), gflops = flops / (best * 1e-3) * 1e-9;
   if (as_json) {
-    std::printf("%s\n", nlohmann::json{{"config", argv[1]}, {"threads", threads}, {"batch", B},
-                                       {"mode", infer ? "infer" : "train"},
-                                       {"device", device_name(device)}, {"tf32", tf32}, {"ms_per_step", best},
-                                       {"tok_s", tok_s}, {"gflops", gflops}, {"flops_per_step", flops},
-                                       {"parameters", model.parameter_count(true)},
-                                       {"profiler_off_ns_per_scope", off_ns},
-                                       {"sgemm_gflops_best", best_sgemm}, {"mfu_paired_median", median_mfu},
-                                       {"fma_kernel", fma_kernel_name()}, {"fma_peak_gflops_best", best_fma},
-                                       {"mfu_fma_paired_median", median_mfu_fma},
-                                       {"scopes_per_step", scopes_per_step}}.dump().c_str());
+    nlohmann::json j{{"config", argv[1]}, {"threads", threads}, {"batch", B},
+                     {"mode", infer ? "infer" : "train"},
+                     {"device", device_name(device)}, {"tf32", tf32}, {"ms_per_step", best},
+                     {"tok_s", tok_s}, {"gflops", gflops}, {"flops_per_step", flops},
+                     {"parameters", model.parameter_count(true)},
+                     {"profiler_off_ns_per_scope", off_ns},
+                     {"sgemm_gflops_best", best_sgemm}, {"mfu_paired_median", median_mfu},
+                     {"fma_kernel", fma_kernel_name()}, {"fma_peak_gflops_best", best_fma},
+                     {"mfu_fma_paired_median", median_mfu_fma},
+                     {"scopes_per_step", scopes_per_step}};
+    if (profile && device == Device::CPU) j["roofline"] = roofline_json(profiled, threads);
+    std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("%s: %s, B=%lld T=%lld, %d threads: %.1f ms/step, %.0f tok/s, %.1f GFLOP/s (%.2f GFLOP/step)\n",
                 argv[1], infer ? "evaluation forward" : "training step", static_cast<long long>(B),

@@ -204,6 +204,35 @@ AttentionArgs<F> attention_args(const AttentionCall& call, const Tensor& out, co
 template AttentionArgs<float> attention_args(const AttentionCall&, const Tensor&, const AttentionRecord&);
 template AttentionArgs<double> attention_args(const AttentionCall&, const Tensor&, const AttentionRecord&);
 
+namespace {
+
+// row's bits pos..pos+n-1 |= the low n bits of `bits` (n <= 64; the rest of
+// `bits` zero), across a word boundary where they fall on one.
+void or_bits(uint64_t* row, int64_t pos, uint64_t bits, int64_t n) {
+  const int64_t word = pos >> 6, shift = pos & 63;
+  row[word] |= bits << shift;
+  if (shift + n > 64) row[word + 1] |= bits >> (64 - shift);
+}
+
+// Sets bit t0 + (e - e0) of row for every kept element e = e0..e0+count-1 of
+// the stream (stream, slice) of `key`. Numbers come 64 at a time (16 Philox
+// blocks from the block of e), and their 64 comparisons with the threshold
+// come back as one word of bits (kept_bits_64).
+void set_kept_bits(const RandomKey& key, uint32_t stream, uint32_t slice, uint64_t threshold, int64_t e0,
+                   int64_t count, uint64_t* row, int64_t t0) {
+  alignas(64) uint32_t words[64];
+  for (int64_t e = e0; e < e0 + count;) {
+    const int64_t base = e / 4 * 4, stop = std::min(e0 + count, base + 64), n = stop - e;
+    philox_16(key.offset + static_cast<uint64_t>(base / 4), stream, slice, static_cast<uint32_t>(key.seed),
+              static_cast<uint32_t>(key.seed >> 32), words);
+    const uint64_t bits = kept_bits_64(words, threshold) >> (e - base);  // bit 0: element e
+    or_bits(row, t0 + e - e0, n == 64 ? bits : bits & ((uint64_t{1} << n) - 1), n);
+    e = stop;
+  }
+}
+
+}  // namespace
+
 template <typename F>
 void draw_kept(const AttentionArgs<F>& a, int64_t h, int64_t b, int64_t i, uint64_t* row) {
   // Element (g, i, j) of the (G, T, W) probabilities is number e of the key's
@@ -217,21 +246,11 @@ void draw_kept(const AttentionArgs<F>& a, int64_t h, int64_t b, int64_t i, uint6
     stream = static_cast<uint32_t>(a.key.first_stream + key_row % a.key.streams);
     slice = static_cast<uint32_t>(key_row / a.key.streams);
   }
-  // Visible columns: i..i+M, then S..W-1. Numbers come 64 at a time (16
-  // Philox blocks from the block of the first); a run of masked columns that
-  // spans whole groups is skipped.
-  const int64_t ctx_end = first + i + a.M, pers = first + a.S, end = first + a.W;
-  alignas(64) uint32_t words[64];
-  for (int64_t e = first + i; e < end;) {
-    if (e > ctx_end && e < pers) e = pers;
-    const int64_t base = e / 4 * 4, stop = std::min(end, base + 64);
-    philox_16(a.key.offset + static_cast<uint64_t>(e / 4), stream, slice, static_cast<uint32_t>(a.key.seed),
-              static_cast<uint32_t>(a.key.seed >> 32), words);
-    for (; e < stop; ++e) {
-      const int64_t j = e - first, t = j <= i + a.M ? j - i : j >= a.S ? a.M + 1 + j - a.S : -1;
-      if (t >= 0 && philox::uniform(words[e - base]) >= a.p) row[t >> 6] |= uint64_t{1} << (t & 63);
-    }
-  }
+  // Visible columns t = 0..M are the context elements i..i+M of the row,
+  // t = M+1.. the persistent ones S..W-1; the masked ones are never drawn.
+  const uint64_t threshold = philox::keep_threshold(a.p);
+  set_kept_bits(a.key, stream, slice, threshold, first + i, a.M + 1, row, 0);
+  set_kept_bits(a.key, stream, slice, threshold, first + a.S, a.N, row, a.M + 1);
 }
 template void draw_kept(const AttentionArgs<float>&, int64_t, int64_t, int64_t, uint64_t*);
 template void draw_kept(const AttentionArgs<double>&, int64_t, int64_t, int64_t, uint64_t*);

@@ -9,7 +9,7 @@
 // - the plain loops (cpu::plain:: here, engine/cpu_attention.cpp): one query
 //   row at a time, its whole row of scores in a buffer, one dot product per
 //   score; the reference, float32 and float64;
-// - the blocks (engine/cpu_tuned/attention.h): 16 query rows at a time,
+// - the blocks (engine/cpu_tuned/attention.h): 32 query rows at a time,
 //   their scores, probabilities and gradients as small matrix products on
 //   buffers that stay in cache; what attention_forward and
 //   attention_backward run, in both float types.

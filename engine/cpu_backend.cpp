@@ -82,6 +82,12 @@ void philox_16(uint64_t base, uint32_t stream, uint32_t slice, uint32_t key0, ui
   }
 }
 
+uint64_t kept_bits_64(const uint32_t* words, uint64_t threshold) {
+  uint64_t bits = 0;
+  for (int e = 0; e < 64; ++e) bits |= uint64_t(words[e] >= threshold) << e;
+  return bits;
+}
+
 }  // namespace cpu::plain
 
 // The 64 numbers of Philox blocks base..base+15 (cpu::plain::philox_16's
@@ -91,6 +97,15 @@ void cpu::philox_16(uint64_t base, uint32_t stream, uint32_t slice, uint32_t key
   cpu::tuned::philox_16(base, stream, slice, key0, key1, words);
 #else
   cpu::plain::philox_16(base, stream, slice, key0, key1, words);
+#endif
+}
+
+// Sixteen comparisons per AVX-512 instruction where the CPU has them.
+uint64_t cpu::kept_bits_64(const uint32_t* words, uint64_t threshold) {
+#ifdef __AVX512F__
+  return cpu::tuned::kept_bits_64(words, threshold);
+#else
+  return cpu::plain::kept_bits_64(words, threshold);
 #endif
 }
 

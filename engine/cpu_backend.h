@@ -44,6 +44,9 @@ struct Product {
 // the AVX-512 kernel (engine/cpu_tuned/philox_avx512.h) where the CPU has it,
 // else the plain loop. Dropout and the fused attention draw through it.
 void philox_16(uint64_t base, uint32_t stream, uint32_t slice, uint32_t key0, uint32_t key1, uint32_t* words);
+// Bit e set where words[e] >= threshold, e = 0..63 (philox::keep_threshold:
+// bit e is "element e is kept"); AVX-512 compares where the CPU has them.
+uint64_t kept_bits_64(const uint32_t* words, uint64_t threshold);
 
 namespace plain {
 
@@ -58,6 +61,8 @@ void gemm(const Product<T>& p);
 // block high, stream, slice; key: key0, key1) in element order: words[4l + j]
 // is word j of block base + l. One philox4x32_10 call (engine/rng.h) per block.
 void philox_16(uint64_t base, uint32_t stream, uint32_t slice, uint32_t key0, uint32_t key1, uint32_t* words);
+// Bit e set where words[e] >= threshold, e = 0..63: one comparison at a time.
+uint64_t kept_bits_64(const uint32_t* words, uint64_t threshold);
 
 }  // namespace plain
 }  // namespace cpu

@@ -90,16 +90,13 @@ std::string table() {
   return table({events()});  // events() reads device times back
 }
 
-std::string table(const std::vector<std::vector<Event>>& runs) {
-  struct Row {
-    int64_t calls = 0;
-    double ns = 0, flops = 0, bytes = 0;
-  };
-  std::map<std::string, Row> rows;  // per name, its fastest run's totals
+std::vector<OpTotal> totals(const std::vector<std::vector<Event>>& runs) {
+  std::map<std::string, OpTotal> rows;  // per name, its fastest run's totals
   for (const std::vector<Event>& run : runs) {
-    std::map<std::string, Row> here;
+    std::map<std::string, OpTotal> here;
     for (const Event& e : run) {
-      Row& r = here[e.name];
+      OpTotal& r = here[e.name];
+      r.name = e.name;
       r.calls += 1;
       r.ns += static_cast<double>(e.end_ns - e.start_ns);
       r.flops += e.cost.flops;
@@ -110,19 +107,24 @@ std::string table(const std::vector<std::vector<Event>>& runs) {
       if (it == rows.end() || r.ns < it->second.ns) rows[name] = r;
     }
   }
+  std::vector<OpTotal> sorted;
+  for (const auto& [name, r] : rows) sorted.push_back(r);
+  std::sort(sorted.begin(), sorted.end(), [](const OpTotal& a, const OpTotal& b) { return a.ns > b.ns; });
+  return sorted;
+}
+
+std::string table(const std::vector<std::vector<Event>>& runs) {
+  const std::vector<OpTotal> sorted = totals(runs);
   double total_ns = 0;
-  for (const auto& [name, r] : rows) total_ns += r.ns;
-  std::vector<std::pair<std::string, Row>> sorted(rows.begin(), rows.end());
-  std::sort(sorted.begin(), sorted.end(),
-            [](const auto& a, const auto& b) { return a.second.ns > b.second.ns; });
+  for (const OpTotal& r : sorted) total_ns += r.ns;
   std::string out;
   char line[256];
   std::snprintf(line, sizeof line, "%-28s %7s %10s %7s %10s %9s\n", "op", "calls", "total ms",
                 "share", "GFLOP/s", "GB/s");
   out += line;
-  for (const auto& [name, r] : sorted) {
+  for (const OpTotal& r : sorted) {
     const double s = r.ns * 1e-9;
-    std::snprintf(line, sizeof line, "%-28s %7lld %10.3f %6.1f%% %10.2f %9.2f\n", name.c_str(),
+    std::snprintf(line, sizeof line, "%-28s %7lld %10.3f %6.1f%% %10.2f %9.2f\n", r.name.c_str(),
                   static_cast<long long>(r.calls), r.ns * 1e-6,
                   total_ns > 0 ? 100.0 * r.ns / total_ns : 0.0, s > 0 ? r.flops / s * 1e-9 : 0.0,
                   s > 0 ? r.bytes / s * 1e-9 : 0.0);

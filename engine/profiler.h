@@ -168,6 +168,16 @@ class AtRegion {
   std::string saved_;
 };
 
+// One op name's totals over a recording (OpTotal) or, from several
+// recordings, those of the one where the op took least time.
+struct OpTotal {
+  std::string name;
+  int64_t calls = 0;
+  double ns = 0, flops = 0, bytes = 0;
+};
+// Per op name, its fastest run's totals (see table below); widest first.
+std::vector<OpTotal> totals(const std::vector<std::vector<Event>>& runs);
+
 // Aggregate by op name: calls, total ms, GFLOP/s, GB/s; widest first.
 std::string table();
 // The same over several recordings of one piece of work (say, training

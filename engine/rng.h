@@ -15,6 +15,7 @@
 // streams draws for them (backend.h's RandomKey says how a tensor is cut).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #if defined(__CUDACC__)
@@ -74,6 +75,16 @@ HC_HOST_DEVICE inline uint32_t bits(uint64_t seed, uint64_t offset, uint64_t ind
 // the same on every device (no rounding-mode dependence).
 HC_HOST_DEVICE inline float uniform(uint32_t x) {
   return (static_cast<float>(x >> 9) + 0.5f) * (1.0f / 8388608.0f);
+}
+
+// The smallest word x with uniform(x) >= p, as a 64-bit number (2^32 or
+// more: no word), so that "kept by dropout" is one integer comparison,
+// x >= keep_threshold(p). Exact: uniform(x) = (k + 0.5) 2^-23 with k = x >> 9
+// is a float with no rounding, so it is >= p exactly when the integer k is
+// >= p 2^23 - 0.5, which double computes without rounding too.
+HC_HOST_DEVICE inline uint64_t keep_threshold(float p) {
+  const double k = ceil(static_cast<double>(p) * 8388608.0 - 0.5);
+  return k <= 0 ? 0 : static_cast<uint64_t>(k) << 9;
 }
 
 // How far to advance an offset after drawing `count` numbers.

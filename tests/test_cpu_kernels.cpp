@@ -213,6 +213,20 @@ TEST_CASE("philox_16: AVX-512 against the plain loop, bit for bit") {
   }
 }
 
+TEST_CASE("kept_bits_64: AVX-512 comparisons against the plain loop, bit for bit") {
+  alignas(64) uint32_t words[64];
+  cpu::plain::philox_16(12345, 2, 0, 77, 88, words);
+  words[3] = 0, words[40] = 0xffffffffu;
+  // Thresholds 0 (all kept), 2^32 and more (none), and ones inside the range.
+  const std::vector<uint64_t> thresholds = {0, 1, 512, 0x80000000u, 0xfffffe00u, 0xffffffffu, 1ull << 32, 1ull << 40};
+  for (uint64_t t : thresholds) {
+    words[7] = static_cast<uint32_t>(std::min<uint64_t>(t, 0xffffffffu));  // one word exactly on it
+    CHECK_MESSAGE(cpu::tuned::kept_bits_64(words, t) == cpu::plain::kept_bits_64(words, t), "threshold " << t);
+  }
+  CHECK(cpu::tuned::kept_bits_64(words, 0) == ~uint64_t{0});
+  CHECK(cpu::tuned::kept_bits_64(words, 1ull << 32) == 0);
+}
+
 #else
 
 TEST_CASE("cpu tuned kernels: AVX-512 only") {

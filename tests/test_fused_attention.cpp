@@ -88,6 +88,7 @@ const std::vector<Dims> kCases{
     {3, 2, 13, 0, 5, 8},   // no memory; T = 13, not a multiple of a tile
     {1, 2, 7, 9, 0, 4},    // N = 0, the Transformer-XL baseline; M > T
     {2, 1, 17, 6, 70, 3},  // more visible columns than a 64-bit word of dropout bits
+    {2, 2, 45, 20, 5, 8},  // two blocks of 32 query rows, the second partial
 };
 
 }  // namespace
@@ -162,7 +163,7 @@ TEST_CASE("fused attention: float64 finite differences with dropout on") {
 }
 
 TEST_CASE("fused attention: the same bits at 1, 2 and 3 threads") {
-  const Dims d{3, 5, 11, 7, 6, 8};
+  const Dims d{3, 5, 40, 7, 6, 8};  // two blocks of rows
   const AttentionOptions o = options_of(d, 0.2);
   std::vector<std::vector<double>> first;
   for (int threads : {1, 2, 3}) {

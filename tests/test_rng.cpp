@@ -1,7 +1,9 @@
 // The counter-based RNG (engine/rng.h) and the random primitives built on it.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -39,6 +41,23 @@ TEST_CASE("uniform(): open interval, exact extremes") {
   CHECK(philox::uniform(0xffffffffu) < 1.0f);
   CHECK(philox::uniform(0u) == 0.5f / 8388608.0f);
   CHECK(philox::uniform(0xffffffffu) == 1.0f - 0.5f / 8388608.0f);
+}
+
+TEST_CASE("keep_threshold: uniform(x) >= p exactly when x >= keep_threshold(p)") {
+  // Rates with and without an exact float32 image, the extremes, and rates
+  // that sit exactly on a uniform value (k + 0.5) 2^-23 or just beside it.
+  const float on_value = 1000.5f / 8388608.0f;
+  const std::vector<float> rates = {0.0f, 1e-9f, 0.1f, 1.0f / 3.0f, 0.5f, 0.9f, 0.999999f,
+                                    1.0f, on_value, std::nextafter(on_value, 0.0f), std::nextafter(on_value, 1.0f)};
+  for (float p : rates) {
+    const uint64_t t = philox::keep_threshold(p);
+    std::vector<uint64_t> xs = {0, 1, 511, 512, 0xffffffffu};
+    for (int64_t d = -1536; d <= 1536; d += 7) xs.push_back(static_cast<uint64_t>(std::clamp<int64_t>(int64_t(t) + d, 0, 0xffffffff)));
+    for (uint32_t e = 0; e < 4096; ++e) xs.push_back(philox::philox4x32_10(e, 0, 0, 0, 7, 9).v[0]);
+    int wrong = 0;
+    for (uint64_t x : xs) wrong += (philox::uniform(static_cast<uint32_t>(x)) >= p) != (x >= t);
+    CHECK_MESSAGE(wrong == 0, wrong << " of " << xs.size() << " words disagree at p = " << p);
+  }
 }
 
 TEST_CASE("random_uniform: mean and variance of a million draws, streams differ by offset") {

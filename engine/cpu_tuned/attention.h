@@ -14,8 +14,11 @@
 // and its output two: Z_band (Q, Q+M) V_window + pv_scale Z_pers (Q, N) Pv.
 // The backward runs the same products backwards, block by block, from the
 // recomputed probabilities. A block's scores, probabilities and gradients
-// stay in the task's buffers, in cache. The products are Eigen's, in the
-// widest vectors the CPU has (AVX-512 where present, else AVX2 or SSE).
+// stay in the task's buffers, in cache. In float32 on an AVX-512 CPU the
+// products are small_gemm's register-blocked kernel
+// (engine/cpu_tuned/small_gemm.h), which reads its operands in place; Eigen
+// would pack both for every one of these small products. In float64 (the
+// gradient checks) and without AVX-512 they are Eigen's.
 #pragma once
 
 #include "engine/backend.h"

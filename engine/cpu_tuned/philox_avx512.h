@@ -57,6 +57,17 @@ inline void philox_16(uint64_t base, uint32_t stream, uint32_t slice, uint32_t k
   }
 }
 
+// Bit e set where words[e] >= threshold, e = 0..63 (cpu::plain::kept_bits_64's
+// definition): four unsigned 16-lane comparisons, each giving 16 bits.
+inline uint64_t kept_bits_64(const uint32_t* words, uint64_t threshold) {
+  if (threshold > 0xffffffffu) return 0;
+  const __m512i t = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(threshold)));
+  uint64_t bits = 0;
+  for (int g = 0; g < 4; ++g)
+    bits |= uint64_t(_mm512_cmpge_epu32_mask(_mm512_loadu_si512(words + 16 * g), t)) << (16 * g);
+  return bits;
+}
+
 }  // namespace hc::cpu::tuned
 
 #endif  // __AVX512F__

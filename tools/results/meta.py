@@ -12,8 +12,9 @@ its own run.
     python3 tools/results/meta.py write --stage NAME --command "CMD" --build BUILD \
         [--quick] --rows ROWS.json --out FILE.json
 
-ROWS.json holds a list of rows, or {"rows": [...], "meta": {...}} whose meta
-keys (the peer's version, say) join the standard ones.
+ROWS.json holds a list of rows, or {"rows": [...], "meta": {...}, ...} whose
+meta keys (the peer's version, say) join the standard ones, and whose other
+keys (a second table, say) are written beside "rows".
 """
 import argparse
 import datetime
@@ -47,13 +48,13 @@ def meta(stage, command, build, quick=False):
             "quick": quick, "machine": machine(build, quick)}
 
 
-def write(path, stage, command, build, rows, extra=None, quick=False):
+def write(path, stage, command, build, rows, extra=None, quick=False, tables=None):
     m = meta(stage, command, build, quick)
     m.update(extra or {})
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        json.dump({"meta": m, "rows": rows}, f, indent=1, sort_keys=True)
+        json.dump({**(tables or {}), "meta": m, "rows": rows}, f, indent=1, sort_keys=True)
         f.write("\n")
     os.replace(tmp, path)
 
@@ -76,8 +77,10 @@ def main():
         print(full[:7] + ("-dirty" if full.endswith("-dirty") else ""))
         return
     data = json.load(sys.stdin if args.rows == "-" else open(args.rows))
-    rows, extra = (data, {}) if isinstance(data, list) else (data["rows"], data.get("meta", {}))
-    write(args.out, args.stage, args.command, args.build, rows, extra, args.quick)
+    if isinstance(data, list):
+        data = {"rows": data}
+    tables = {k: v for k, v in data.items() if k not in ("rows", "meta")}
+    write(args.out, args.stage, args.command, args.build, data["rows"], data.get("meta", {}), args.quick, tables)
 
 
 if __name__ == "__main__":

@@ -188,7 +188,31 @@ def render_fused(data):
             "unfused ms / fused ms (each side's best of the round), with its 95% interval. *train*: forward, backward, "
             "clip and Adam; *infer*: the evaluation forward. GFLOP/s from the ops' analytic FLOPs (the same for both "
             "paths).\n")
-    return body + "\n" + note + source(d["meta"], "fused/fused.json"), {}
+    return body + "\n" + note + render_roofline(d.get("roofline", [])) + source(d["meta"], "fused/fused.json"), {}
+
+
+def render_roofline(runs):
+    """The roofline table of bench/fused.sh's profiled steps (tools/results/roofline.py)."""
+    if not runs:
+        return ""
+    rows = []
+    for r in runs:
+        for p in r["parts"]:
+            rows.append([os.path.basename(r["config"]).removesuffix(".json"), r["path"], p["part"], f"{p['ms']:.2f}",
+                         f"{p['gflop']:.3f}", f"{p['mb']:.1f}", f"{p['intensity']:.1f}", f"{p['gflops']:.1f}",
+                         f"{p['roof_ms']:.2f}", f"{100 * p['share_of_roof']:.0f}%", p["bound"]])
+    body = table(["config", "path", "part", "ms", "GFLOP", "MB moved", "FLOP/byte", "GFLOP/s", "least ms",
+                  "share of roof", "limit"], ["---", "---", "---"] + ["---:"] * 7 + ["---"], rows)
+    ceilings = "; ".join(f"{os.path.basename(r['config']).removesuffix('.json')} {r['path']}: FMA peak "
+                         f"{r['fma_peak_gflops']:.0f} GFLOP/s, bandwidth {r['bandwidth_gbs']:.1f} GB/s" for r in runs)
+    note = ("\n**Roofline** of one profiled training step per path (each op at its fastest of the profiled steps; "
+            "the parts' times sum the ops', so they leave out the time between ops). *MB moved* and *GFLOP*: "
+            "the ops' analytic counts, every input read and every output written once. A part takes at least "
+            "max(GFLOP / FMA peak, MB / bandwidth) (*least ms*); *limit* says which term is larger, *share of roof* "
+            "is least ms over ms. Above 100% means the part's data stayed in cache, so memory bandwidth did not "
+            "limit it. The ceilings, measured in the same run (bandwidth: a STREAM-style triad on all threads): "
+            f"{ceilings}.\n\n")
+    return "\n" + body + note
 
 
 def render_spatten(data):
