@@ -36,7 +36,7 @@ struct AllAttConfig {
   double dropout_proj = 0.1;    // the two dropouts the paper's code applies in
   double dropout_output = 0.1;  // sequence before the output layer
   double layernorm_eps = 1e-5;
-  bool fused_attention = false;  // attention in one op per layer (models/allatt_layer.h); the same numbers
+  bool fused_attention = true;  // attention in one op per layer (models/allatt_layer.h); false: op by op, the same numbers
   std::vector<int64_t> adaptive_cutoffs;  // empty: the tied (V, C) softmax; else cluster bounds (models/adaptive.h)
   double adaptive_div = 4.0;              // cluster i has width C / adaptive_div^i
 

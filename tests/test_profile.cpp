@@ -180,7 +180,10 @@ TEST_CASE("profile: the report on a tiny model has every table and chart; bad in
   // The trace: one training step, its events named by region.
   std::ifstream trace_in(dir.file("p/trace.json"));
   const std::string trace((std::istreambuf_iterator<char>(trace_in)), {});
-  CHECK(trace.find("layer1/content head_scores") != std::string::npos);
+  // The trace holds the ops as they ran: the fused attention (the default) as one op.
+  CHECK(trace.find("layer1/attention attention") != std::string::npos);
+  CHECK(trace.find("layer1/attention attention.backward") != std::string::npos);
+  CHECK(trace.find("head_scores") == std::string::npos);
   CHECK(trace.find("layer0/qkv linear.backward") != std::string::npos);
   // Charts: a line per layer in the sweep, a bar segment per layer and part.
   std::ifstream sweep_in(dir.file("p/sweep.svg")), parts_in(dir.file("p/parts.svg"));
