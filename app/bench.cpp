@@ -253,18 +253,37 @@ void lineup_from_checkpoints(Lineup& l, const CommandLine& cl) {
   l.models.push_back({"pruned", second.gate_logits().empty() ? &second : compacted(l, l.loaded[1])});
 }
 
-// --config FILE: fresh weights against copies keeping each --keep fraction.
-void lineup_from_config(Lineup& l, const CommandLine& cl) {
+// --config FILE: the model's config (its vocabulary from the corpus) and the seed of its fresh weights.
+std::pair<AllAttConfig, uint64_t> fresh_model(const CommandLine& cl) {
   const RunConfig cfg = load_config(cl.config, cl.sets);
   const RunData data = load_data(cfg);
-  const AllAttConfig mc = model_config(cfg, data.tokenizer.size());
-  l.owned.push_back(std::make_unique<AllAttLM>(mc, uint64_t(cfg.seed), DType::F32, cl.device));
+  return {model_config(cfg, data.tokenizer.size()), uint64_t(cfg.seed)};
+}
+
+// --config FILE: fresh weights against copies keeping each --keep fraction.
+void lineup_from_config(Lineup& l, const CommandLine& cl) {
+  const auto [mc, seed] = fresh_model(cl);
+  l.owned.push_back(std::make_unique<AllAttLM>(mc, seed, DType::F32, cl.device));
   l.models.push_back({"dense", l.owned[0].get()});
-  AllAttLM gated(mc, uint64_t(cfg.seed), DType::F32, cl.device);
+  AllAttLM gated(mc, seed, DType::F32, cl.device);
   gated.add_gates(1.0);
   for (const std::string& f : cl.items("keep")) {  // fractions in (0, 1], checked by the parser
     l.owned.push_back(keep_fraction(gated, std::stod(f)));
     l.models.push_back({"keep " + f, l.owned.back().get()});
+  }
+}
+
+// --config FILE --unfused: the op-by-op attention path (the reference,
+// first) against the fused op, the same weights: the speedup is what fusion
+// buys. (The fused op computes only the scores a row can see, so it counts
+// fewer FLOPs than the op-by-op path, which computes all S+N and masks.)
+void lineup_attention_paths(Lineup& l, const CommandLine& cl) {
+  check(!cl.has("keep"), "--keep and --unfused are two different lineups: give one");
+  auto [mc, seed] = fresh_model(cl);
+  for (const bool fused : {false, true}) {
+    mc.fused_attention = fused;
+    l.owned.push_back(std::make_unique<AllAttLM>(mc, seed, DType::F32, cl.device));
+    l.models.push_back({fused ? "fused" : "unfused", l.owned.back().get()});
   }
 }
 
@@ -330,7 +349,8 @@ void bench_batch(const std::vector<Model>& models, int64_t B, int reps, Device d
     const Paired& p = paired[k - 1];
     nlohmann::json r = table_row(models[k], B, p.ms, p.flops, p.speedup, p.ideal, quiet);
     r["explain"] = p.explanation;
-    if (!quiet && r["above_ideal"].get<bool>()) {
+    // Above the ideal says something only when heads were removed.
+    if (!quiet && r["above_ideal"].get<bool>() && heads_of(*models[k].model) != heads_of(*models[0].model)) {
       std::printf("  note: above the FLOP-ideal speedup (the whole interval is above %.2fx): heads remove work "
                   "that runs below the model's average FLOP rate\n",
                   p.ideal);
@@ -401,14 +421,16 @@ int bench_command(const CommandLine& cl) {
   const int reps = static_cast<int>(cl.integer("reps"));
 
   Lineup lineup;
+  check(!cl.has("unfused") || !cl.config.empty(), "--unfused goes with --config");
   if (!cl.from.empty()) lineup_from_checkpoints(lineup, cl);
+  else if (cl.has("unfused")) lineup_attention_paths(lineup, cl);
   else lineup_from_config(lineup, cl);
   const AllAttConfig& mc = lineup.models[0].model->config();
   const std::map<int64_t, CostModel> costs = cost_models(cl, mc, batches);
   const bool as_json = cl.has("json");
   if (!as_json) {
-    std::printf("evaluation forward, T=%lld tokens with M=%lld of memory, %s; %d passes of each model, dense and "
-                "pruned in turns;\nms/seg: median pass; speedup: median of the paired ratios, [95%% interval]\n",
+    std::printf("evaluation forward, T=%lld tokens with M=%lld of memory, %s; %d passes of each model, the first "
+                "and each other in turns;\nms/seg: median pass; speedup: median of the paired ratios, [95%% interval]\n",
                 static_cast<long long>(mc.seg_len), static_cast<long long>(mc.mem_len),
                 cl.device == Device::CUDA ? "cuda" : "cpu", reps);
     std::printf("%-10s %6s %6s %10s %10s %9s %19s %8s %9s\n", "model", "heads", "batch", "ms/seg", "tok/s", "speedup",

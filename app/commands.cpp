@@ -131,6 +131,8 @@ std::vector<Flag> bench_flags() {
                text("pruned", "CKPT2", "with --from: time --from against this pruned version of it"),
                shared("config", "or: a config, with fresh weights"), shared("set"),
                list(real("keep", "F,F,...", 0, true, 1, "0.75,0.5", "with --config: fractions of the heads kept")),
+               on_off("unfused", "with --config, instead of --keep: the op-by-op attention path against the fused "
+                                 "one (fused_attention false, then true; the same weights)"),
                list(integer("batches", "B,B,...", 1, 4096, "1,4,16", "batch sizes to time")),
                integer("reps", "N", 1, 100000, "15", "timed passes (the median is reported)"),
                on_off("json", "print the rows as JSON instead of the table"),

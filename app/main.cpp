@@ -99,7 +99,7 @@ sweeps is timed in min(reps, 3) rounds over all of them, reps in all at least,
 and keeps its fastest run; the parts are the mean of reps profiled steps.
 )";
 
-const char* kBenchHelp = R"(usage: headcount bench (--from CKPT [--pruned CKPT2] | --config FILE [--keep F,F,...])
+const char* kBenchHelp = R"(usage: headcount bench (--from CKPT [--pruned CKPT2] | --config FILE [--keep F,F,... | --unfused])
                        [--batches 1,4,16] [--reps N] [--device cpu|cuda] [--json] [--cost-model COSTS_JSON]
 
 Does pruning buy speed? Times the evaluation forward pass (one segment of
@@ -116,7 +116,8 @@ whole range, with its lower coverage in the JSON). Prints ms per segment
 speedup (dense FLOPs / pruned FLOPs, from the ops' analytic counts) and the
 share of it achieved. A speedup whose interval lies wholly above the ideal
 is flagged and explained from the op profiler: per part of the model
-(qkv, content, softmax, ..., output_layer), its time and FLOPs dense and
+(qkv, attention, ..., output_layer; op by op: qkv, content, softmax, ...,
+output_layer), its time and FLOPs dense and
 pruned, and the FLOP rates of the parts that shrink with heads and of those
 that do not.
   --from CKPT             a checkpoint; a gated one is timed with all heads
@@ -126,6 +127,11 @@ that do not.
   --config FILE           fresh weights (the time does not depend on them):
                           dense against copies keeping each --keep fraction
                           of the heads in every layer (default 0.75,0.5)
+  --config FILE --unfused the op-by-op attention path (fused_attention
+                          false) against the fused op (true), the same
+                          weights: the speedup is what fusion buys (its
+                          ideal is above 1: the fused op computes only the
+                          scores a row can see, the op-by-op path all S+N)
 --json prints the rows as JSON instead of the table: model, heads, batch, ms,
 tok_s, flops, speedup, speedup_lo, speedup_hi, interval_coverage, pairs,
 ideal, above_ideal, and for every pruned row explain: the profiler's

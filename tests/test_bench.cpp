@@ -87,6 +87,28 @@ TEST_CASE("bench: a gated checkpoint against its compaction, and against a compa
   CHECK(out.find("achieved") != std::string::npos);
   CHECK(out.find("95% interval") != std::string::npos);
 
+  // --unfused: the op-by-op path against the fused op, the same model.
+  REQUIRE_MESSAGE(test::run_headcount("bench --config " HEADCOUNT_SOURCE_DIR "/configs/moby-char-tiny.json --set corpus=" +
+                                          corpus + " --unfused --batches 2 --reps 3 --json --threads 1",
+                                      out) == 0,
+                  out);
+  const nlohmann::json paths = nlohmann::json::parse(out.substr(out.find('[')));
+  REQUIRE(paths.size() == 2);
+  CHECK(paths[0]["model"] == "unfused");
+  CHECK(paths[1]["model"] == "fused");
+  CHECK(paths[1]["heads"] == paths[0]["heads"]);
+  // The fused op computes only each row's visible columns, the op-by-op
+  // path all S+N and masks the rest: fewer FLOPs, an ideal above 1.
+  CHECK(paths[1]["flops"].get<double>() < paths[0]["flops"].get<double>());
+  CHECK(paths[1]["ideal"].get<double>() == doctest::Approx(paths[0]["flops"].get<double>() / paths[1]["flops"].get<double>()));
+  CHECK(paths[1]["speedup"].get<double>() > 0);
+  std::map<std::string, nlohmann::json> path_parts;
+  for (const nlohmann::json& p : paths[1]["explain"]["parts"]) path_parts[p["part"]] = p;
+  CHECK(path_parts.count("attention"));  // the fused model's one op (its time in pruned_ms)
+  CHECK(path_parts.count("content"));    // the unfused model's ops
+  CHECK(test::run_headcount("bench --from " + pruned + "/last.safetensors --unfused", out) == 2);
+  CHECK(out.find("--unfused goes with --config") != std::string::npos);
+
   // Bad input, each with a message.
   CHECK(test::run_headcount("bench --from " + dir.file("missing.safetensors"), out) != 0);
   CHECK(out.find("missing") != std::string::npos);
