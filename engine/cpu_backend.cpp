@@ -928,6 +928,27 @@ class CpuBackend final : public Backend {
     }
   }
 
+  // o[0] (+)= the sum of f(x[e]) over the n elements, in double: each of
+  // kSumChunks chunks sums its range in vectors (several running sums, so
+  // the adds do not wait on each other: one running sum made the gradient
+  // norm of every step a chain of a million dependent adds), then the
+  // chunks are added in order. The order depends on the sizes only.
+  template <typename T, typename F>
+  static void full_sum(const T* xs, int64_t n, bool acc, F f, T* o) {
+    const int64_t chunks = std::min<int64_t>(kSumChunks, std::max<int64_t>(n, 1));
+    std::vector<double> part(chunks, 0.0);
+#pragma omp parallel for schedule(static)
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      double s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int64_t e = n * ch / chunks; e < n * (ch + 1) / chunks; ++e) s += f(xs[e]);
+      part[ch] = s;
+    }
+    double s = 0;
+    for (int64_t ch = 0; ch < chunks; ++ch) s += part[ch];
+    o[0] = static_cast<T>((acc ? double(o[0]) : 0.0) + s);
+  }
+
   // out[k] (+)= sum over a and i of f(x[a, k, i]), x viewed as (A, K, I), in
   // double: each of kSumChunks chunks of a sums its part, then the chunks are
   // added in order.
@@ -936,11 +957,8 @@ class CpuBackend final : public Backend {
     const T* xs = ptr<T>(x);
     T* o = ptr<T>(out);
     const int64_t K = out.numel();
-    int64_t A = bc.outer, I = bc.inner;
-    if (K == 1) {  // a full sum: split the whole range into chunks
-      A *= I;
-      I = 1;
-    }
+    const int64_t A = bc.outer, I = bc.inner;
+    if (K == 1) return full_sum<T>(xs, A * I, acc, f, o);
     const int64_t chunks = std::min<int64_t>(kSumChunks, std::max<int64_t>(A, 1));
     std::vector<double> part(chunks * K, 0.0);
 #pragma omp parallel for schedule(static)
