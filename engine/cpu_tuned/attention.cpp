@@ -39,7 +39,7 @@ constexpr int64_t kQueryBlock = 32;
 // C (m,n) = alpha op(A) B + beta C, B (k,n) row-major with row stride ldb;
 // op(A) is A (m,k), or A stored (k,m) when ta. In float32 with AVX-512 this
 // is small_gemm's register-blocked kernel, which reads both operands in
-// place: Eigen packs them for every call, and at these sizes (16 x 80 x 32)
+// place: Eigen packs them for every call, and at these sizes (32 x 96 x 32)
 // the packing is most of a product's time. Otherwise Eigen (plain::gemm).
 template <typename F>
 void product(bool ta, int64_t m, int64_t n, int64_t k, F alpha, const F* a, int64_t lda, const F* b, int64_t ldb,
@@ -102,7 +102,7 @@ struct HeadOperands {
   explicit HeadOperands(const AttentionArgs<F>& a)
       : D(a.D), M1(a.M + 1), N(a.N), data(a.H * a.D * (a.M + 1 + 2 * a.N)) {
     for (int64_t h = 0; h < a.H; ++h) {
-      F* at = data.data() + (rt(h) - data.data());
+      F* at = data.data() + h * D * (M1 + 2 * N);  // rt(h), writable
       transpose(a.r_row(h, 0), a.HD, M1, D, at);
       if (N == 0) continue;
       transpose(a.pk + h * N * D, D, N, D, at + D * M1);
