@@ -95,8 +95,11 @@ Writes DIR/report.md, costs.csv, costs.json, trace.json, sweep.svg, parts.svg.
 Also DIR/cost_heatmap.svg (each head's marginal cost) and, for a gated
 checkpoint, gates_heatmap.svg (each head's P(open)).
 --batch defaults to the config's batch, --reps to 5: each configuration of the
-sweeps is timed in min(reps, 3) rounds over all of them, reps in all at least,
-and keeps its fastest run; the parts are the mean of reps profiled steps.
+sweeps is timed in min(reps, 3) rounds over all of them, reps runs in all at
+least, each run right before a run of the whole model: its time is the median
+of those ratios times the whole model's fastest run (a shared machine that
+slows for seconds moves both runs of a pair alike); the parts are the mean of
+reps profiled steps.
 )";
 
 const char* kBenchHelp = R"(usage: headcount bench (--from CKPT [--pruned CKPT2] | --config FILE [--keep F,F,... | --unfused])

@@ -439,7 +439,7 @@ int profile_command(const CommandLine& cl) {
   const std::vector<HeadCounts> calibration = calibration_with_mixed(dense);
   const std::vector<HeadCounts> validation = random_heads(
       dense, cl.integer("validate"), uint64_t(cl.integer("validate-seed")), {calibration.begin(), calibration.end()});
-  ConfigTimer timer;
+  ConfigTimer timer(dense);
   for (const HeadCounts& h : calibration) timer.of(with_heads(dense, h));
   for (const HeadCounts& h : validation) timer.of(with_heads(dense, h), kFirstSlot), timer.of(with_heads(dense, h), kSecondSlot);
   const Sweeps sweeps = run_sweeps(t, cl.device, timer);
@@ -459,8 +459,9 @@ int profile_command(const CommandLine& cl) {
   for (int64_t l = 0; l < mc.layers; ++l) md << " " << mc.heads_in(l);
   md << ", C=" << mc.d_model << ", D=" << mc.d_head << ", N=" << mc.persist << ", F=" << mc.d_ffn << "; B=" << t.B
      << ", T=" << mc.seg_len << ", M=" << mc.mem_len << ", V=" << mc.vocab << ". Times: each part, the mean of " << t.reps
-     << " profiled steps; the sweeps and the prediction, the fastest of " << sweeps.runs_each << " runs (" << sweeps.rounds
-     << " rounds over all " << sweeps.configurations << " configurations).\n\n"
+     << " profiled steps; the sweeps and the prediction, " << sweeps.runs_each << " runs each (" << sweeps.rounds
+     << " rounds over all " << sweeps.configurations << " configurations), each run followed by one of the whole "
+     << "model: the median of those ratios times the whole model's fastest run.\n\n"
      << "## Each part: analytic work and measured time per training step\n\n";
   parts_tables(analytic, measured, csv, md);
   parts_chart(mc.layers, measured, md, out);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <limits>
 #include <random>
 
@@ -31,37 +32,59 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// The fastest of `reps` calls after one warm-up call: on a shared machine
-// the least disturbed run is the best estimate of what the work costs. The
-// device is synchronised before the clock stops: GPU work is asynchronous.
-double fastest_seconds(Device device, int reps, const std::function<void()>& run) {
+// One call of `run`, timed; the device is synchronised before the clock
+// stops: GPU work is asynchronous.
+double seconds_of_call(Device device, const std::function<void()>& run) {
+  const auto t0 = std::chrono::steady_clock::now();
   run();
   backend(device).synchronize();
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    run();
-    backend(device).synchronize();
-    t.push_back(seconds_since(t0));
-  }
-  return *std::min_element(t.begin(), t.end());
+  return seconds_since(t0);
 }
 
-// A training step (forward + backward, gradients zeroed) and an inference
-// forward of `model` at batch B, with memory carried.
-Timers time_model(const AllAttLM& model, Device device, int64_t B, int reps) {
-  const Batch batch = random_batch(B, model.config().seg_len, model.config().vocab, 17);
-  Memory mem = model.initial_memory(B);
+// A model ready to time at batch B: random tokens, memory carried from
+// step to step, its own random stream.
+struct TimedModel {
+  const AllAttLM& model;
+  Device device;
+  Batch batch;
+  Memory mem;
   RngStream rng{1, 0};
-  const bool gated = !model.gate_logits().empty();
-  Timers t;
-  t.train = fastest_seconds(device, reps, [&] { train_step(model, batch, mem, rng); });
-  t.infer = fastest_seconds(device, reps, [&] {
+
+  TimedModel(const AllAttLM& m, Device d, int64_t B)
+      : model(m), device(d), batch(random_batch(B, m.config().seg_len, m.config().vocab, 17)),
+        mem(m.initial_memory(B)) {}
+
+  // A training step (forward + backward, gradients zeroed).
+  void train() { train_step(model, batch, mem, rng); }
+
+  // An inference forward (no gradient, memory carried).
+  void infer() {
     NoGrad no_grad;
-    const std::vector<Variable> gates = gated ? layer_gates(model, rng, false, true) : std::vector<Variable>{};
+    const std::vector<Variable> gates =
+        model.gate_logits().empty() ? std::vector<Variable>{} : layer_gates(model, rng, false, true);
     model.logits(batch.inputs, mem, false, rng, gates);
-  });
-  return t;
+  }
+};
+
+// `reps` turns of (run, reference), after one warm-up call of each: each
+// turn's time of `run` over the reference's, appended to `ratios`; the
+// reference's fastest call lowers `reference_best`. Two calls a few
+// milliseconds apart see the same machine, so their ratio does not move
+// when a shared machine slows down for seconds; a time taken alone does.
+void paired_ratios(Device device, int reps, const std::function<void()>& run, const std::function<void()>& reference,
+                   std::vector<double>& ratios, double& reference_best) {
+  seconds_of_call(device, run);
+  seconds_of_call(device, reference);
+  for (int r = 0; r < reps; ++r) {
+    const double mine = seconds_of_call(device, run), theirs = seconds_of_call(device, reference);
+    ratios.push_back(mine / theirs);
+    reference_best = std::min(reference_best, theirs);
+  }
+}
+
+double median(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + long(v.size() / 2), v.end());
+  return v[v.size() / 2];
 }
 
 }  // namespace
@@ -91,24 +114,31 @@ double ConfigTimer::spent(const AllAttConfig& v) const {
 void ConfigTimer::run(Device device, int64_t B, int reps) {
   rounds_ = std::min(reps, 3);
   reps_per_round_ = (reps + rounds_ - 1) / rounds_;
-  const int64_t n = static_cast<int64_t>(plan_.size()), T = plan_.empty() ? 0 : plan_[0].first.seg_len;
+  const int64_t n = static_cast<int64_t>(plan_.size()), T = reference_.seg_len;
+  std::map<std::pair<std::string, int>, Ratios> ratios;
+  double best_train = std::numeric_limits<double>::infinity(), best_infer = best_train;
   // Redrawn on a terminal; in a log, a line per round. The rate counts
-  // the tokens of the timed training steps.
+  // the tokens of the timed training steps (the reference's too).
   Progress bar("profile sweep", rounds_ * n, n);
-  for (int round = 0; round < rounds_; ++round)
+  for (int round = 0; round < rounds_; ++round) {
+    const AllAttLM reference_model(reference_, 3, DType::F32, device);
+    TimedModel ref(reference_model, device, B);
     for (int64_t i = 0; i < n; ++i) {
       const int64_t done = round * n + i;
-      bar.update(done, double(done) * reps_per_round_ * B * T, "round " + std::to_string(round + 1) + "/" + std::to_string(rounds_));
+      bar.update(done, double(done) * 2 * reps_per_round_ * B * T,
+                 "round " + std::to_string(round + 1) + "/" + std::to_string(rounds_));
       const auto& [config, slot] = plan_[size_t(i)];
       const auto t0 = std::chrono::steady_clock::now();
       const AllAttLM m(config, 3, DType::F32, device);
-      const Timers t = time_model(m, device, B, reps_per_round_);
-      Timers& best = cache_.at({key_of(config), slot});
-      best.train = std::min(best.train, t.train);
-      best.infer = std::min(best.infer, t.infer);
+      TimedModel mine(m, device, B);
+      Ratios& r = ratios[{key_of(config), slot}];
+      paired_ratios(device, reps_per_round_, [&] { mine.train(); }, [&] { ref.train(); }, r.train, best_train);
+      paired_ratios(device, reps_per_round_, [&] { mine.infer(); }, [&] { ref.infer(); }, r.infer, best_infer);
       spent_[key_of(config)] += seconds_since(t0);
     }
-  bar.update(rounds_ * n, double(rounds_ * n) * reps_per_round_ * B * T, "done");
+  }
+  for (auto& [key, r] : ratios) cache_.at(key) = Timers{median(r.train) * best_train, median(r.infer) * best_infer};
+  bar.update(rounds_ * n, double(rounds_ * n) * 2 * reps_per_round_ * B * T, "done");
   bar.finish();
 }
 

@@ -173,8 +173,8 @@ std::string validation_report(const ModeValidation& train, const ModeValidation&
   md << "\n## The cost model, checked on " << train.heads.size() << " random pruned configurations\n\n"
      << "Calibrated on " << train.calibration.size() << " configurations (each layer emptied and at one head, every "
      << "layer emptied, at half and whole), " << std::lround(calibration_seconds) << " s of timing. Checked on "
-     << "configurations drawn at random (none a calibration one), each timed in two independent slots; measured = "
-     << "the faster, repeatability = how far apart the two are.\n\n"
+     << "configurations drawn at random (none a calibration one), each timed in two independent slots (in turns with the whole model, as above); measured = "
+     << "the lower, repeatability = how far apart the two are.\n\n"
      << "| mode | form | numbers | within +-5% | within +-10% | worst error | within +-10% or the spread |\n"
      << "|---|---|---:|---:|---:|---:|---:|\n";
   std::vector<Series> points;
