@@ -9,9 +9,10 @@
 // blocking is most of the work. Here B is read in place: R rows of C at a
 // time, V vectors of 16 columns, R x V accumulators in registers, and for
 // every k one load of B's row segment feeds R broadcast-FMAs. R x V is 4 x 4
-// for wide products and 8 x 2 for N <= 32 (16 accumulators either way, so
-// the FMA units, not the loads, set the pace). Partial vectors at the right
-// edge use AVX-512 masks, so any N works without padding.
+// over whole passes of 64 columns and 8 x 1, 8 x 2 or 8 x 3 over the
+// columns left (at least 8 accumulators, so the FMA units, not the loads,
+// set the pace). Partial vectors at the right edge use AVX-512 masks, so any
+// N works without padding.
 //
 // It beats Eigen on attention's products and loses to it on products with
 // a large B (the linear layers), which is why the dispatch
@@ -107,17 +108,33 @@ inline void transpose(const float* b, int64_t ldb, int64_t N, int64_t K, float* 
     for (int64_t k = n < N16 ? K16 : 0; k < K; ++k) out[k * N + n] = b[n * ldb + k];
 }
 
+// Every row of C (M,N), R rows at a time, then the rows left one at a time.
+template <int R, int V>
+inline void all_rows(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda, bool ta,
+                     const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  int64_t i = 0;
+  for (; i + R <= M; i += R) row_block<R, V>(i, N, K, alpha, a, lda, ta, b, ldb, beta, c, ldc);
+  for (; i < M; ++i) row_block<1, V>(i, N, K, alpha, a, lda, ta, b, ldb, beta, c, ldc);
+}
+
 // C (M,N) = alpha op(A) B + beta C for B stored (K,N) with row stride ldb.
+// Columns in whole passes of 4 vectors (64 columns), then the columns left
+// with as few vectors as cover them: a masked lane still costs its FMA, so
+// a 4-vector pass over the last column of a 65-column product (attention's
+// M+1 position scores) would cost as much as 64 columns. With fewer vectors,
+// 8 rows at a time keep 8 to 24 accumulators busy. Each element of C sums
+// its K products in the same order whichever block computes it, so the
+// split changes no bit of the result.
 inline void gemm(bool ta, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  int64_t i = 0;
-  if (N <= 32) {
-    for (; i + 8 <= M; i += 8) row_block<8, 2>(i, N, K, alpha, a, lda, ta, b, ldb, beta, c, ldc);
-    for (; i < M; ++i) row_block<1, 2>(i, N, K, alpha, a, lda, ta, b, ldb, beta, c, ldc);
-  } else {
-    for (; i + 4 <= M; i += 4) row_block<4, 4>(i, N, K, alpha, a, lda, ta, b, ldb, beta, c, ldc);
-    for (; i < M; ++i) row_block<1, 4>(i, N, K, alpha, a, lda, ta, b, ldb, beta, c, ldc);
-  }
+  const int64_t wide = N / 64 * 64, rest = N - wide;
+  if (wide > 0) all_rows<4, 4>(M, wide, K, alpha, a, lda, ta, b, ldb, beta, c, ldc);
+  b += wide, c += wide;
+  if (rest == 0) return;
+  if (rest <= 16) all_rows<8, 1>(M, rest, K, alpha, a, lda, ta, b, ldb, beta, c, ldc);
+  else if (rest <= 32) all_rows<8, 2>(M, rest, K, alpha, a, lda, ta, b, ldb, beta, c, ldc);
+  else if (rest <= 48) all_rows<8, 3>(M, rest, K, alpha, a, lda, ta, b, ldb, beta, c, ldc);
+  else all_rows<4, 4>(M, rest, K, alpha, a, lda, ta, b, ldb, beta, c, ldc);
 }
 
 }  // namespace hc::small_gemm
