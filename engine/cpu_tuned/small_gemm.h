@@ -129,8 +129,11 @@ inline void gemm(bool ta, int64_t M, int64_t N, int64_t K, float alpha, const fl
                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   const int64_t wide = N / 64 * 64, rest = N - wide;
   if (wide > 0) all_rows<4, 4>(M, wide, K, alpha, a, lda, ta, b, ldb, beta, c, ldc);
-  b += wide, c += wide;
-  if (rest == 0) return;
+  if (rest == 0 || M == 0) return;
+  // The columns left start `wide` in. An empty B (K = 0) may be a null
+  // pointer, which no offset may be applied to; none of its rows is read.
+  if (K > 0) b += wide;
+  c += wide;
   if (rest <= 16) all_rows<8, 1>(M, rest, K, alpha, a, lda, ta, b, ldb, beta, c, ldc);
   else if (rest <= 32) all_rows<8, 2>(M, rest, K, alpha, a, lda, ta, b, ldb, beta, c, ldc);
   else if (rest <= 48) all_rows<8, 3>(M, rest, K, alpha, a, lda, ta, b, ldb, beta, c, ldc);
