@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps test test-sanitize sanitize-build fuzz bench results data demo clean help
+.PHONY: all build deps test test-stress test-sanitize sanitize-build fuzz bench results data demo clean help
 
 all: build
 
@@ -12,6 +12,7 @@ help:
 	@echo "              prune to 40% of the heads (~2 min), compact, dense vs pruned table, an HTML report per run"
 	@echo "make          build (Release, -march=native; CUDA backend too when nvcc is found)"
 	@echo "make test     install missing Debian packages, build, run every test"
+	@echo "make test-stress  the suite RUNS times (default 5) while stress-ng loads every core (tools/stress-test.sh)"
 	@echo "make test-sanitize  the whole test suite built with clang, ASan + UBSan (~15 min on 2 cores)"
 	@echo "make fuzz     run each libFuzzer harness for FUZZ_SECONDS (default 20) on the sanitizer build"
 	@echo "make deps     install the Debian packages headcount needs"
@@ -36,6 +37,10 @@ build: $(BUILD)/.deps-ok
 
 test: build
 	cd $(BUILD) && ./headcount_tests
+
+# The suite must not depend on the machine's speed: RUNS runs under stress-ng.
+test-stress: build
+	tools/stress-test.sh $(BUILD)
 
 # The sanitizer build: clang (libFuzzer needs it), ASan + UBSan with every
 # report fatal, OpenMP on, no CUDA, no MPI (Open MPI leaks at exit by design,
