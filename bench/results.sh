@@ -362,9 +362,13 @@ json.dump([{k: v for k, v in r.items() if k not in ("checkpoint", "dense")} for 
 # schedule for all: 500 selection steps (the learned methods ramp their
 # head count down over the first 250 and hold it for the last 250, so their
 # choice settles), then 500 steps of fine-tuning at the final shape
-# (finetune_steps); lottery rewinds to the dense run's step 500.
+# (finetune_steps); lottery rewinds to the dense run's step 500. The scored
+# methods that read data (taylor, shapley, astar) use 8 probe batches
+# (importance_batches; the default 32 made one A* choice take over 5 minutes
+# on one core: it scores about a thousand head sets).
 compare_args=(--config configs/moby-char-small-prune.json --set steps=500 --set l0_warmup=250 --set finetune_steps=500
-              --set eval_every=500 --set checkpoint_every=500 --set "rewind_from={dense}/step-500.safetensors")
+              --set eval_every=500 --set checkpoint_every=500 --set "rewind_from={dense}/step-500.safetensors"
+              --set importance_batches=8)
 quick_compare_args=(--config configs/moby-char-small-prune.json --set finetune_steps=4
                     --set "rewind_from={dense}/step-20.safetensors")
 for s in $quick_prune_sets; do quick_compare_args+=(--set "$s"); done
