@@ -171,7 +171,7 @@ TEST_CASE("methods: shapley values by enumeration sum to loss(none) - loss(all);
   const ScoreInputs probe = fixed_inputs(model);
   for (bool scaling : {true, false}) {
     CAPTURE(scaling);
-    const SetLoss loss = fixed_set_loss(probe, scaling);
+    const SetLoss loss = fixed_set_loss(probe, scaling, "shapley test");
     const double none = loss({false, false, false, false}), all = loss({true, true, true, true});
     const ShapleyValues exact = exact_shapley(4, loss);
     CHECK(exact.sets_scored == 16);
@@ -209,7 +209,7 @@ TEST_CASE("methods: shapley values by enumeration sum to loss(none) - loss(all);
   for (int64_t r = 0; r < 8; ++r)
     for (int64_t d = 0; d < 4; ++d) out[r * 8 + d] = 0;
   layer.out_w.value().copy_from(Tensor::from_vector(layer.out_w.shape(), out, DType::F64));
-  const SetLoss loss = fixed_set_loss(probe, false);
+  const SetLoss loss = fixed_set_loss(probe, false, "shapley test");
   CHECK(std::fabs(exact_shapley(4, loss).value[2]) < 1e-14);
   CHECK(std::fabs(sampled_shapley(4, loss, 50, 0.0, 3).value[2]) < 1e-14);
   CHECK_THROWS_AS(sampled_shapley(4, loss, 1, 0.0, 1), std::invalid_argument);
@@ -277,7 +277,7 @@ TEST_CASE("methods: astar on a tiny model equals exhaustive search for K = N-1, 
                  3, DType::F64);
   randomize(model, 40);
   const ScoreInputs probe = fixed_inputs(model);
-  const SetLoss loss = fixed_set_loss(probe, true);
+  const SetLoss loss = fixed_set_loss(probe, true, "astar test");
   // Is the model's loss supermodular in the closed heads: does every removal cost d_j only grow as others close?
   bool supermodular = true;
   for (unsigned bits = 0; bits < 16; ++bits)

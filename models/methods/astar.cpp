@@ -196,7 +196,8 @@ class AStar final : public PruningMethod {
   explicit AStar(const PruneSetup& s) : s_(s) {}
 
   void choose(AllAttLM& model, const ScoreInputs& probe) override {
-    found_ = astar_search(s_.heads, s_.budget, fixed_set_loss(probe, s_.config.output_scaling), s_.config.astar_max_nodes);
+    found_ = astar_search(s_.heads, s_.budget, fixed_set_loss(probe, s_.config.output_scaling, "astar"),
+                          s_.config.astar_max_nodes);
     std::fprintf(stderr,
                  "astar: %lld sets expanded, %lld head sets scored, %s; loss %.5f with %s; %lld marginal costs fell "
                  "from a set to its child (0: consistent with an exact search)\n",

@@ -2,6 +2,7 @@
 #include "models/methods/head_sets.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <functional>
 
@@ -25,10 +26,15 @@ std::vector<Variable> set_gates(const AllAttLM& model, const std::vector<bool>& 
   return gates;
 }
 
-SetLoss fixed_set_loss(const ScoreInputs& probe, bool output_scaling) {
+SetLoss fixed_set_loss(const ScoreInputs& probe, bool output_scaling, const std::string& label) {
   check(static_cast<bool>(probe.fixed_loss), "a method that compares head sets needs ScoreInputs::fixed_loss");
-  return [&probe, output_scaling](const std::vector<bool>& open) {
-    return probe.fixed_loss(set_gates(probe.model, open, output_scaling));
+  const auto start = std::chrono::steady_clock::now();
+  return [&probe, output_scaling, label, start, scored = int64_t{0}](const std::vector<bool>& open) mutable {
+    const double loss = probe.fixed_loss(set_gates(probe.model, open, output_scaling));
+    if (++scored % 50 == 0)
+      std::fprintf(stderr, "%s: %lld head sets scored, %.0f s\n", label.c_str(), static_cast<long long>(scored),
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    return loss;
   };
 }
 

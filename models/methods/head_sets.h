@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "models/pruning_method.h"
@@ -18,8 +19,10 @@ using SetLoss = std::function<double(const std::vector<bool>&)>;
 // model will run with).
 std::vector<Variable> set_gates(const AllAttLM& model, const std::vector<bool>& open, bool output_scaling);
 
-// SetLoss on the probe's fixed batches (ScoreInputs::fixed_loss).
-SetLoss fixed_set_loss(const ScoreInputs& probe, bool output_scaling);
+// SetLoss on the probe's fixed batches (ScoreInputs::fixed_loss). A search
+// can score a thousand sets (minutes), so every 50th set scored prints a
+// line "LABEL: N head sets scored, S s" to stderr.
+SetLoss fixed_set_loss(const ScoreInputs& probe, bool output_scaling, const std::string& label);
 
 // Sets the gate logits to `scores` minus one constant that puts the K best
 // at >= 0 and the others below (midway between the K-th and (K+1)-th; one

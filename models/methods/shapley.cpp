@@ -68,7 +68,7 @@ class Shapley final : public PruningMethod {
   explicit Shapley(const PruneSetup& s) : s_(s) {}
 
   void choose(AllAttLM& model, const ScoreInputs& probe) override {
-    values_ = sampled_shapley(s_.heads, fixed_set_loss(probe, s_.config.output_scaling),
+    values_ = sampled_shapley(s_.heads, fixed_set_loss(probe, s_.config.output_scaling, "shapley"),
                               s_.config.shapley_permutations, s_.config.shapley_truncation, s_.seed);
     std::fprintf(stderr,
                  "shapley: %lld orders, %lld head sets scored, %lld marginals truncated; value (nats of loss the head "
