@@ -6,12 +6,14 @@ whose persistent vectors own what that block owns.
 Sukhbaatar et al. (2019) match the two by 2 H N D = 2 C F: a layer's H heads
 with N persistent keys and values of width D hold as many numbers as a
 feed-forward block C -> F -> C. Everything else (width, heads, depth,
-memory, data and recipe) is the base config's. The non-embedding parameter
+memory, data and recipe) is the base config's, except the number of
+training steps when --steps is given (the pair trains longer than the demo
+model: its dense runs should have stopped improving). The non-embedding parameter
 counts of both models are printed (docs/spec.md section 9 gives the
 formula; tests/test_param_pair.cpp checks these counts against the engine's
 models), and a pair that differs by more than 1% is refused.
 
-usage: tools/param-pair.py BASE.json OUT_PREFIX [--ffn-mult 4]
+usage: tools/param-pair.py BASE.json OUT_PREFIX [--ffn-mult 4] [--steps N]
   writes OUT_PREFIX-allatt.json and OUT_PREFIX-txl.json
 """
 import argparse
@@ -35,7 +37,9 @@ def non_embedding_parameters(c):
     return c["layers"] * (attention + ffn)
 
 
-def pair(base, ffn_mult):
+def pair(base, ffn_mult, steps=None):
+    if steps is not None:
+        base = dict(base, steps=steps)
     C, H, D = base["d_model"], base["heads"], base["d_head"]
     F = ffn_mult * C
     if (C * F) % (H * D):
@@ -50,8 +54,11 @@ def main():
     ap.add_argument("base")
     ap.add_argument("out_prefix")
     ap.add_argument("--ffn-mult", type=int, default=4)
+    ap.add_argument("--steps", type=int, help="training steps of both (default: the base config's)")
     a = ap.parse_args()
-    allatt, txl = pair(load_config(a.base), a.ffn_mult)
+    if a.steps is not None and a.steps <= 0:
+        ap.error(f"--steps must be positive, got {a.steps}")
+    allatt, txl = pair(load_config(a.base), a.ffn_mult, a.steps)
     n_all, n_txl = non_embedding_parameters(allatt), non_embedding_parameters(txl)
     gap = abs(n_all - n_txl) / max(n_all, n_txl)
     print(f"All-attention (N = {allatt['persist']}): {n_all} non-embedding parameters")
@@ -63,7 +70,8 @@ def main():
     for name, c, count in (("allatt", allatt, n_all), ("txl", txl, n_txl)):
         c["out_dir"] = f"runs/{a.out_prefix.split('/')[-1]}-{name}"
         with open(f"{a.out_prefix}-{name}.json", "w") as f:
-            f.write(f"// Written by tools/param-pair.py {a.base} --ffn-mult {a.ffn_mult}: the parameter-matched\n"
+            steps = f" --steps {a.steps}" if a.steps is not None else ""
+            f.write(f"// Written by tools/param-pair.py {a.base} --ffn-mult {a.ffn_mult}{steps}: the parameter-matched\n"
                     f"// pair (2 H N D = 2 C F), {count} non-embedding parameters; the pair differs by {100 * gap:.2f}%.\n")
             f.write(json.dumps(c, indent=2) + "\n")
     return 0
