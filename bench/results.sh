@@ -364,8 +364,9 @@ json.dump([{k: v for k, v in r.items() if k not in ("checkpoint", "dense")} for 
 # choice settles), then 500 steps of fine-tuning at the final shape
 # (finetune_steps); lottery rewinds to the dense run's step 500. The scored
 # methods that read data (taylor, shapley, astar) use 8 probe batches
-# (importance_batches; the default 32 made one A* choice take over 5 minutes
-# on one core: it scores about a thousand head sets).
+# (importance_batches; with the default 32, one A* choice ran over 5 minutes
+# without finishing while 4 jobs shared the 2 cores; with 8 one took 70-94 s:
+# it scores 394-682 head sets).
 compare_args=(--config configs/moby-char-small-prune.json --set steps=500 --set l0_warmup=250 --set finetune_steps=500
               --set eval_every=500 --set checkpoint_every=500 --set "rewind_from={dense}/step-500.safetensors"
               --set importance_batches=8)
