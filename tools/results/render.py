@@ -112,6 +112,9 @@ def bits(loss):
     return loss / math.log(2)
 
 
+FAMILIES = {"allatt": "All-attention", "txl": "Transformer-XL"}  # the model families of a compare grid
+
+
 # ---- renderers: each returns (markdown, {image path relative to the root: svg text}) ----
 
 def render_machine(data):
@@ -463,7 +466,7 @@ def render_grid(data, stage, what, history=True, name=None, unit="byte"):
     if d is None:
         return missing(stage, what, history), {}
     rows = d["rows"]
-    names = {"allatt": "All-attention", "txl": "Transformer-XL"}
+    names = FAMILIES
     methods = []  # in the order compare ran them (the registry's order)
     for r in rows:
         if r["method"] != "dense" and r["method"] not in methods:
@@ -560,9 +563,42 @@ def verdict(a, b, name_a, name_b):
     return "ranges overlap: neither"
 
 
+def loss_at(points, p):
+    """The loss of a curve [(parameters, loss)] sorted by parameters at p, linear between its
+    two neighbouring points; None outside the curve."""
+    for (p0, l0), (p1, l1) in zip(points, points[1:]):
+        if p0 <= p <= p1:
+            return l0 if p1 == p0 else l0 + (l1 - l0) * (p - p0) / (p1 - p0)
+    return None
+
+
+def equal_parameters(rows):
+    """The paper's question: each family's measured points (a budget, mean parameters over the
+    seeds) against the other family's curve at the same non-embedding parameter count, seed by
+    seed (pruning seed i of each family starts from its dense seed i), where that curve reaches."""
+    seeds = sorted({r["seed"] for r in rows})
+    curve = {(m, s): sorted((r["parameters"], r["valid_loss"]) for r in rows if r["model"] == m and r["seed"] == s)
+             for m in FAMILIES for s in seeds}
+    cells = []
+    for model, other in (("allatt", "txl"), ("txl", "allatt")):
+        for budget in sorted({r["budget"] for r in rows if r["model"] == model}, reverse=True):
+            points = [r for r in rows if r["model"] == model and r["budget"] == budget]
+            p = sum(r["parameters"] for r in points) / len(points)
+            there = [loss_at(curve[(other, s)], p) for s in seeds]
+            if None in there:
+                continue
+            here = {model: [bits(r["valid_loss"]) for r in points], other: [bits(v) for v in there]}
+            kept = f"{points[0]['heads']} heads" if points[0]["method"] != "dense" else f"dense ({points[0]['heads']} heads)"
+            cells.append([f"{p:,.0f}", f"{FAMILIES[model]}, {kept}", mean_range(here["allatt"]),
+                          mean_range(here["txl"]), verdict(here["allatt"], here["txl"], *FAMILIES.values())])
+    cells.sort(key=lambda c: float(c[0].replace(",", "")))
+    return table(["parameters (no emb.)", "measured point", "All-attention bits per byte",
+                  "Transformer-XL bits per byte", "verdict"], ["---:", "---", "---:", "---:", "---"], cells)
+
+
 def render_pair(data):
-    """All-attention against its parameter-matched Transformer-XL: the grid, a verdict per
-    budget, and how converged each dense run was."""
+    """All-attention against its parameter-matched Transformer-XL: the grid, the verdict at equal
+    parameters and at equal head counts, and how converged each dense run was."""
     grid, images = render_grid(data, "pair", "the parameter-matched pair pruned by L0", history=False)
     d, dense = data.get("pair/pair.json"), data.get("pair/dense.json")
     if d is None or dense is None:
@@ -573,18 +609,24 @@ def render_pair(data):
         a = [bits(r["valid_loss"]) for r in rows if r["model"] == "allatt" and r["budget"] == budget]
         t = [bits(r["valid_loss"]) for r in rows if r["model"] == "txl" and r["budget"] == budget]
         if a and t:
-            cells.append([f"{budget:.2f}", mean_range(a), mean_range(t), verdict(a, t, "All-attention", "Transformer-XL")])
-    answer = table(["heads kept", "All-attention bits per byte", "Transformer-XL bits per byte", "verdict"],
-                   ["---:", "---:", "---:", "---"], cells)
-    conv = [[{"allatt": "All-attention", "txl": "Transformer-XL"}[r["family"]], r["seed"], f"{r['steps']:,}",
+            cells.append([f"{budget:.2f}", mean_range(a), mean_range(t), verdict(a, t, *FAMILIES.values())])
+    heads = table(["heads kept", "All-attention bits per byte", "Transformer-XL bits per byte", "verdict"],
+                  ["---:", "---:", "---:", "---"], cells)
+    conv = [[FAMILIES[r["family"]], r["seed"], f"{r['steps']:,}",
              f"{bits(r['valid_loss_at_80']):.4f}", f"{bits(r['valid_loss_final']):.4f}",
              f"{100 * (r['valid_loss_at_80'] - r['valid_loss_final']) / r['valid_loss_at_80']:.2f}%"]
             for r in dense["rows"]]
     converged = table(["dense model", "seed", "steps", "valid bits at 80% of steps", "at the end",
                        "improvement over the last 20%"], ["---", "---:", "---:", "---:", "---:", "---:"], conv)
-    return (grid + "\n**The answer per budget** (mean and range over the seeds; a side wins only where the ranges "
-            "do not overlap):\n\n" + answer + "\n**How converged the dense models were** (the schedule counts as "
-            "long enough where the last 20% of the steps improved validation loss by under 0.5%):\n\n" + converged
+    return (grid + "\n**The answer at equal parameters** (the paper's question): each measured point of one "
+            "family against the other family's curve at the same parameter count, read off that curve linearly "
+            "between its two neighbouring points (dense included), seed by seed; points beyond the other curve's "
+            "reach are left out. Mean and range over the seeds; a side wins only where the ranges do not "
+            "overlap:\n\n" + equal_parameters(rows)
+            + "\n**At equal head counts** (not the paper's question: the Transformer-XL model keeps its whole "
+            "feed-forward block whichever heads it loses):\n\n" + heads
+            + "\n**How converged the dense models were** (the schedule counts as long enough where the last 20% "
+            "of the steps improved validation loss by under 0.5%):\n\n" + converged
             + "\n" + source(dense["meta"], "pair/dense.json")), images
 
 
