@@ -163,6 +163,7 @@ std::vector<Field> fields(RunConfig& c) {
       field("optimizer", c.optimizer, "adam (AdamW) | lamb"),
       field("lr", c.lr, "peak learning rate"),
       field("min_lr", c.min_lr, "learning rate at the end of the cosine decay"),
+      field("decay_steps", c.decay_steps, "step where the cosine decay ends and min_lr holds after it (0: the last step)"),
       field("warmup", c.warmup, "linear warm-up steps"),
       field("weight_decay", c.weight_decay, "decoupled weight decay"),
       field("beta1", c.beta1, "Adam beta1"),
@@ -252,6 +253,8 @@ void RunConfig::validate() const {
         "config: optimizer must be adam or lamb, got '" + optimizer + "'");
   check(lr > 0 && min_lr >= 0 && min_lr <= lr, "config: need 0 <= min_lr <= lr and lr > 0");
   check(warmup >= 0, "config: warmup must be >= 0");
+  check(decay_steps == 0 || (decay_steps > warmup && decay_steps <= steps),
+        "config: decay_steps must be 0 (the last step) or between warmup and steps");
   check(grad_clip >= 0, "config: grad_clip must be >= 0");
   check(min_count >= 1, "config: min_count must be >= 1");
   check(eval_segments >= 0, "config: eval_segments must be >= 0");

@@ -28,6 +28,7 @@ struct RunConfig {
   std::string optimizer = "adam";  // adam | lamb
   double lr = 1e-3;                // peak learning rate
   double min_lr = 1e-4;            // end of the cosine decay
+  int64_t decay_steps = 0;         // the decay ends at this step, then min_lr (0: at the last step)
   int64_t warmup = 100;            // linear warm-up steps
   double weight_decay = 0.0;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;

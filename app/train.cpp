@@ -51,10 +51,13 @@ namespace {
 std::atomic<bool> g_stop{false};
 void on_signal(int) { g_stop = true; }
 
-// Linear warm-up to `lr`, then a cosine decay to `min_lr` at step `total`.
+// Linear warm-up to `lr`, then a cosine decay to `min_lr` at step `total`
+// (or at `decay_steps`, if set, and `min_lr` from there on: a schedule whose
+// last steps run at a constant rate, to tell the decay's gains from training's).
 double scheduled_lr(const RunConfig& c, int64_t step, int64_t total) {
   if (step < c.warmup) return c.lr * static_cast<double>(step + 1) / static_cast<double>(c.warmup);
-  const double span = std::max<int64_t>(1, total - c.warmup);
+  const int64_t end = c.decay_steps > 0 ? std::min(c.decay_steps, total) : total;
+  const double span = std::max<int64_t>(1, end - c.warmup);
   const double progress = std::min(1.0, static_cast<double>(step - c.warmup) / span);
   return c.min_lr + 0.5 * (c.lr - c.min_lr) * (1.0 + std::cos(M_PI * progress));
 }

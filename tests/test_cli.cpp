@@ -98,6 +98,27 @@ TEST_CASE("cli: bad input is refused with exit status 2 and a message naming it"
   }
 }
 
+TEST_CASE("cli: decay_steps ends the cosine decay early and holds min_lr after it") {
+  test::TempDir dir;
+  const std::string corpus = test::write_tiny_corpus(dir);
+  std::string out;
+  const std::string schedule = " --set warmup=2 --set lr=1e-3 --set min_lr=1e-4";
+  REQUIRE_MESSAGE(test::run_headcount("train " + test::tiny_training(corpus, dir.file("run"), 12) + schedule +
+                                          " --set decay_steps=6", out) == 0, out);
+  // Logged step s ran at step index s-1: warm-up at 0..1, the decay over 2..5,
+  // min_lr from index 6 (logged step 7) on.
+  for (const auto& m : test::read_metrics(dir.file("run/metrics.jsonl"))) {
+    const int64_t step = m["step"].get<int64_t>();
+    const double lr = m["lr"].get<double>();
+    CAPTURE(step);
+    if (step > 2 && step <= 6) CHECK(lr > 1e-4);
+    if (step > 6) CHECK(lr == doctest::Approx(1e-4).epsilon(1e-12));
+  }
+  CHECK(test::run_headcount("train " + test::tiny_training(corpus, dir.file("bad"), 12) + schedule +
+                                " --set decay_steps=2", out) == 2);
+  CHECK(out.find("decay_steps must be 0") != std::string::npos);
+}
+
 TEST_CASE("cli: a NaN loss stops training and leaves the last good checkpoint") {
   test::TempDir dir;
   const std::string corpus = test::write_tiny_corpus(dir);
