@@ -18,6 +18,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -172,6 +173,40 @@ TEST_CASE("small_gemm: against the plain product, partial row blocks and vectors
           const cpu::Product<float>& p = o.p;
           small_gemm::gemm(p.ta, p.M, p.N, p.K, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc);
           CHECK(check_against_plain(o, start, false) <= 1.0);
+        }
+}
+
+TEST_CASE("small_gemm: every element is its k-ordered fused sum, bit for bit, whichever block computes it") {
+  // Row blocks, the narrow columns' blocks (a tail of up to 4 columns, with
+  // rows as the lanes) and their row groups must all give each element the
+  // same arithmetic: acc = fma(a_ik, b_kj, acc) for k = 0..K-1 from zero, then
+  // fma(beta, C, alpha acc). So an attention's scores do not depend on the
+  // width of the product they are part of (65 position columns against 64).
+  for (int64_t N : {1, 2, 3, 4, 5, 17, 65, 66, 67, 68, 69})
+    for (int64_t M : {1, 15, 16, 17, 32, 33, 64, 65, 130})
+      for (int64_t K : {1, 32, 128, 129})
+        for (int flags = 0; flags < 4; ++flags) {
+          const bool ta = flags & 1;
+          const float beta = flags & 2 ? -1.25f : 0.0f;
+          CAPTURE(M);
+          CAPTURE(N);
+          CAPTURE(K);
+          CAPTURE(flags);
+          Operands o(ta, false, M, N, K, beta, 3, 13);
+          const std::vector<float> start = o.c;
+          const cpu::Product<float>& p = o.p;
+          small_gemm::gemm(p.ta, p.M, p.N, p.K, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc);
+          int64_t wrong = 0;
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < N; ++j) {
+              float acc = 0.0f;
+              for (int64_t k = 0; k < K; ++k)
+                acc = std::fma(ta ? p.a[k * p.lda + i] : p.a[i * p.lda + k], p.b[k * p.ldb + j], acc);
+              float y = p.alpha * acc;
+              if (beta != 0.0f) y = std::fma(beta, start[i * p.ldc + j], y);
+              wrong += std::memcmp(&y, &p.c[i * p.ldc + j], sizeof y) != 0;
+            }
+          CHECK_MESSAGE(wrong == 0, wrong << " of " << M * N << " elements differ from the k-ordered fused sum");
         }
 }
 

@@ -12,7 +12,8 @@
 // over whole passes of 64 columns and 8 x 1, 8 x 2 or 8 x 3 over the
 // columns left (at least 8 accumulators, so the FMA units, not the loads,
 // set the pace). Partial vectors at the right edge use AVX-512 masks, so any
-// N works without padding.
+// N works without padding. A tail of at most 4 columns turns the blocking
+// around: 16 rows of one column per vector (column_block).
 //
 // It beats Eigen on attention's products and loses to it on products with
 // a large B (the linear layers), which is why the dispatch
@@ -108,6 +109,83 @@ inline void transpose(const float* b, int64_t ldb, int64_t N, int64_t K, float* 
     for (int64_t k = n < N16 ? K16 : 0; k < K; ++k) out[k * N + n] = b[n * ldb + k];
 }
 
+// Columns j..j+C-1 of rows i..i+rows-1 of C (rows <= 16 G), for a tail of
+// a few columns: here each vector holds one column of 16 rows, so a k costs
+// one load of A^T per 16 rows, C broadcasts of B and G x C FMAs, where a row
+// block would broadcast each row's A and spend a whole 16-lane FMA on one
+// column. at is A^T, (K, rows) with row stride ldat. Each element still sums
+// its K products in k order from zero, then alpha and beta as row_block
+// does, so its bits are those of any other block.
+template <int G, int C>
+inline void column_block(int64_t rows, int64_t K, float alpha, const float* at, int64_t ldat, const float* b,
+                         int64_t ldb, float beta, float* c, int64_t ldc) {
+  __mmask16 mask[G];  // which lanes of each group are rows of C
+  for (int g = 0; g < G; ++g) {
+    const int64_t lanes = std::clamp<int64_t>(rows - 16 * g, 0, 16);
+    mask[g] = static_cast<__mmask16>((1u << lanes) - 1);
+  }
+  __m512 acc[G][C];
+  for (int g = 0; g < G; ++g)
+    for (int j = 0; j < C; ++j) acc[g][j] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    __m512 col[G];
+    for (int g = 0; g < G; ++g) col[g] = _mm512_maskz_loadu_ps(mask[g], at + k * ldat + 16 * g);
+    for (int j = 0; j < C; ++j) {
+      const __m512 x = _mm512_set1_ps(b[k * ldb + j]);
+      for (int g = 0; g < G; ++g) acc[g][j] = _mm512_fmadd_ps(col[g], x, acc[g][j]);
+    }
+  }
+  // C's column is strided by ldc: through a buffer, one element at a time.
+  const __m512 al = _mm512_set1_ps(alpha), be = _mm512_set1_ps(beta);
+  alignas(64) float lane[16];
+  for (int g = 0; g < G; ++g)
+    for (int j = 0; j < C; ++j) {
+      const int64_t n = std::min<int64_t>(rows - 16 * g, 16);
+      float* out = c + 16 * g * ldc + j;
+      __m512 y = _mm512_mul_ps(al, acc[g][j]);
+      if (beta != 0.0f) {
+        for (int64_t l = 0; l < n; ++l) lane[l] = out[l * ldc];
+        y = _mm512_fmadd_ps(be, _mm512_maskz_load_ps(mask[g], lane), y);
+      }
+      _mm512_store_ps(lane, y);
+      for (int64_t l = 0; l < n; ++l) out[l * ldc] = lane[l];
+    }
+}
+
+// The few columns left of C (M, N), N <= kNarrow, with rows as the
+// vectors' lanes (column_block), 64 rows at a time. A stored (M, K) is
+// first transposed, 64 rows at a time, into a buffer on the stack. Kept out
+// of line: inlined into gemm, it slowed gemm's whole-pass products (as the
+// tail kernel of packed_gemm.h did).
+constexpr int64_t kNarrow = 4, kNarrowMaxK = 128;
+template <int G>
+inline void column_pairs(int64_t rows, int64_t N, int64_t K, float alpha, const float* at, int64_t ldat,
+                         const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  int64_t j = 0;
+  for (; j + 2 <= N; j += 2) column_block<G, 2>(rows, K, alpha, at, ldat, b + j, ldb, beta, c + j, ldc);
+  if (j < N) column_block<G, 1>(rows, K, alpha, at, ldat, b + j, ldb, beta, c + j, ldc);
+}
+[[gnu::noinline]] inline void narrow_columns(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda, bool ta,
+                           const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  alignas(64) float buffer[kNarrowMaxK * 64];
+  for (int64_t i = 0; i < M; i += 64) {
+    const int64_t rows = std::min<int64_t>(M - i, 64);
+    const float* at = a + i;  // A^T's columns i.. when A is stored transposed
+    int64_t ldat = lda;
+    if (!ta) {
+      transpose(a + i * lda, lda, rows, K, buffer);
+      at = buffer, ldat = rows;
+    }
+    float* ci = c + i * ldc;
+    switch ((rows + 15) / 16) {
+      case 1: column_pairs<1>(rows, N, K, alpha, at, ldat, b, ldb, beta, ci, ldc); break;
+      case 2: column_pairs<2>(rows, N, K, alpha, at, ldat, b, ldb, beta, ci, ldc); break;
+      case 3: column_pairs<3>(rows, N, K, alpha, at, ldat, b, ldb, beta, ci, ldc); break;
+      default: column_pairs<4>(rows, N, K, alpha, at, ldat, b, ldb, beta, ci, ldc); break;
+    }
+  }
+}
+
 // Every row of C (M,N), R rows at a time, then the rows left one at a time.
 template <int R, int V>
 inline void all_rows(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda, bool ta,
@@ -122,9 +200,12 @@ inline void all_rows(int64_t M, int64_t N, int64_t K, float alpha, const float* 
 // with as few vectors as cover them: a masked lane still costs its FMA, so
 // a 4-vector pass over the last column of a 65-column product (attention's
 // M+1 position scores) would cost as much as 64 columns. With fewer vectors,
-// 8 rows at a time keep 8 to 24 accumulators busy. Each element of C sums
-// its K products in the same order whichever block computes it, so the
-// split changes no bit of the result.
+// 8 rows at a time keep 8 to 24 accumulators busy; up to 4 columns go by
+// column, 16 rows a vector, where 8 rows of one masked vector still paid a
+// broadcast and a 16-lane FMA per row for one column (the 32 x 65 position
+// scores took twice the time of 32 x 64). Each element of C sums its K
+// products in the same order whichever block computes it, so the split
+// changes no bit of the result (tests/test_cpu_kernels.cpp checks it).
 inline void gemm(bool ta, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   const int64_t wide = N / 64 * 64, rest = N - wide;
@@ -134,7 +215,9 @@ inline void gemm(bool ta, int64_t M, int64_t N, int64_t K, float alpha, const fl
   // pointer, which no offset may be applied to; none of its rows is read.
   if (K > 0) b += wide;
   c += wide;
-  if (rest <= 16) all_rows<8, 1>(M, rest, K, alpha, a, lda, ta, b, ldb, beta, c, ldc);
+  if (rest <= kNarrow && K > 0 && K <= kNarrowMaxK)
+    narrow_columns(M, rest, K, alpha, a, lda, ta, b, ldb, beta, c, ldc);
+  else if (rest <= 16) all_rows<8, 1>(M, rest, K, alpha, a, lda, ta, b, ldb, beta, c, ldc);
   else if (rest <= 32) all_rows<8, 2>(M, rest, K, alpha, a, lda, ta, b, ldb, beta, c, ldc);
   else if (rest <= 48) all_rows<8, 3>(M, rest, K, alpha, a, lda, ta, b, ldb, beta, c, ldc);
   else all_rows<4, 4>(M, rest, K, alpha, a, lda, ta, b, ldb, beta, c, ldc);
