@@ -35,6 +35,11 @@ namespace hc::small_gemm {
 // are small enough: B stays in L2 while every block of rows streams it.
 constexpr int64_t kMaxBElements = 32768;
 
+// The mask of a vector's first n lanes (none for n <= 0, all 16 for n >= 16).
+inline __mmask16 first_lanes(int64_t n) {
+  return static_cast<__mmask16>((1u << std::clamp<int64_t>(n, 0, 16)) - 1);
+}
+
 // Rows i..i+R of C. op(A)(r, k) is a[r*lda + k], or a[k*lda + r] when A is
 // stored transposed (a strided scalar: it is only ever broadcast).
 template <int R, int V>
@@ -42,10 +47,7 @@ inline void row_block(int64_t i, int64_t N, int64_t K, float alpha, const float*
                       const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   for (int64_t j = 0; j < N; j += 16 * V) {
     __mmask16 mask[V];  // which lanes of each vector are inside C
-    for (int v = 0; v < V; ++v) {
-      const int64_t lanes = std::clamp<int64_t>(N - j - 16 * v, 0, 16);
-      mask[v] = static_cast<__mmask16>((1u << lanes) - 1);
-    }
+    for (int v = 0; v < V; ++v) mask[v] = first_lanes(N - j - 16 * v);
     __m512 acc[R][V];
     for (int r = 0; r < R; ++r)
       for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
@@ -120,10 +122,7 @@ template <int G, int C>
 inline void column_block(int64_t rows, int64_t K, float alpha, const float* at, int64_t ldat, const float* b,
                          int64_t ldb, float beta, float* c, int64_t ldc) {
   __mmask16 mask[G];  // which lanes of each group are rows of C
-  for (int g = 0; g < G; ++g) {
-    const int64_t lanes = std::clamp<int64_t>(rows - 16 * g, 0, 16);
-    mask[g] = static_cast<__mmask16>((1u << lanes) - 1);
-  }
+  for (int g = 0; g < G; ++g) mask[g] = first_lanes(rows - 16 * g);
   __m512 acc[G][C];
   for (int g = 0; g < G; ++g)
     for (int j = 0; j < C; ++j) acc[g][j] = _mm512_setzero_ps();
