@@ -111,8 +111,8 @@ inline void transpose(const float* b, int64_t ldb, int64_t N, int64_t K, float* 
     for (int64_t k = n < N16 ? K16 : 0; k < K; ++k) out[k * N + n] = b[n * ldb + k];
 }
 
-// Columns j..j+C-1 of rows i..i+rows-1 of C (rows <= 16 G), for a tail of
-// a few columns: here each vector holds one column of 16 rows, so a k costs
+// The first C columns of the first `rows` rows of C at c (rows <= 16 G),
+// for a tail of a few columns: here each vector holds one column of 16 rows, so a k costs
 // one load of A^T per 16 rows, C broadcasts of B and G x C FMAs, where a row
 // block would broadcast each row's A and spend a whole 16-lane FMA on one
 // column. at is A^T, (K, rows) with row stride ldat. Each element still sums
@@ -151,12 +151,11 @@ inline void column_block(int64_t rows, int64_t K, float alpha, const float* at, 
     }
 }
 
-// The few columns left of C (M, N), N <= kNarrow, with rows as the
-// vectors' lanes (column_block), 64 rows at a time. A stored (M, K) is
-// first transposed, 64 rows at a time, into a buffer on the stack. Kept out
-// of line: inlined into gemm, it slowed gemm's whole-pass products (as the
-// tail kernel of packed_gemm.h did).
+// The narrow path takes up to kNarrow columns and an inner size of at most
+// kNarrowMaxK (A's transposed rows must fit the stack buffer below).
 constexpr int64_t kNarrow = 4, kNarrowMaxK = 128;
+
+// The N columns of `rows` rows of C at c, two columns per column_block.
 template <int G>
 inline void column_pairs(int64_t rows, int64_t N, int64_t K, float alpha, const float* at, int64_t ldat,
                          const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
@@ -164,8 +163,15 @@ inline void column_pairs(int64_t rows, int64_t N, int64_t K, float alpha, const 
   for (; j + 2 <= N; j += 2) column_block<G, 2>(rows, K, alpha, at, ldat, b + j, ldb, beta, c + j, ldc);
   if (j < N) column_block<G, 1>(rows, K, alpha, at, ldat, b + j, ldb, beta, c + j, ldc);
 }
-[[gnu::noinline]] inline void narrow_columns(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda, bool ta,
-                           const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+
+// C (M, N) = alpha op(A) B + beta C for the few columns left, N <= kNarrow,
+// with rows as the vectors' lanes (column_block), 64 rows at a time. A
+// stored (M, K) is first transposed, 64 rows at a time, into a buffer on the
+// stack. Kept out of line: inlined into gemm, it slowed gemm's whole-pass
+// products (as the tail kernel of packed_gemm.h did).
+[[gnu::noinline]] inline void narrow_columns(int64_t M, int64_t N, int64_t K, float alpha, const float* a,
+                                             int64_t lda, bool ta, const float* b, int64_t ldb, float beta,
+                                             float* c, int64_t ldc) {
   alignas(64) float buffer[kNarrowMaxK * 64];
   for (int64_t i = 0; i < M; i += 64) {
     const int64_t rows = std::min<int64_t>(M - i, 64);
