@@ -153,11 +153,42 @@ json choice_cost(const std::string& cell, const RunConfig& c) {
   return cost;
 }
 
+// The training step of the dense checkpoint at `path` (its sidecar's).
+int64_t checkpoint_step(const std::string& path) {
+  const std::string side = sidecar_of(path);
+  std::ifstream in(side);
+  check(in.good(), "headcount compare: cannot open the sidecar " + side);
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_sidecar(text.str(), side).step;
+}
+
+// A cell records the step of the dense checkpoint it was pruned from
+// (CELL/dense.json, written before its first step). If that checkpoint has
+// moved on since (its run was lengthened and its best checkpoint replaced),
+// the cell's result belongs to an older model: refuse to reuse or resume it
+// rather than mix the two. (Cells written before this record existed have
+// none, and are taken as they are.)
+void check_origin(const std::string& dense, const std::string& cell) {
+  const std::string origin = cell + "/dense.json";
+  const int64_t now = checkpoint_step(dense);
+  if (fs::exists(origin)) {
+    const int64_t was = json::parse(std::ifstream(origin)).at("step").get<int64_t>();
+    check(was == now, "headcount compare: " + cell + " was pruned from " + dense + " at step " + std::to_string(was) +
+                          ", which is now at step " + std::to_string(now) + "; remove " + cell +
+                          " (or give another --out) to prune it again");
+  } else if (!fs::exists(cell + "/last.json") && !fs::exists(cell + "/result.json")) {
+    fs::create_directories(cell);
+    safetensors::write_file_atomically(origin, json{{"dense", dense}, {"step", now}}.dump(2) + "\n");
+  }
+}
+
 // One pruning run of the grid, resumed if interrupted, measured once done.
 // Returns the exit status of prune (0, or 130 when interrupted).
 int run_cell(const CommandLine& cl, const std::string& dense, const std::string& cell, const std::string& method,
              double budget, int64_t seed, json& row) {
   const std::string result = cell + "/result.json";
+  check_origin(dense, cell);
   if (fs::exists(result)) {
     row = json::parse(std::ifstream(result));
     return 0;

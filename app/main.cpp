@@ -173,7 +173,10 @@ Writes DIR/results.csv (a row per seed, and per cell a summary row, seed
 report.md (mean and min-max range), loss_vs_parameters.svg and
 loss_vs_time.svg (error bars: the range over seeds). Each run is
 DIR/MODEL-METHOD-BUDGET-sSEED; finished runs are reused and an interrupted
-one resumes, so the same command continues after Ctrl-C.
+one resumes, so the same command continues after Ctrl-C. A run records the
+step of the dense checkpoint it started from (RUN/dense.json); if that
+checkpoint has moved on since (its training run was lengthened), the run is
+refused: remove it, or give another --out.
 
 Tokens/s are measured at the end of every invocation, for every model of
 the grid together (dense and pruned; three rounds over all models in turn,

@@ -54,20 +54,36 @@ write_data() {
   rm -f "$4"
 }
 
-# finished DIR: true if DIR holds a training run that reached its last step.
+# requested_steps ARGS...: the `steps` that `headcount train ARGS` would run
+# (the --config file's, or the last --set steps=N).
+requested_steps() {
+  $py - "$@" <<'PY'
+import json, re, sys
+args = sys.argv[1:]
+pairs = list(zip(args, args[1:]))
+steps = [json.loads(re.sub(r"^\s*//.*$", "", open(v).read(), flags=re.M))["steps"] for f, v in pairs if f == "--config"]
+steps += [int(v[len("steps="):]) for f, v in pairs if f == "--set" and v.startswith("steps=")]
+print(steps[-1])
+PY
+}
+
+# finished DIR STEPS: true if DIR holds a training run that reached step STEPS.
 finished() {
   [ -f "$1/last.json" ] && [ -f "$1/best.safetensors" ] &&
-    $py -c "import json, sys; j = json.load(open(sys.argv[1])); sys.exit(j['step'] < j['config']['steps'])" "$1/last.json"
+    $py -c "import json, sys; sys.exit(json.load(open(sys.argv[1]))['step'] < int(sys.argv[2]))" "$1/last.json" "$2"
 }
 
 # train_dense DIR ARGS...: `headcount train ARGS --set out_dir=DIR`, resumed
-# if an earlier attempt stopped, skipped if finished; the command is kept in
-# DIR/.command for the data files of the stages that use the model.
+# if an earlier attempt stopped, skipped if finished. A finished run whose
+# config now asks for more steps is resumed too: it continues to the new end
+# (with decay_steps at the old end, exactly as a longer run would have gone;
+# tests/test_cli.cpp checks that). The command is kept in DIR/.command for
+# the data files of the stages that use the model.
 train_dense() {
   local dir=$1
   shift
   local cmd=("$hc" train "$@" --set out_dir="$dir")
-  if ! finished "$dir"; then
+  if ! finished "$dir" "$(requested_steps "$@")"; then
     if [ -f "$dir/last.json" ]; then "${cmd[@]}" --resume; else "${cmd[@]}"; fi
   fi
   echo "${cmd[*]}" >"$dir/.command"
@@ -437,6 +453,12 @@ PY
 # compacted and measured by one `headcount compare`. dense.json says, for
 # each dense run, how much its validation loss still improved over the last
 # 20% of its steps (the schedule is long enough where that is under 0.5%).
+# The schedule: 40,000 steps, the cosine decay over the first 20,000 and
+# min_lr after it, so the last 20% measure training at a constant rate, not
+# the decay's end. Dense runs left at 20,000 steps by the earlier config
+# are lengthened, not retrained; prune cells made from them before that must
+# be moved aside by hand (cells record their dense checkpoint's step since
+# 2026-12-05, and compare refuses a stale one).
 stage_pair() {
   local seeds=${PAIR_SEEDS:-1,2,3} dense=() budgets=0.75,0.5,0.25
   local allatt=(--config configs/moby-char-pair-allatt.json) txl=(--config configs/moby-char-pair-txl.json)

@@ -119,6 +119,34 @@ TEST_CASE("cli: decay_steps ends the cosine decay early and holds min_lr after i
   CHECK(out.find("decay_steps must be 0") != std::string::npos);
 }
 
+// A run whose cosine decay ended at its last step S can be continued at
+// min_lr: `--resume --set steps=2S --set decay_steps=S` repeats, bit for bit,
+// a fresh run of 2S steps whose decay ends at S. (bench/results.sh's stage
+// pair lengthens its dense runs this way instead of training them again.)
+TEST_CASE("cli: a finished run lengthened with --resume and decay_steps repeats the longer run bit for bit") {
+  test::TempDir dir;
+  const std::string corpus = test::write_tiny_corpus(dir);
+  std::string out;
+  const std::string schedule = " --set warmup=2 --set lr=1e-3 --set min_lr=1e-4";
+  REQUIRE_MESSAGE(test::run_headcount("train " + test::tiny_training(corpus, dir.file("long"), 12) + schedule +
+                                          " --set decay_steps=8", out) == 0, out);
+  REQUIRE_MESSAGE(test::run_headcount("train " + test::tiny_training(corpus, dir.file("grown"), 8) + schedule, out) == 0, out);
+  REQUIRE_MESSAGE(test::run_headcount("train " + test::tiny_training(corpus, dir.file("grown"), 12) + schedule +
+                                          " --set decay_steps=8 --resume", out) == 0, out);
+  CHECK(out.find("resuming") != std::string::npos);
+  const auto a = test::read_metrics(dir.file("long/metrics.jsonl")), b = test::read_metrics(dir.file("grown/metrics.jsonl"));
+  REQUIRE(a.size() == 12);
+  REQUIRE(b.size() == 12);
+  for (size_t i = 0; i < a.size(); ++i) {
+    CAPTURE(i);
+    CHECK(a[i]["lr"] == b[i]["lr"]);
+    CHECK(a[i]["loss"] == b[i]["loss"]);  // exact: the same bits
+    CHECK(a[i]["grad_norm"] == b[i]["grad_norm"]);
+    CHECK(a[i].value("valid_loss", -1.0) == b[i].value("valid_loss", -1.0));
+  }
+  CHECK(a.back()["lr"].get<double>() == doctest::Approx(1e-4).epsilon(1e-12));
+}
+
 TEST_CASE("cli: a NaN loss stops training and leaves the last good checkpoint") {
   test::TempDir dir;
   const std::string corpus = test::write_tiny_corpus(dir);

@@ -246,6 +246,12 @@ TEST_CASE("head importance: compare runs the grid over seeds, pairs dense seeds,
   const auto before = std::filesystem::last_write_time(dir.file("grid/txl-random-0.50-s2/metrics.jsonl"));
   REQUIRE(test::run_headcount(cmd, log) == 0);
   CHECK(std::filesystem::last_write_time(dir.file("grid/txl-random-0.50-s2/metrics.jsonl")) == before);
+  // The baseline's run lengthened (its checkpoint is now at step 12): its cells were pruned from step 8, and are refused.
+  REQUIRE(test::run_headcount("train " + test::tiny_training(corpus, dir.file("t"), 12) +
+                                  " --set persist=0 --set d_ffn=16 --resume", log) == 0);
+  CHECK(test::run_headcount(cmd, log) == 2);
+  CHECK(log.find("was pruned from " + dir.file("t/last.safetensors") + " at step 8, which is now at step 12") !=
+        std::string::npos);
   // Bad input: a budget outside (0, 1], two dense seeds for three pruning seeds, an unknown method, a repeated seed.
   auto refused = [&](const std::string& flags, const std::string& words) {
     CAPTURE(flags);

@@ -8,12 +8,14 @@ with N persistent keys and values of width D hold as many numbers as a
 feed-forward block C -> F -> C. Everything else (width, heads, depth,
 memory, data and recipe) is the base config's, except the number of
 training steps when --steps is given (the pair trains longer than the demo
-model: its dense runs should have stopped improving). The non-embedding parameter
+model: its dense runs should have stopped improving) and the step where the
+cosine decay ends when --decay-steps is given (min_lr holds after it, so the
+last steps measure training's gains, not the decay's). The non-embedding parameter
 counts of both models are printed (docs/spec.md section 9 gives the
 formula; tests/test_param_pair.cpp checks these counts against the engine's
 models), and a pair that differs by more than 1% is refused.
 
-usage: tools/param-pair.py BASE.json OUT_PREFIX [--ffn-mult 4] [--steps N]
+usage: tools/param-pair.py BASE.json OUT_PREFIX [--ffn-mult 4] [--steps N] [--decay-steps S]
   writes OUT_PREFIX-allatt.json and OUT_PREFIX-txl.json
 """
 import argparse
@@ -37,9 +39,8 @@ def non_embedding_parameters(c):
     return c["layers"] * (attention + ffn)
 
 
-def pair(base, ffn_mult, steps=None):
-    if steps is not None:
-        base = dict(base, steps=steps)
+def pair(base, ffn_mult, schedule):
+    base = dict(base, **schedule)
     C, H, D = base["d_model"], base["heads"], base["d_head"]
     F = ffn_mult * C
     if (C * F) % (H * D):
@@ -55,10 +56,13 @@ def main():
     ap.add_argument("out_prefix")
     ap.add_argument("--ffn-mult", type=int, default=4)
     ap.add_argument("--steps", type=int, help="training steps of both (default: the base config's)")
+    ap.add_argument("--decay-steps", type=int, help="the step where the cosine decay ends (default: the last step)")
     a = ap.parse_args()
-    if a.steps is not None and a.steps <= 0:
-        ap.error(f"--steps must be positive, got {a.steps}")
-    allatt, txl = pair(load_config(a.base), a.ffn_mult, a.steps)
+    schedule = {k: v for k, v in (("steps", a.steps), ("decay_steps", a.decay_steps)) if v is not None}
+    for key, value in schedule.items():
+        if value <= 0:
+            ap.error(f"--{key.replace('_', '-')} must be positive, got {value}")
+    allatt, txl = pair(load_config(a.base), a.ffn_mult, schedule)
     n_all, n_txl = non_embedding_parameters(allatt), non_embedding_parameters(txl)
     gap = abs(n_all - n_txl) / max(n_all, n_txl)
     print(f"All-attention (N = {allatt['persist']}): {n_all} non-embedding parameters")
@@ -70,8 +74,8 @@ def main():
     for name, c, count in (("allatt", allatt, n_all), ("txl", txl, n_txl)):
         c["out_dir"] = f"runs/{a.out_prefix.split('/')[-1]}-{name}"
         with open(f"{a.out_prefix}-{name}.json", "w") as f:
-            steps = f" --steps {a.steps}" if a.steps is not None else ""
-            f.write(f"// Written by tools/param-pair.py {a.base} --ffn-mult {a.ffn_mult}{steps}: the parameter-matched\n"
+            flags = "".join(f" --{key.replace('_', '-')} {value}" for key, value in schedule.items())
+            f.write(f"// Written by tools/param-pair.py {a.base} --ffn-mult {a.ffn_mult}{flags}: the parameter-matched\n"
                     f"// pair (2 H N D = 2 C F), {count} non-embedding parameters; the pair differs by {100 * gap:.2f}%.\n")
             f.write(json.dumps(c, indent=2) + "\n")
     return 0
