@@ -452,7 +452,9 @@ PY
 # to 75%, 50% and 25% of the heads with the demo's pruning recipe, then
 # compacted and measured by one `headcount compare`. dense.json says, for
 # each dense run, how much its validation loss still improved over the last
-# 20% of its steps (the schedule is long enough where that is under 0.5%).
+# 20% of its steps (the schedule is long enough where that is under 0.5%),
+# and the same from means of the evaluations near 64%, 80% and 100% of the
+# steps (smoothed: is the share shrinking from one 20% to the next?).
 # The schedule: 40,000 steps, the cosine decay over the first 20,000 and
 # min_lr after it, so the last 20% measure training at a constant rate, not
 # the decay's end. Dense runs left at 20,000 steps by the earlier config
@@ -493,9 +495,14 @@ for ckpt in sys.argv[1:]:
     steps = config["steps"]
     late = [v for s, v in curve if s >= 0.8 * steps]
     at80 = min(curve, key=lambda p: abs(p[0] - 0.8 * steps))[1]
+    def smoothed(at):  # the mean of the evaluations within 2.5% of the steps of step `at` (or the nearest)
+        near = [v for s, v in curve if abs(s - at) <= 0.025 * steps]
+        near = near or [min(curve, key=lambda p: abs(p[0] - at))[1]]
+        return sum(near) / len(near)
     rows.append({"family": "txl" if config.get("d_ffn", 0) > 0 else "allatt", "seed": config["seed"],
                  "steps": steps, "valid_loss_at_80": at80, "valid_loss_final": curve[-1][1],
-                 "best_valid_loss": min(v for _, v in curve), "late_points": len(late)})
+                 "best_valid_loss": min(v for _, v in curve), "late_points": len(late),
+                 "smoothed": {str(f): smoothed(f / 100 * steps) for f in (64, 80, 100)}})
 json.dump(rows, sys.stdout)
 PY
   write_data pair "$data/pair/dense.json" "bench/results.sh (stage pair) reading each dense run's metrics.jsonl: ${dense[*]%/best.safetensors}" \

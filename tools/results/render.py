@@ -614,14 +614,19 @@ def render_pair(data):
                   ["---:", "---:", "---:", "---"], cells)
     def gain(r):  # the share the last 20% of the steps improved validation loss, in percent
         return 100 * (r["valid_loss_at_80"] - r["valid_loss_final"]) / r["valid_loss_at_80"]
+    def smoothed_gain(r, start, end):  # the same share between two smoothed points, in percent
+        s = r.get("smoothed")
+        return f"{100 * (s[start] - s[end]) / s[start]:.3f}%" if s else "-"
     # Three decimals and the verdict from the unrounded share: 0.503% must not read as 0.50%.
     conv = [[FAMILIES[r["family"]], r["seed"], f"{r['steps']:,}",
              f"{bits(r['valid_loss_at_80']):.4f}", f"{bits(r['valid_loss_final']):.4f}",
-             f"{gain(r):.3f}%", "yes" if gain(r) < 0.5 else "no"]
+             f"{gain(r):.3f}%", "yes" if gain(r) < 0.5 else "no",
+             smoothed_gain(r, "80", "100"), smoothed_gain(r, "64", "80")]
             for r in dense["rows"]]
     converged = table(["dense model", "seed", "steps", "valid bits at 80% of steps", "at the end",
-                       "improvement over the last 20%", "under 0.5%"],
-                      ["---", "---:", "---:", "---:", "---:", "---:", "---"], conv)
+                       "improvement over the last 20%", "under 0.5%", "smoothed: the last 20%",
+                       "smoothed: the 20% before"],
+                      ["---", "---:", "---:", "---:", "---:", "---:", "---", "---:", "---:"], conv)
     return (grid + "\n**The answer at equal parameters** (the paper's question): each measured point of one "
             "family against the other family's curve at the same parameter count, read off that curve linearly "
             "between its two neighbouring points (dense included), seed by seed; points beyond the other curve's "
@@ -630,7 +635,9 @@ def render_pair(data):
             + "\n**At equal head counts** (not the paper's question: the Transformer-XL model keeps its whole "
             "feed-forward block whichever heads it loses):\n\n" + heads
             + "\n**How converged the dense models were** (the schedule counts as long enough where the last 20% "
-            "of the steps improved validation loss by under 0.5%):\n\n" + converged
+            "of the steps improved validation loss by under 0.5%; *smoothed*: the same share between the means "
+            "of the evaluations within 2.5% of the steps of 80% and of the end, and of 64% and 80%, the window "
+            "before it, of the same proportions; the mean at the end has only the last 2.5% to average):\n\n" + converged
             + "\n" + source(dense["meta"], "pair/dense.json")), images
 
 
