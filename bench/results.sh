@@ -460,11 +460,11 @@ PY
 # the decay's end. Dense runs left at 20,000 steps by the earlier config
 # are lengthened, not retrained; prune cells made from them before that must
 # be moved aside by hand (cells record their dense checkpoint's step since
-# 2026-12-05, and compare refuses a stale one). From scratch the stage takes
-# about 4 to 5 hours on 2 cores (six dense runs of 40,000 steps and 18 prunes
-# of 2,000; run one core each, two at a time, a dense run took about an hour
-# and a prune about 3 minutes), more than one 2-hour sitting: Ctrl-C stops it
-# with every run checkpointed, and the same command continues where it stopped.
+# 2026-12-05, and compare refuses a stale one). From scratch the stage needs
+# about 7 core-hours (run one core each, two at a time, a dense run of 40,000
+# steps took about an hour and a prune about 3 minutes; six and 18 of them),
+# so 3.5 hours or more on 2 cores, more than one 2-hour sitting: Ctrl-C stops
+# it with every run checkpointed, and the same command continues where it stopped.
 stage_pair() {
   local seeds=${PAIR_SEEDS:-1,2,3} dense=() budgets=0.75,0.5,0.25
   local allatt=(--config configs/moby-char-pair-allatt.json) txl=(--config configs/moby-char-pair-txl.json)

@@ -612,17 +612,16 @@ def render_pair(data):
             cells.append([f"{budget:.2f}", mean_range(a), mean_range(t), verdict(a, t, *FAMILIES.values())])
     heads = table(["heads kept", "All-attention bits per byte", "Transformer-XL bits per byte", "verdict"],
                   ["---:", "---:", "---:", "---"], cells)
-    def gain(r):  # the share the last 20% of the steps improved validation loss, in percent
-        return 100 * (r["valid_loss_at_80"] - r["valid_loss_final"]) / r["valid_loss_at_80"]
-    def smoothed_gain(r, start, end):  # the same share between two smoothed points, in percent
-        s = r.get("smoothed")
-        return f"{100 * (s[start] - s[end]) / s[start]:.3f}%" if s else "-"
+    def gain(before, after):  # the share validation loss improved from `before` to `after`, in percent
+        return 100 * (before - after) / before
     # Three decimals and the verdict from the unrounded share: 0.503% must not read as 0.50%.
-    conv = [[FAMILIES[r["family"]], r["seed"], f"{r['steps']:,}",
-             f"{bits(r['valid_loss_at_80']):.4f}", f"{bits(r['valid_loss_final']):.4f}",
-             f"{gain(r):.3f}%", "yes" if gain(r) < 0.5 else "no",
-             smoothed_gain(r, "80", "100"), smoothed_gain(r, "64", "80")]
-            for r in dense["rows"]]
+    conv = []
+    for r in dense["rows"]:
+        last, smoothed = gain(r["valid_loss_at_80"], r["valid_loss_final"]), r["smoothed"]
+        conv.append([FAMILIES[r["family"]], r["seed"], f"{r['steps']:,}",
+                     f"{bits(r['valid_loss_at_80']):.4f}", f"{bits(r['valid_loss_final']):.4f}",
+                     f"{last:.3f}%", "yes" if last < 0.5 else "no",
+                     f"{gain(smoothed['80'], smoothed['100']):.3f}%", f"{gain(smoothed['64'], smoothed['80']):.3f}%"])
     converged = table(["dense model", "seed", "steps", "valid bits at 80% of steps", "at the end",
                        "improvement over the last 20%", "under 0.5%", "smoothed: the last 20%",
                        "smoothed: the 20% before"],
