@@ -227,10 +227,13 @@ void add_time_budget(const Run& r, PruneSetup& s) {
   std::vector<int64_t> heads;
   for (int64_t l = 0; l < mcfg.layers; ++l) heads.push_back(mcfg.heads_in(l));
   s.budget_s = time_budget_seconds(p, *s.cost, heads);
+  s.largest_fit_s = largest_time_within(*s.cost, heads, s.budget_s);
   if (DataParallel::world().leader())
-    std::fprintf(stderr, "time budget: %.4g ms for the %s at batch %lld (dense predicted %.4g ms)\n", s.budget_s * 1e3,
-                 p.target_mode == "train" ? "training step" : "inference forward", static_cast<long long>(batch),
-                 s.cost->predict(heads) * 1e3);
+    std::fprintf(stderr,
+                 "time budget: %.4g ms for the %s at batch %lld (dense predicted %.4g ms; the largest any shape of "
+                 "whole heads fits: %.4g ms)\n",
+                 s.budget_s * 1e3, p.target_mode == "train" ? "training step" : "inference forward",
+                 static_cast<long long>(batch), s.cost->predict(heads) * 1e3, s.largest_fit_s * 1e3);
 }
 
 // The pruning method of a run, told its budget and schedule.
@@ -277,7 +280,7 @@ void record_choice(const Run& r, const PruneSetup& setup, double seconds) {
   const char* name = find_method(r.cfg.prune.method).name;
   std::fprintf(stderr, "%s: %.3f s choosing heads\n", name, seconds);
   nlohmann::json chosen = {{"method", name}, {"choose_seconds", seconds}, {"heads", setup.heads}, {"budget", setup.budget}};
-  if (setup.cost) chosen["budget_ms"] = setup.budget_s * 1e3;
+  if (setup.cost) chosen["budget_ms"] = setup.budget_s * 1e3, chosen["largest_fit_ms"] = setup.largest_fit_s * 1e3;
   r.method->choose_report(chosen);
   safetensors::write_file_atomically(r.out + "/choose.json", chosen.dump(2) + "\n");
 }

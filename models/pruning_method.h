@@ -97,9 +97,11 @@ struct PruneSetup {
   // without one); the app loads them.
   std::map<std::string, Tensor> rewind = {};
   // A time budget: the cost model of the run's key and the budget in seconds
-  // (the app loads and checks them, models/time_budget.h); none without one.
+  // (the app loads and checks them, models/time_budget.h), and the largest
+  // predicted time any shape of whole heads has within it
+  // (largest_time_within); none without one.
   std::optional<CostModel> cost = {};
-  double budget_s = 0;
+  double budget_s = 0, largest_fit_s = 0;
 };
 
 // The heads a method that keeps the best-scored heads keeps: the `budget`

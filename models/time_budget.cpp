@@ -112,4 +112,30 @@ HeadMask heads_within_time(const HeadScores& scores, const CostModel& cost, doub
   return mask;
 }
 
+double largest_time_within(const CostModel& cost, const std::vector<int64_t>& heads, double budget_s) {
+  constexpr double grid = 1e-6;  // seconds
+  const double room = budget_s - cost.fixed;
+  check(room >= 0, "largest_time_within: the budget " + ms(budget_s) + " is below the fixed cost " + ms(cost.fixed));
+  const double inf = std::numeric_limits<double>::infinity();
+  // low[i]: the least time of the layers so far, over their shapes whose time lies in [i, i + 1) us.
+  std::vector<double> low(size_t(std::floor(room / grid)) + 1, inf);
+  low[0] = 0;
+  for (size_t l = 0; l < heads.size(); ++l) {
+    std::vector<double> next(low.size(), inf);
+    for (size_t i = 0; i < low.size(); ++i) {
+      if (low[i] == inf) continue;
+      for (int64_t k = 0; k <= heads[l]; ++k) {
+        const double t = low[i] + cost.layer_seconds(int64_t(l), k);
+        if (t < 0 || t > room) continue;
+        const size_t j = std::min(size_t(t / grid), low.size() - 1);
+        next[j] = std::min(next[j], t);
+      }
+    }
+    low.swap(next);
+  }
+  size_t best = low.size() - 1;
+  while (low[best] == inf) --best;  // low[0] is finite: the emptied model fits
+  return cost.fixed + low[best];
+}
+
 }  // namespace hc

@@ -9,7 +9,8 @@
 //   time_budget_seconds  a config's budget, checked against what the model can reach;
 //   expected_time        E[t] under the gates' open probabilities, the term
 //                        L0 penalises with a time budget (models/methods/l0.cpp);
-//   heads_within_time    the readout: the heads worth most per second that fit.
+//   heads_within_time    the readout: the heads worth most per second that fit;
+//   largest_time_within  how much of the budget any shape could use, to judge the readout by.
 #pragma once
 
 #include <vector>
@@ -48,5 +49,16 @@ Variable expected_time(const std::vector<Variable>& gate_logits, const CostModel
 // cheaper heads of equal score first. A head of marginal time <= 0 (a noisy
 // fit) costs nothing and is taken first. Throws if not one head fits.
 HeadMask heads_within_time(const HeadScores& scores, const CostModel& cost, double budget_s);
+
+// Heads per layer of the unpruned model (L) -> seconds: the largest t(h)
+// over every shape 0 <= h_l <= heads[l] with t(h) <= budget_s, whatever its
+// heads. The readout keeps whole heads, so it lands below the budget; this
+// says by how much any readout would have to (a head costs several percent
+// of a small model's time). Dynamic programming over the layers on a grid
+// of 1 us: of the shapes of layers 0..l whose times fall in one microsecond,
+// only the quickest is carried on (it leaves the most room), so the answer
+// is the time of a shape that fits, at most L + 1 us below the largest. (A
+// negative g_l(k), from a noisy fit, may not take a partial sum below 0.)
+double largest_time_within(const CostModel& cost, const std::vector<int64_t>& heads, double budget_s);
 
 }  // namespace hc

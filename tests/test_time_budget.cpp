@@ -111,6 +111,48 @@ TEST_CASE("time budget: the readout never exceeds the budget, and no head it lea
   }
 }
 
+namespace {
+
+// Every shape 0 <= h_l <= dense[l] (L), by counting in mixed radix.
+std::vector<std::vector<int64_t>> every_shape(const std::vector<int64_t>& dense) {
+  std::vector<std::vector<int64_t>> shapes;
+  std::vector<int64_t> h(dense.size(), 0);
+  for (;;) {
+    shapes.push_back(h);
+    size_t l = 0;
+    while (l < h.size() && h[l] == dense[l]) h[l++] = 0;
+    if (l == h.size()) return shapes;
+    ++h[l];
+  }
+}
+
+}  // namespace
+
+TEST_CASE("time budget: the largest time any shape has within the budget is the brute force's, to L + 1 us") {
+  std::mt19937 gen(5);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  for (int trial = 0; trial < 100; ++trial) {
+    const size_t L = 1 + gen() % 4;
+    std::vector<double> a, b;
+    std::vector<int64_t> dense;
+    for (size_t l = 0; l < L; ++l) a.push_back(0.3 * u(gen)), b.push_back(0.05 + 0.4 * u(gen)), dense.push_back(1 + int64_t(gen() % 5));
+    const CostModel cost = cost_ms(0.5 + u(gen), a, b);
+    const double lo = cost.predict(std::vector<int64_t>(L, 0)), budget = lo + u(gen) * (cost.predict(dense) - lo);
+    double want = 0;
+    for (const std::vector<int64_t>& h : every_shape(dense))
+      if (cost.predict(h) <= budget) want = std::max(want, cost.predict(h));
+    CAPTURE(trial);
+    const double got = largest_time_within(cost, dense, budget);
+    CHECK(got <= want + 1e-15);  // it is the time of a shape that fits
+    CHECK(got >= want - 1e-6 * double(L + 1));
+  }
+  // Two layers of 2 heads, 1 ms fixed, a = 0.5 ms, b = 1 ms: shapes cost 1, 2.5, 3.5, 4, 5, 6, 7 ms (and more).
+  // Under 4.9 ms the best is 4 ms (a head in each layer), which a greedy fill of layer 0 (3.5 ms) misses.
+  const CostModel two = cost_ms(1.0, {0.5, 0.5}, {1.0, 1.0});
+  CHECK(largest_time_within(two, {2, 2}, 4.9e-3) == doctest::Approx(4.0e-3).epsilon(1e-9));
+  CHECK(largest_time_within(two, {2, 2}, 2.4e-3) == doctest::Approx(1.0e-3).epsilon(1e-9));
+}
+
 TEST_CASE("time budget: the readout prefers cheap high-scored heads over the top scores") {
   // Layer 1's heads score highest but cost 3 ms each; layer 0's cost 1 ms.
   // 2 ms of heads fit: the two best of layer 0, where top-2 by score
@@ -210,8 +252,11 @@ TEST_CASE("time budget: prune to target_ms compacts to a model predicted within 
   // 2.2 ms: only one head of layer 0 fits (2 ms).
   REQUIRE_MESSAGE(
       test::run_headcount(prune("timed", "--set target_ms=2.2 --set cost_model=" + costs), log) == 0, log);
-  CHECK(log.find("time budget: 2.2 ms for the inference forward at batch 4 (dense predicted 5 ms)") !=
-        std::string::npos);
+  CHECK(log.find("time budget: 2.2 ms for the inference forward at batch 4 (dense predicted 5 ms; the largest any "
+                 "shape of whole heads fits: 2 ms)") != std::string::npos);
+  const nlohmann::json chosen = nlohmann::json::parse(test::read_text(dir.file("timed/choose.json")));
+  CHECK(chosen["budget_ms"].get<double>() == doctest::Approx(2.2));
+  CHECK(chosen["largest_fit_ms"].get<double>() == doctest::Approx(2.0));
   const nlohmann::json last = test::read_metrics(dir.file("timed/metrics.jsonl")).back();
   CHECK(last.contains("expected_ms"));
   CHECK(last["target_ms"].get<double>() == doctest::Approx(2.2));

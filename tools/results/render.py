@@ -286,7 +286,7 @@ def render_costs(data):
 def render_timebudget(data):
     d = data.get("timebudget/timebudget.json")
     if d is None:
-        return missing("timebudget", "three time-budget prunes against their budgets", False), {}
+        return missing("timebudget", "four time-budget prunes against their budgets", False), {}
     rows = []
     for f in sorted({r["fraction"] for r in d["rows"]}, reverse=True):
         dense = next(r for r in d["rows"] if r["fraction"] == f and r["model"] == "dense")
@@ -296,21 +296,26 @@ def render_timebudget(data):
         off = share / f - 1
         budget = f * dense["predicted_ms"]
         predicted = pruned["predicted_ms"] / dense["predicted_ms"]
+        fit = pruned["largest_fit_ms"] / dense["predicted_ms"]
         rows.append([f"{100 * f:.0f}%", pruned["heads"], f"{predicted:.3f} ({100 * (predicted / f - 1):+.1f}%)",
-                     f"{share:.3f} ({lo:.3f}-{hi:.3f})",
+                     f"{fit:.3f} ({100 * (fit / f - 1):+.1f}%)", f"{share:.3f} ({lo:.3f}-{hi:.3f})",
                      f"{100 * off:+.1f}%" + (" (within 10%)" if abs(off) <= 0.10 else ""),
                      f"{budget:.3f}", f"{pruned['predicted_ms']:.3f}", f"{pruned['ms']:.3f}",
                      f"{100 * (pruned['ms'] / budget - 1):+.1f}%", f"{dense['ms']:.3f} / {dense['predicted_ms']:.3f}"])
     body = table(["budget (share of the dense time)", "heads kept", "predicted share (against the budget)",
-                  "measured share (95% interval)",
+                  "largest predicted share of any shape within the budget", "measured share (95% interval)",
                   "measured share against the budget", "budget ms", "predicted ms", "measured ms",
-                  "measured ms against budget ms", "dense ms measured / predicted"], ["---:"] * 10, rows)
+                  "measured ms against budget ms", "dense ms measured / predicted"], ["---:"] * 11, rows)
     note = (f"\nThe inference forward of one segment at batch {d['rows'][0]['batch']}. *Measured share*: the pruned "
             "model's time over the dense model's, the median of `headcount bench`'s paired passes (dense and pruned "
             "in turns) with its 95% interval; that is how the prune landed, and the headline column. *Predicted share*: "
             "the cost model's time of the kept heads over its dense time; the readout keeps heads only while they "
             "fit the budget, so it lands below by up to what the next head (or the next layer opened) would cost, "
             "and a prediction below the budget by more than 10% is that granularity, not the cost model's error. "
+            "*Largest predicted share of any shape*: the most any choice of whole heads per layer could use of the "
+            "budget under the same cost model, whatever its heads (`largest_fit_ms` in the prune's choose.json, "
+            "models/time_budget.h); where it too is more than 10% under, no readout could land within 10% without "
+            "going over. "
             "*Predicted*: the "
             "profile's cost model (app/profile_timing.h: ratios to the whole model times its fastest run). The ms "
             "columns compare times measured minutes apart on a VM whose speed drifts for seconds at a time: the "
