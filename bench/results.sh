@@ -9,7 +9,7 @@
 #
 #   make results [STAGES=a,b,...] [QUICK=1] [FORCE=1]   (or bench/results.sh with the same variables)
 #
-# Stages, in order: machine linear train_step fused bench costs demo timebudget spatten prune
+# Stages, in order: machine linear train_step fused fused_step bench costs demo timebudget spatten prune
 # compare twins pair techniques budget gpu
 # (default: all). A stage whose data files all exist is skipped, naming the
 # commit they measured; FORCE=1 runs it again. The long stages (demo, prune,
@@ -31,7 +31,7 @@ cd "$(dirname "$0")/.."
 build=${BUILD:-build}
 hc=$build/headcount
 quick=${QUICK:-0} force=${FORCE:-0}
-all_stages=(machine linear train_step fused bench costs demo timebudget spatten prune compare twins pair techniques budget gpu)
+all_stages=(machine linear train_step fused fused_step bench costs demo timebudget spatten prune compare twins pair techniques budget gpu)
 IFS=, read -ra stages <<<"${STAGES:-$(IFS=,; echo "${all_stages[*]}")}"
 for s in "${stages[@]}"; do
   [[ " ${all_stages[*]} " == *" $s "* ]] || { echo "make results: unknown stage '$s' (stages: ${all_stages[*]})" >&2; exit 2; }
@@ -122,6 +122,38 @@ stage_fused() {  # the fused attention op against the unfused path, interleaved 
   local rounds=6
   [ "$quick" = 1 ] && rounds=1
   OUT="$data/fused/fused.json" ROUNDS=$rounds QUICK=$quick bench/fused.sh "$build"
+}
+
+# The whole training step of moby-char-small (forward, backward, clip, Adam),
+# fused_attention off and on in turns, PAIRS times (QUICK: the tiny config, 3
+# pairs): a larger sample of the one number the fused stage's 6 rounds leave
+# uncertain. Each run reports its fastest of STEPS steps.
+stage_fused_step() {
+  local config=configs/moby-char-small.json pairs=40 steps=10 i side rows=()
+  [ "$quick" = 1 ] && config=configs/moby-char-tiny.json pairs=3 steps=3
+  local tmp
+  tmp=$(mktemp -d)
+  for side in false true; do
+    $py - "$config" "$side" "$tmp/$side.json" <<'PY'
+import json, re, sys
+config = json.loads(re.sub(r"^\s*//.*$", "", open(sys.argv[1]).read(), flags=re.M))
+config["fused_attention"] = sys.argv[2] == "true"
+json.dump(config, open(sys.argv[3], "w"))
+PY
+  done
+  for ((i = 0; i < pairs; ++i)); do
+    for side in false true; do
+      rows+=("$("$build/bench_train_step" "$tmp/$side.json" --vocab 86 --steps "$steps" --json |
+                $py -c 'import json, sys; d = json.load(sys.stdin)
+print(json.dumps({"pair": int(sys.argv[1]), "fused": sys.argv[2] == "true", "ms_per_step": d["ms_per_step"],
+                  "threads": d["threads"], "batch": d["batch"]}))' "$i" "$side")")
+    done
+  done
+  rm -rf "$tmp"
+  echo "[$(IFS=,; echo "${rows[*]}")]" >"$data/fused_step/rows.json"
+  write_data fused_step "$data/fused_step/fused_step.json" \
+    "$build/bench_train_step $config --vocab 86 --steps $steps --json, fused_attention false then true, $pairs pairs" \
+    "$data/fused_step/rows.json"
 }
 
 stage_bench() {  # dense against kept fractions of the heads, fresh weights
@@ -522,7 +554,7 @@ stage_gpu() {  # import only: the H200 runs' data files as recorded
 # The data files a stage writes; it is skipped when they all exist.
 outputs() {
   case $1 in
-    machine | linear | train_step | fused | bench | costs | demo | timebudget | spatten | compare) echo "$data/$1/$1.json" ;;
+    machine | linear | train_step | fused | fused_step | bench | costs | demo | timebudget | spatten | compare) echo "$data/$1/$1.json" ;;
     twins) echo "$data/twins/txl.json $data/twins/word.json" ;;
     pair) echo "$data/pair/pair.json $data/pair/dense.json" ;;
     techniques) echo "$data/techniques/sweep.json $data/techniques/ablations.json" ;;

@@ -32,6 +32,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import svg  # noqa: E402
+from stats import median_interval  # noqa: E402
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[a-z0-9_]+) -->\n)(?P<body>.*?)(<!-- end generated: (?P=name) -->)",
@@ -281,6 +282,32 @@ def render_costs(data):
                          series)
     return (body + note + "\n![predicted against measured time](img/profiling-validate.svg)\n\n"
             + source(d["meta"], "costs/costs.json")), {img: plot}
+
+
+def render_fused_step(data):
+    d = data.get("fused_step/fused_step.json")
+    if d is None:
+        return missing("fused_step", "the whole training step, fused against unfused, in 40 alternating pairs",
+                       False), {}
+    rows = d["rows"]
+    pairs = sorted({r["pair"] for r in rows})
+    ms = {(r["pair"], r["fused"]): r["ms_per_step"] for r in rows}
+    ratios = sorted(ms[(p, False)] / ms[(p, True)] for p in pairs)
+    m = median_interval(ratios)
+    n = len(ratios)
+    unfused, fused = min(ms[(p, False)] for p in pairs), min(ms[(p, True)] for p in pairs)
+    config = re.sub(r"^configs/|\.json$", "", d["meta"]["command"].split()[1])
+    body = table(["config", "pairs", "median unfused / fused (95% interval)", "quartiles", "pairs at 1.3x or more",
+                  "fastest unfused ms", "fastest fused ms", "their ratio"], ["---", "---:", "---:", "---:", "---:",
+                                                                               "---:", "---:", "---:"],
+                 [[config, n, f"{m['median']:.3f} ({m['lo']:.3f}-{m['hi']:.3f})",
+                   f"{ratios[n // 4]:.3f}-{ratios[(3 * n) // 4]:.3f}", sum(r >= 1.3 for r in ratios),
+                   f"{unfused:.2f}", f"{fused:.2f}", f"{unfused / fused:.2f}x"]])
+    note = (f"\nThe training step (forward, backward, clip, Adam) at batch {rows[0]['batch']} on "
+            f"{threads(rows[0]['threads'])}: in each pair one run with fused_attention off, then one with it on, "
+            "each run reporting its fastest step; the ratio is taken within each pair, so the VM's drift from pair "
+            "to pair cancels, and its drift within a pair does not.\n\n")
+    return body + note + source(d["meta"], "fused_step/fused_step.json"), {}
 
 
 def render_timebudget(data):
@@ -754,6 +781,7 @@ RENDERERS = {
     "train_step": render_train_step,
     "bench": render_bench,
     "fused": render_fused,
+    "fused_step": render_fused_step,
     "spatten": render_spatten,
     "costs": render_costs,
     "timebudget": render_timebudget,
