@@ -135,7 +135,10 @@ TEST_CASE("time budget: the largest time any shape has within the budget is the 
     const size_t L = 1 + gen() % 4;
     std::vector<double> a, b;
     std::vector<int64_t> dense;
-    for (size_t l = 0; l < L; ++l) a.push_back(0.3 * u(gen)), b.push_back(0.05 + 0.4 * u(gen)), dense.push_back(1 + int64_t(gen() % 5));
+    for (size_t l = 0; l < L; ++l) {
+      a.push_back(0.3 * u(gen)), b.push_back(0.05 + 0.4 * u(gen));
+      dense.push_back(1 + int64_t(gen() % 5));
+    }
     const CostModel cost = cost_ms(0.5 + u(gen), a, b);
     const double lo = cost.predict(std::vector<int64_t>(L, 0)), budget = lo + u(gen) * (cost.predict(dense) - lo);
     double want = 0;
