@@ -26,12 +26,7 @@ trap 'rm -rf "$tmp"' EXIT
 # with_fused CONFIG ON: a copy of CONFIG (comments dropped) with fused_attention set; prints its path.
 with_fused() {
   local path="$tmp/$(basename "$1" .json)-fused-$2.json"
-  /usr/bin/python3 - "$1" "$2" "$path" <<'PY'
-import json, re, sys
-config = json.loads(re.sub(r"^\s*//.*$", "", open(sys.argv[1]).read(), flags=re.M))
-config["fused_attention"] = sys.argv[2] == "true"
-json.dump(config, open(sys.argv[3], "w"))
-PY
+  /usr/bin/python3 bench/with_fused.py "$1" "$2" "$path"
   echo "$path"
 }
 # side CONFIG: one bench_train_step run of CONFIG in this round's mode ($flag) and vocabulary ($vocab).

@@ -133,14 +133,7 @@ stage_fused_step() {
   [ "$quick" = 1 ] && config=configs/moby-char-tiny.json pairs=3 steps=3
   local tmp
   tmp=$(mktemp -d)
-  for side in false true; do
-    $py - "$config" "$side" "$tmp/$side.json" <<'PY'
-import json, re, sys
-config = json.loads(re.sub(r"^\s*//.*$", "", open(sys.argv[1]).read(), flags=re.M))
-config["fused_attention"] = sys.argv[2] == "true"
-json.dump(config, open(sys.argv[3], "w"))
-PY
-  done
+  for side in false true; do $py bench/with_fused.py "$config" "$side" "$tmp/$side.json"; done
   for ((i = 0; i < pairs; ++i)); do
     for side in false true; do
       rows+=("$("$build/bench_train_step" "$tmp/$side.json" --vocab 86 --steps "$steps" --json |
